@@ -1,0 +1,84 @@
+//! The HTTP surface: axum routers for the API listeners (OpenAI routes, with and without `/v1`)
+//! and the admin listener (probes, metrics), the shared state handlers read, and the mapping of
+//! errors to each inbound format's error body.
+
+pub mod body;
+pub mod health;
+pub mod openai;
+pub mod respond;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::error::GatewayError;
+use crate::lifecycle::Lifecycle;
+use crate::runtime::Runtime;
+
+/// What every handler can reach.
+pub struct Shared {
+    /// The current config generation; handlers load it once per request.
+    pub runtime: ArcSwap<Runtime>,
+    /// The process phase (probes read it).
+    pub lifecycle: Lifecycle,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+}
+
+/// Cheaply clonable handle to [`Shared`].
+pub type AppState = Arc<Shared>;
+
+/// The API router. `with_probes` adds `/health/*` and `/metrics` (when no admin listener is set).
+pub fn api_router(state: AppState, with_probes: bool) -> Router {
+    let mut router = Router::new();
+    for prefix in ["/v1", ""] {
+        router = router
+            .route(
+                &format!("{prefix}/chat/completions"),
+                post(openai::chat_completions),
+            )
+            .route(&format!("{prefix}/embeddings"), post(openai::embeddings))
+            .route(&format!("{prefix}/models"), get(openai::list_models))
+            .route(&format!("{prefix}/models/{{*id}}"), get(openai::get_model));
+    }
+    if with_probes {
+        router = router.merge(probe_routes());
+    }
+    finish(router, state)
+}
+
+/// The admin router: probes and metrics.
+pub fn admin_router(state: AppState) -> Router {
+    finish(probe_routes(), state)
+}
+
+fn probe_routes() -> Router<AppState> {
+    Router::new()
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+}
+
+fn finish(router: Router<AppState>, state: AppState) -> Router {
+    router
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn unknown_route(request: Request) -> Response {
+    GatewayError::UnknownRoute {
+        method: request.method().to_string(),
+        path: request.uri().path().to_owned(),
+    }
+    .into_response()
+}
+
+async fn method_not_allowed(request: Request) -> Response {
+    GatewayError::MethodNotAllowed(request.method().to_string()).into_response()
+}

@@ -1,0 +1,160 @@
+//! OpenAI-compatible handlers: chat completions (whole and SSE), embeddings, and the model list.
+//! Each request reads one runtime snapshot at its start and keeps it to its end.
+
+use std::time::UNIX_EPOCH;
+
+use axum::extract::{Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use serde::Serialize;
+
+use super::AppState;
+use super::body::read_body;
+use super::respond::{REQUEST_ID, respond};
+use crate::error::GatewayError;
+use crate::providers::Reply;
+use crate::runtime::Runtime;
+use crate::telemetry::access::RequestRecord;
+use crate::telemetry::ids;
+use crate::telemetry::metrics::{NO_TEAM, RATELIMIT_REJECTIONS};
+use crate::types::{ChatRequest, EmbeddingsRequest};
+
+/// `POST /v1/chat/completions`.
+pub async fn chat_completions(State(state): State<AppState>, request: Request) -> Response {
+    let runtime = state.runtime.load_full();
+    let (parts, body) = request.into_parts();
+    let mut record = RequestRecord::start("chat", request_id(&parts));
+    let result = async {
+        let bytes = read(&runtime, &parts, body).await?;
+        record.prompt_bytes = bytes.len();
+        let request = ChatRequest::parse(&bytes)?;
+        record.stream = request.stream;
+        admit(&runtime)?;
+        let route = runtime.router.route(&request.model)?;
+        record.route(route.label, route.provider.name());
+        route.provider.chat(&request, &route.upstream_model).await
+    }
+    .await;
+    respond(result, record)
+}
+
+/// `POST /v1/embeddings`.
+pub async fn embeddings(State(state): State<AppState>, request: Request) -> Response {
+    let runtime = state.runtime.load_full();
+    let (parts, body) = request.into_parts();
+    let mut record = RequestRecord::start("embeddings", request_id(&parts));
+    let result = async {
+        let bytes = read(&runtime, &parts, body).await?;
+        record.prompt_bytes = bytes.len();
+        let request = EmbeddingsRequest::parse(&bytes)?;
+        admit(&runtime)?;
+        let route = runtime.router.route(&request.model)?;
+        record.route(route.label, route.provider.name());
+        route
+            .provider
+            .embeddings(&request, &route.upstream_model)
+            .await
+            .map(Reply::Complete)
+    }
+    .await;
+    respond(result, record)
+}
+
+async fn read(
+    runtime: &Runtime,
+    parts: &Parts,
+    body: axum::body::Body,
+) -> Result<bytes::Bytes, GatewayError> {
+    let server = &runtime.config.raw.server;
+    read_body(
+        &parts.headers,
+        body,
+        server.max_request_bytes,
+        server.read_timeout,
+    )
+    .await
+}
+
+/// The client's `x-request-id` when usable, else a fresh one.
+fn request_id(parts: &Parts) -> String {
+    parts
+        .headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .and_then(ids::accept_client_id)
+        .map_or_else(ids::request_id, str::to_owned)
+}
+
+/// The seed's global request rate limit.
+fn admit(runtime: &Runtime) -> Result<(), GatewayError> {
+    let Some(limit) = &runtime.rate_limit else {
+        return Ok(());
+    };
+    limit.check().map_err(|retry_after| {
+        metrics::counter!(RATELIMIT_REJECTIONS, "team" => NO_TEAM, "limit" => "global_rpm").increment(1);
+        GatewayError::RateLimited {
+            message: format!(
+                "Rate limit reached: the gateway accepts {} requests per minute (rate_limit.requests_per_minute).",
+                limit.limit()
+            ),
+            retry_after,
+        }
+    })
+}
+
+#[derive(Serialize)]
+struct ModelObject<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    owned_by: &'a str,
+}
+
+#[derive(Serialize)]
+struct ModelList<'a> {
+    object: &'static str,
+    data: Vec<ModelObject<'a>>,
+}
+
+fn model_object<'a>(runtime: &'a Runtime, name: &'a str) -> Option<ModelObject<'a>> {
+    let group = runtime.router.group(name)?;
+    let owned_by = group
+        .deployments
+        .first()
+        .map_or("llm-sidecar", |d| d.provider.name());
+    let created = runtime
+        .applied_at
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Some(ModelObject {
+        id: &group.name,
+        object: "model",
+        created,
+        owned_by,
+    })
+}
+
+/// `GET /v1/models`: the configured model names.
+pub async fn list_models(State(state): State<AppState>) -> Response {
+    let runtime = state.runtime.load();
+    let data = runtime
+        .router
+        .model_names()
+        .iter()
+        .filter_map(|name| model_object(&runtime, name))
+        .collect();
+    axum::Json(ModelList {
+        object: "list",
+        data,
+    })
+    .into_response()
+}
+
+/// `GET /v1/models/{id}`.
+pub async fn get_model(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let runtime = state.runtime.load();
+    match model_object(&runtime, &id) {
+        Some(model) => axum::Json(model).into_response(),
+        None => GatewayError::ModelNotFound(id).into_response(),
+    }
+}

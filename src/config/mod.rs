@@ -1,0 +1,255 @@
+//! Configuration: the YAML schema, `${VAR}` / `file:` expansion, validation with field paths and
+//! lines, and loading from a file or from the environment alone.
+
+pub mod expand;
+pub mod locate;
+pub mod schema;
+pub mod units;
+pub mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use expand::Secret;
+pub use locate::FieldPath;
+pub use schema::RawConfig;
+pub use validate::{Config, GroupSpec, Listeners};
+
+/// Default OpenAI base URL (env-only mode and `type: openai` without `base_url`).
+pub const OPENAI_DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+/// Name of the implicit provider in env-only mode.
+pub const ENV_ONLY_PROVIDER: &str = "openai";
+
+/// A config that cannot be used, with where it went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file, when the config came from one.
+    pub file: Option<PathBuf>,
+    /// 1-based line of the offending value, when known.
+    pub line: Option<usize>,
+    /// Field path such as `providers[0].modelz`; empty for whole-file errors.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error about the value at `path`.
+    pub fn at(path: &FieldPath, message: impl Into<String>) -> Self {
+        Self {
+            file: None,
+            line: None,
+            path: path.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// An error about the whole config.
+    pub fn whole(message: impl Into<String>) -> Self {
+        Self {
+            file: None,
+            line: None,
+            path: String::new(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "{}", file.display())?;
+            if let Some(line) = self.line {
+                write!(f, ":{line}")?;
+            }
+            f.write_str(": ")?;
+        } else if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        if !self.path.is_empty() {
+            write!(f, "{}: ", self.path)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Parses and validates config text. `file` is only used to label errors.
+pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
+    let with_file = |mut e: ConfigError| {
+        e.file = file.map(Path::to_path_buf);
+        e
+    };
+    let raw = parse_raw(text).map_err(with_file)?;
+    validate::validate(raw).map_err(|mut e| {
+        if e.line.is_none() && !e.path.is_empty() {
+            e.line = path_line(text, &e.path);
+        }
+        with_file(e)
+    })
+}
+
+/// Reads, parses and validates a config file (following symlinks, as ConfigMap mounts need).
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: Some(path.to_path_buf()),
+        line: None,
+        path: String::new(),
+        message: format!("cannot read config file: {e}"),
+    })?;
+    let mut config = parse(&text, Some(path))?;
+    config.source = Some(path.to_path_buf());
+    Ok(config)
+}
+
+/// The env-only mode: no config file, `OPENAI_API_KEY` set. Every model name passes through to
+/// OpenAI (or `OPENAI_BASE_URL`) on the default TCP address.
+pub fn from_env(api_key: &str, base_url: Option<&str>) -> Result<Config, ConfigError> {
+    let raw = RawConfig {
+        providers: vec![schema::ProviderConfig {
+            name: ENV_ONLY_PROVIDER.to_owned(),
+            kind: schema::ProviderKind::Openai,
+            api_key: Some(Secret::new(api_key)),
+            base_url: Some(base_url.unwrap_or(OPENAI_DEFAULT_BASE_URL).to_owned()),
+            unix_socket: None,
+            models: Vec::new(),
+            timeout: schema::DEFAULT_PROVIDER_TIMEOUT,
+            connect_timeout: schema::DEFAULT_CONNECT_TIMEOUT,
+            mock: None,
+        }],
+        routing: schema::RoutingConfig {
+            default_provider: Some(ENV_ONLY_PROVIDER.to_owned()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    validate::validate(raw)
+}
+
+fn parse_raw(text: &str) -> Result<RawConfig, ConfigError> {
+    let de = serde_yaml::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let line = inner.location().map(|l| l.line());
+        ConfigError {
+            file: None,
+            line,
+            path: if path == "." { String::new() } else { path },
+            message: bare_yaml_message(&inner.to_string()),
+        }
+    })
+}
+
+/// serde_yaml's message carries its own (shorter) path prefix and a location suffix; we print
+/// both ourselves, more precisely, so strip them.
+fn bare_yaml_message(message: &str) -> String {
+    let without_location = match message.rfind(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    };
+    let first_word_end = without_location.find(' ').unwrap_or(0);
+    match without_location[..first_word_end].strip_suffix(':') {
+        Some(prefix) if !prefix.is_empty() && !prefix.contains('`') => {
+            without_location[first_word_end + 1..].to_owned()
+        }
+        _ => without_location.to_owned(),
+    }
+}
+
+/// Line of a value named by a printed path (`a[0].b`), found by re-reading the YAML.
+fn path_line(text: &str, path: &str) -> Option<usize> {
+    let mut segs = Vec::new();
+    for part in path.split('.') {
+        let (key, indexes) = part.split_once('[').unwrap_or((part, ""));
+        if !key.is_empty() {
+            segs.push(locate::Seg::Key(key.to_owned()));
+        }
+        for index in indexes.split('[') {
+            if let Ok(n) = index.trim_end_matches(']').parse() {
+                segs.push(locate::Seg::Index(n));
+            }
+        }
+    }
+    locate::line_of(text, &FieldPath(segs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_path_and_line() {
+        let cases = [
+            (
+                "providers:\n  - name: a\n    modelz: [x]\n",
+                "providers[0].modelz",
+                Some(3),
+                "unknown field `modelz`",
+            ),
+            (
+                "server:\n  port: abc\n",
+                "server.port",
+                Some(2),
+                "invalid type",
+            ),
+            (
+                "server:\n  read_timeout: soon\n",
+                "server.read_timeout",
+                Some(2),
+                "invalid duration",
+            ),
+            (
+                "providers:\n  - name: a\n    type: mock\n  - name: b\n    api_key: ${LLM_SIDECAR_TEST_UNSET_VAR}\n    type: mock\n",
+                "providers[1].api_key",
+                Some(5),
+                "LLM_SIDECAR_TEST_UNSET_VAR",
+            ),
+            (
+                "providers:\n  - name: a\n    type: mock\nmodels:\n  - name: m\n    deployments:\n      - provider: nope\n",
+                "models[0].deployments[0].provider",
+                Some(7),
+                "unknown provider `nope`",
+            ),
+            ("providers: [\n", "providers", Some(2), "did not find expected node"),
+        ];
+        for (text, path, line, message) in cases {
+            let err = parse(text, None).unwrap_err();
+            assert_eq!(err.path, path, "{text}");
+            assert_eq!(err.line, line, "{text}");
+            assert!(err.message.contains(message), "{text}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn display_is_file_line_path_message() {
+        let err = parse("server:\n  port: abc\n", Some(Path::new("c.yaml"))).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("c.yaml:2: server.port: invalid type"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn yaml_message_prefix_and_location_are_stripped() {
+        let cases = [
+            (
+                "a[0]: unknown field `x` at line 3 column 5",
+                "unknown field `x`",
+            ),
+            (
+                "invalid type: string \"x\", expected u16",
+                "invalid type: string \"x\", expected u16",
+            ),
+            (
+                "did not find expected node content at line 2 column 1, while parsing",
+                "did not find expected node content",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(bare_yaml_message(input), want);
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! The config file's shape: raw serde structs with `deny_unknown_fields` and defaults. Values are
+//! checked for consistency in `validate`; nothing here does I/O beyond secret files.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::expand::{self, Secret};
+use super::units;
+
+/// Default bound on reading one request (headers and body).
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default bound on one blocked write to a slow client.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default time to keep accepting after SIGTERM while Kubernetes removes the endpoint.
+pub const DEFAULT_DRAIN_DELAY: Duration = Duration::from_secs(5);
+/// Default time in-flight requests get to finish after accepting stops.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default request body limit.
+pub const DEFAULT_MAX_REQUEST_BYTES: u64 = 10 << 20;
+/// Default mode of the socket file: owner and group may connect.
+pub const DEFAULT_UNIX_MODE: u32 = 0o660;
+/// Default whole-request timeout towards an upstream (long generations are slow).
+pub const DEFAULT_PROVIDER_TIMEOUT: Duration = Duration::from_secs(600);
+/// Default TCP/TLS connect timeout towards an upstream.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default number of retries after the first attempt.
+pub const DEFAULT_RETRY_COUNT: u32 = 2;
+/// TCP address used when the config names no listener at all.
+pub const DEFAULT_TCP_LISTEN: &str = "127.0.0.1:8080";
+
+/// The whole config file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Listeners, timeouts and limits of the serving side.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Upstream LLM providers.
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+    /// Client-facing model names and the deployments that serve them.
+    #[serde(default)]
+    pub models: Vec<ModelConfig>,
+    /// Routing policy (default provider, fallbacks, retries).
+    #[serde(default)]
+    pub routing: RoutingConfig,
+    /// The seed's global request rate limit.
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+    /// Log level and format.
+    #[serde(default)]
+    pub logging: LoggingConfig,
+}
+
+/// `server:` — how the gateway listens and bounds client I/O.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The seed's shorthand for `listen.tcp: "0.0.0.0:PORT"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// API listeners.
+    #[serde(default)]
+    pub listen: ListenConfig,
+    /// `host:port` of the probes + metrics (+ admin) listener.
+    #[serde(default, deserialize_with = "expand::opt_string")]
+    pub admin: Option<String>,
+    /// Bound on reading one request (headers and body).
+    #[serde(default = "d_read_timeout", with = "units::duration")]
+    pub read_timeout: Duration,
+    /// Bound on one blocked write to a slow client, never a whole stream.
+    #[serde(default = "d_write_timeout", with = "units::duration")]
+    pub write_timeout: Duration,
+    /// Time to keep accepting after SIGTERM.
+    #[serde(default = "d_drain_delay", with = "units::duration")]
+    pub drain_delay: Duration,
+    /// Time in-flight requests get to finish once accepting stopped.
+    #[serde(default = "d_drain_timeout", with = "units::duration")]
+    pub drain_timeout: Duration,
+    /// Largest accepted request body.
+    #[serde(default = "d_max_request_bytes", with = "units::bytes")]
+    pub max_request_bytes: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            port: None,
+            listen: ListenConfig::default(),
+            admin: None,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            drain_delay: DEFAULT_DRAIN_DELAY,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+        }
+    }
+}
+
+/// `server.listen:` — the API's TCP and Unix-socket listeners (either may be omitted).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    /// `host:port` of the TCP listener.
+    #[serde(default, deserialize_with = "expand::opt_string")]
+    pub tcp: Option<String>,
+    /// Path of the Unix domain socket.
+    #[serde(default, deserialize_with = "expand::opt_string")]
+    pub unix: Option<String>,
+    /// File mode of the socket (octal, e.g. `"0660"`).
+    #[serde(default, with = "unix_mode")]
+    pub unix_mode: Option<u32>,
+}
+
+/// Provider wire formats.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// OpenAI itself.
+    #[default]
+    Openai,
+    /// Azure OpenAI.
+    Azure,
+    /// Anthropic Messages API.
+    Anthropic,
+    /// Google Gemini API.
+    Gemini,
+    /// Ollama's native API.
+    Ollama,
+    /// vLLM's OpenAI-compatible server.
+    Vllm,
+    /// Any OpenAI-compatible server.
+    OpenaiCompatible,
+    /// The built-in deterministic mock.
+    Mock,
+}
+
+impl ProviderKind {
+    /// The name used in config and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Openai => "openai",
+            Self::Azure => "azure",
+            Self::Anthropic => "anthropic",
+            Self::Gemini => "gemini",
+            Self::Ollama => "ollama",
+            Self::Vllm => "vllm",
+            Self::OpenaiCompatible => "openai_compatible",
+            Self::Mock => "mock",
+        }
+    }
+}
+
+/// `providers[]` — one upstream endpoint and its credentials.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Unique name, referenced by `models[].deployments[].provider`.
+    pub name: String,
+    /// Wire format.
+    #[serde(default, rename = "type")]
+    pub kind: ProviderKind,
+    /// Upstream credential (`${VAR}` or `file:/path`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<Secret>,
+    /// Upstream base URL (OpenAI-style types include `/v1`).
+    #[serde(default, deserialize_with = "expand::opt_string")]
+    pub base_url: Option<String>,
+    /// Reach the upstream over this Unix socket instead of TCP.
+    #[serde(default, deserialize_with = "expand::opt_string")]
+    pub unix_socket: Option<String>,
+    /// Model names served 1:1 by this provider.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// Whole-request timeout towards this upstream.
+    #[serde(default = "d_provider_timeout", with = "units::duration")]
+    pub timeout: Duration,
+    /// Connect (TCP + TLS) timeout towards this upstream.
+    #[serde(default = "d_connect_timeout", with = "units::duration")]
+    pub connect_timeout: Duration,
+    /// Behaviour of the built-in mock provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mock: Option<MockConfig>,
+}
+
+/// `providers[].mock` — knobs of the deterministic mock provider.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MockConfig {
+    /// Delay before the response (or the first stream chunk).
+    #[serde(default, with = "units::opt_duration")]
+    pub latency: Option<Duration>,
+    /// Delay between stream chunks.
+    #[serde(default, with = "units::opt_duration")]
+    pub chunk_delay: Option<Duration>,
+    /// Text the mock answers with.
+    #[serde(default)]
+    pub reply: Option<String>,
+    /// Length of mock embedding vectors.
+    #[serde(default)]
+    pub dimensions: Option<usize>,
+}
+
+/// `models[]` — a client-facing model name and where it is served.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The name clients send in `model`.
+    pub name: String,
+    /// Upstream deployments serving this name.
+    pub deployments: Vec<DeploymentConfig>,
+    /// Other model names to try, in order, when this one fails.
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+}
+
+/// `models[].deployments[]` — one provider + upstream model.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentConfig {
+    /// Name of a configured provider.
+    pub provider: String,
+    /// Upstream model name (defaults to the served name).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Relative share of traffic.
+    #[serde(default = "d_weight")]
+    pub weight: u32,
+}
+
+/// `routing:` — the seed's routing policy.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingConfig {
+    /// Provider that serves model names configured nowhere, unchanged.
+    #[serde(default)]
+    pub default_provider: Option<String>,
+    /// Whether `models[].fallbacks` are followed.
+    #[serde(default = "d_true")]
+    pub fallback_enabled: bool,
+    /// Retries after the first attempt.
+    #[serde(default = "d_retry_count")]
+    pub retry_count: u32,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self {
+            default_provider: None,
+            fallback_enabled: true,
+            retry_count: DEFAULT_RETRY_COUNT,
+        }
+    }
+}
+
+/// `rate_limit:` — the seed's global request rate limit.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Whether the limit applies.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Requests per minute across all clients of this replica.
+    #[serde(default)]
+    pub requests_per_minute: u32,
+}
+
+/// Log line formats.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    #[default]
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+/// `logging:` — level and format.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingConfig {
+    /// `error`, `warn`, `info`, `debug`, `trace`, or a `RUST_LOG`-style filter.
+    #[serde(default = "d_log_level")]
+    pub level: String,
+    /// Line format.
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self {
+            level: d_log_level(),
+            format: LogFormat::Json,
+        }
+    }
+}
+
+fn d_read_timeout() -> Duration {
+    DEFAULT_READ_TIMEOUT
+}
+fn d_write_timeout() -> Duration {
+    DEFAULT_WRITE_TIMEOUT
+}
+fn d_drain_delay() -> Duration {
+    DEFAULT_DRAIN_DELAY
+}
+fn d_drain_timeout() -> Duration {
+    DEFAULT_DRAIN_TIMEOUT
+}
+fn d_max_request_bytes() -> u64 {
+    DEFAULT_MAX_REQUEST_BYTES
+}
+fn d_provider_timeout() -> Duration {
+    DEFAULT_PROVIDER_TIMEOUT
+}
+fn d_connect_timeout() -> Duration {
+    DEFAULT_CONNECT_TIMEOUT
+}
+fn d_weight() -> u32 {
+    1
+}
+fn d_true() -> bool {
+    true
+}
+fn d_retry_count() -> u32 {
+    DEFAULT_RETRY_COUNT
+}
+fn d_log_level() -> String {
+    "info".to_owned()
+}
+
+/// Serde helpers for the socket file mode: `"0660"` (octal text) or an unquoted `0660`, which
+/// YAML reads as the decimal number 660 and we read back as the octal digits the user meant.
+mod unix_mode {
+    use super::*;
+    use crate::config::units::{Scalar, deserialize_scalar};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        deserialize_scalar(d, "octal permissions like \"0660\"", |s| {
+            let digits = match s {
+                Scalar::Int(n) => n.to_string(),
+                Scalar::Text(t) => t.trim_start_matches("0o").to_owned(),
+            };
+            match u32::from_str_radix(&digits, 8) {
+                Ok(mode) if mode <= 0o777 => Ok(Some(mode)),
+                _ => Err(format!(
+                    "invalid unix_mode `{digits}`: expected octal permissions like \"0660\""
+                )),
+            }
+        })
+    }
+
+    pub fn serialize<S: Serializer>(mode: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
+        match mode {
+            Some(mode) => s.serialize_str(&format!("{mode:04o}")),
+            None => s.serialize_none(),
+        }
+    }
+}

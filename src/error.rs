@@ -1,0 +1,409 @@
+//! The gateway's one error type: every failure knows its HTTP status, its OpenAI error `type` and
+//! `code`, whether a retry could help, and which side failed, and renders as the client's own
+//! error body.
+
+use std::time::Duration;
+
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+
+/// Longest upstream error message passed on to clients; the rest is cut.
+const MAX_UPSTREAM_MESSAGE_CHARS: usize = 1_000;
+
+/// Which side of the gateway a failure belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The client sent something unusable.
+    Client,
+    /// The gateway itself (config, capacity, bug).
+    Gateway,
+    /// The upstream provider.
+    Upstream,
+}
+
+/// Every way a request can fail.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GatewayError {
+    /// The request is malformed or invalid.
+    #[error("{message}")]
+    InvalidRequest {
+        /// What is wrong.
+        message: String,
+        /// The offending parameter.
+        param: Option<String>,
+    },
+    /// No route matches the path.
+    #[error("Unknown request URL: {method} {path}. Please check the URL for typos.")]
+    UnknownRoute {
+        /// The request method.
+        method: String,
+        /// The request path.
+        path: String,
+    },
+    /// The path exists but not for this method.
+    #[error("Method {0} is not allowed for this URL.")]
+    MethodNotAllowed(String),
+    /// The requested model is not configured.
+    #[error("The model `{0}` does not exist or you do not have access to it.")]
+    ModelNotFound(String),
+    /// The request body is larger than `server.max_request_bytes`.
+    #[error("Request body is larger than the limit of {0} bytes.")]
+    PayloadTooLarge(u64),
+    /// The client did not send the whole request within `server.read_timeout`.
+    #[error("Timed out reading the request body.")]
+    RequestTimeout,
+    /// A gateway-side limit rejected the request.
+    #[error("{message}")]
+    RateLimited {
+        /// What limit was hit.
+        message: String,
+        /// When a retry may succeed.
+        retry_after: Duration,
+    },
+    /// The gateway cannot take the request now (draining, overloaded).
+    #[error("{message}")]
+    Unavailable {
+        /// Why.
+        message: String,
+        /// When a retry may succeed.
+        retry_after: Option<Duration>,
+    },
+    /// The upstream could not be reached.
+    #[error("Could not reach upstream provider `{provider}`: {detail}")]
+    UpstreamConnect {
+        /// Provider name.
+        provider: String,
+        /// Connection error text (no secrets: it comes from the socket layer).
+        detail: String,
+    },
+    /// The upstream did not answer within its timeout.
+    #[error("Upstream provider `{provider}` timed out after {}s.", .after.as_secs_f64())]
+    UpstreamTimeout {
+        /// Provider name.
+        provider: String,
+        /// The timeout that expired.
+        after: Duration,
+    },
+    /// The upstream refused the gateway's own credentials (a gateway misconfiguration).
+    #[error(
+        "Upstream provider `{provider}` rejected the gateway's credentials (HTTP {status}); check the provider's api_key in the gateway config."
+    )]
+    UpstreamAuth {
+        /// Provider name.
+        provider: String,
+        /// The upstream status (401 or 403).
+        status: u16,
+    },
+    /// The upstream answered with an error that is passed on.
+    #[error("{message}")]
+    Upstream {
+        /// Status to answer with.
+        status: StatusCode,
+        /// The upstream's message.
+        message: String,
+        /// OpenAI error `type`.
+        kind: String,
+        /// OpenAI error `code`.
+        code: Option<String>,
+        /// OpenAI error `param`.
+        param: Option<String>,
+        /// The upstream's retry hint.
+        retry_after: Option<Duration>,
+    },
+    /// The upstream answered with something that is not its protocol.
+    #[error("Upstream provider `{provider}` sent an invalid response: {detail}")]
+    UpstreamProtocol {
+        /// Provider name.
+        provider: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// A bug or an impossible state.
+    #[error("Internal gateway error: {0}")]
+    Internal(String),
+}
+
+impl GatewayError {
+    /// A 400 about a parameter.
+    pub fn invalid(message: impl Into<String>, param: Option<&str>) -> Self {
+        Self::InvalidRequest {
+            message: message.into(),
+            param: param.map(str::to_owned),
+        }
+    }
+
+    /// The HTTP status the client gets.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::UnknownRoute { .. } | Self::ModelNotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UpstreamConnect { .. }
+            | Self::UpstreamAuth { .. }
+            | Self::UpstreamProtocol { .. } => StatusCode::BAD_GATEWAY,
+            Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::Upstream { status, .. } => *status,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The OpenAI error `type`.
+    pub fn error_type(&self) -> &str {
+        match self {
+            Self::InvalidRequest { .. }
+            | Self::UnknownRoute { .. }
+            | Self::MethodNotAllowed(_)
+            | Self::ModelNotFound(_)
+            | Self::PayloadTooLarge(_)
+            | Self::RequestTimeout => "invalid_request_error",
+            Self::RateLimited { .. } => "rate_limit_error",
+            Self::Unavailable { .. } => "overloaded",
+            Self::UpstreamConnect { .. }
+            | Self::UpstreamTimeout { .. }
+            | Self::UpstreamAuth { .. }
+            | Self::UpstreamProtocol { .. } => "upstream_error",
+            Self::Upstream { kind, .. } => kind,
+            Self::Internal(_) => "server_error",
+        }
+    }
+
+    /// The OpenAI error `code`.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::InvalidRequest { .. } | Self::MethodNotAllowed(_) | Self::Internal(_) => None,
+            Self::UnknownRoute { .. } => Some("unknown_url"),
+            Self::ModelNotFound(_) => Some("model_not_found"),
+            Self::PayloadTooLarge(_) => Some("request_too_large"),
+            Self::RequestTimeout => Some("request_timeout"),
+            Self::RateLimited { .. } => Some("rate_limit_exceeded"),
+            Self::Unavailable { .. } => Some("service_unavailable"),
+            Self::UpstreamConnect { .. } => Some("upstream_unreachable"),
+            Self::UpstreamTimeout { .. } => Some("upstream_timeout"),
+            Self::UpstreamAuth { .. } => Some("upstream_auth_failed"),
+            Self::UpstreamProtocol { .. } => Some("upstream_invalid_response"),
+            Self::Upstream { code, .. } => code.as_deref(),
+        }
+    }
+
+    /// The OpenAI error `param`.
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            Self::InvalidRequest { param, .. } | Self::Upstream { param, .. } => param.as_deref(),
+            Self::ModelNotFound(_) => Some("model"),
+            _ => None,
+        }
+    }
+
+    /// Which side failed.
+    pub fn side(&self) -> Side {
+        match self {
+            Self::InvalidRequest { .. }
+            | Self::UnknownRoute { .. }
+            | Self::MethodNotAllowed(_)
+            | Self::ModelNotFound(_)
+            | Self::PayloadTooLarge(_)
+            | Self::RequestTimeout => Side::Client,
+            Self::RateLimited { .. }
+            | Self::Unavailable { .. }
+            | Self::Internal(_)
+            | Self::UpstreamAuth { .. } => Side::Gateway,
+            Self::UpstreamConnect { .. }
+            | Self::UpstreamTimeout { .. }
+            | Self::UpstreamProtocol { .. }
+            | Self::Upstream { .. } => Side::Upstream,
+        }
+    }
+
+    /// Whether another attempt (possibly elsewhere) could succeed: connect errors, timeouts and
+    /// 408/429/5xx/529 from upstream, but never a quota that is used up.
+    pub fn retryable(&self) -> bool {
+        match self {
+            Self::UpstreamConnect { .. } | Self::UpstreamTimeout { .. } => true,
+            Self::Upstream { status, code, .. } => {
+                let quota = code.as_deref() == Some("insufficient_quota");
+                matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504 | 529) && !quota
+            }
+            _ => false,
+        }
+    }
+
+    /// The delay hint for `Retry-After`.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            Self::Unavailable { retry_after, .. } | Self::Upstream { retry_after, .. } => {
+                *retry_after
+            }
+            _ => None,
+        }
+    }
+
+    /// A bounded label for `llm_upstream_error_total{error_type}`.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::UpstreamConnect { .. } => "connect",
+            Self::UpstreamTimeout { .. } => "timeout",
+            Self::UpstreamAuth { .. } => "auth",
+            Self::UpstreamProtocol { .. } => "protocol",
+            Self::Upstream { status, .. } => match status.as_u16() {
+                429 => "429",
+                400..=499 => "4xx",
+                _ => "5xx",
+            },
+            _ => "other",
+        }
+    }
+
+    /// The OpenAI error body `{"error":{"message","type","param","code"}}`.
+    pub fn openai_body(&self) -> Bytes {
+        let message = self.to_string();
+        let body = OpenAiErrorBody {
+            error: OpenAiError {
+                message: &message,
+                kind: self.error_type(),
+                param: self.param(),
+                code: self.code(),
+            },
+        };
+        Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+    }
+
+    /// Cuts an upstream message to a bounded length (an upstream may echo a whole prompt).
+    pub fn bounded_message(message: &str) -> String {
+        match message.char_indices().nth(MAX_UPSTREAM_MESSAGE_CHARS) {
+            Some((cut, _)) => format!("{}…", &message[..cut]),
+            None => message.to_owned(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct OpenAiErrorBody<'a> {
+    error: OpenAiError<'a>,
+}
+
+#[derive(Serialize)]
+struct OpenAiError<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    param: Option<&'a str>,
+    code: Option<&'a str>,
+}
+
+/// Adds `Retry-After` (whole seconds, at least 1) to a response when the error has a hint.
+pub fn retry_after_header(error: &GatewayError) -> Option<HeaderValue> {
+    error.retry_after().map(|d| {
+        let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+        HeaderValue::from(secs.max(1))
+    })
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status(),
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            self.openai_body(),
+        )
+            .into_response();
+        if let Some(value) = retry_after_header(&self) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(status: u16, code: Option<&str>) -> GatewayError {
+        GatewayError::Upstream {
+            status: StatusCode::from_u16(status).unwrap(),
+            message: "m".into(),
+            kind: "t".into(),
+            code: code.map(str::to_owned),
+            param: None,
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn retryability() {
+        let cases = [
+            (upstream(429, Some("rate_limit_exceeded")), true),
+            (upstream(429, Some("insufficient_quota")), false),
+            (upstream(500, None), true),
+            (upstream(529, None), true),
+            (upstream(400, None), false),
+            (upstream(401, None), false),
+            (upstream(404, None), false),
+            (upstream(422, None), false),
+            (
+                GatewayError::UpstreamConnect {
+                    provider: "p".into(),
+                    detail: "refused".into(),
+                },
+                true,
+            ),
+            (GatewayError::ModelNotFound("m".into()), false),
+        ];
+        for (error, want) in cases {
+            assert_eq!(error.retryable(), want, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn statuses_and_bodies() {
+        let cases = [
+            (
+                GatewayError::ModelNotFound("x".into()),
+                404,
+                "model_not_found",
+            ),
+            (GatewayError::PayloadTooLarge(10), 413, "request_too_large"),
+            (
+                GatewayError::UpstreamAuth {
+                    provider: "p".into(),
+                    status: 401,
+                },
+                502,
+                "upstream_auth_failed",
+            ),
+            (
+                GatewayError::UpstreamTimeout {
+                    provider: "p".into(),
+                    after: Duration::from_secs(3),
+                },
+                504,
+                "upstream_timeout",
+            ),
+        ];
+        for (error, status, code) in cases {
+            assert_eq!(error.status().as_u16(), status);
+            let body: serde_json::Value = serde_json::from_slice(&error.openai_body()).unwrap();
+            assert_eq!(body["error"]["code"], code);
+            assert!(body["error"]["message"].is_string());
+            assert!(body["error"]["type"].is_string());
+            assert!(body["error"].get("param").is_some());
+        }
+    }
+
+    #[test]
+    fn long_upstream_messages_are_cut() {
+        let long = "é".repeat(MAX_UPSTREAM_MESSAGE_CHARS + 10);
+        let cut = GatewayError::bounded_message(&long);
+        assert_eq!(cut.chars().count(), MAX_UPSTREAM_MESSAGE_CHARS + 1);
+        assert_eq!(GatewayError::bounded_message("short"), "short");
+    }
+}

@@ -1,0 +1,19 @@
+//! llm-sidecar: an LLM API gateway built to run as a Kubernetes sidecar. It serves the OpenAI API
+//! over a Unix domain socket and TCP and routes each request to a configured upstream provider.
+//! See `ARCHITECTURE.md` for the module map and the invariants.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod lifecycle;
+pub mod limits;
+pub mod providers;
+pub mod router;
+pub mod runtime;
+pub mod server;
+pub mod stream;
+pub mod telemetry;
+pub mod tokens;
+pub mod types;

@@ -1,0 +1,48 @@
+//! The `llm-sidecar` binary: parse arguments, load the config (exit 64 when invalid), then run
+//! the gateway on a runtime sized to the container's CPU quota.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use llm_sidecar::app::{self, EXIT_CONFIG, EXIT_UNAVAILABLE};
+use llm_sidecar::cli::Cli;
+use llm_sidecar::runtime::Runtime;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match app::load_config(&cli) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("llm-sidecar: invalid config: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if cli.check {
+        // Building the runtime also checks what parsing cannot (TLS setup, provider clients).
+        return match Runtime::build(config, 0) {
+            Ok(_) => {
+                println!("llm-sidecar: config is valid");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("llm-sidecar: invalid config: {e}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        };
+    }
+    // available_parallelism respects the cgroup CPU quota: a sidecar limited to 500m must not
+    // start one worker per node core.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("llm-sidecar: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_UNAVAILABLE);
+        }
+    };
+    runtime.block_on(app::run(config))
+}

@@ -1,0 +1,285 @@
+//! OpenAI chat-completion chunks: a cheap scan of each `data:` payload (usage, content bytes,
+//! errors, `[DONE]`) and the passthrough translator that forwards chunks untouched, except the
+//! usage-only chunk the gateway asked for on the client's behalf.
+
+use bytes::Bytes;
+use memchr::memmem;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use super::sse::{self, Framer};
+use super::{StreamFault, Tally, Translate};
+use crate::error::GatewayError;
+use crate::types::usage::{OpenAiUsage, Usage};
+
+/// What one chunk's payload holds that the gateway cares about.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ChunkScan {
+    /// The payload is `[DONE]`.
+    pub done: bool,
+    /// The chunk carries usage.
+    pub usage: Option<Usage>,
+    /// The chunk carries usage and no choices (the `include_usage` chunk).
+    pub usage_only: bool,
+    /// Bytes of generated text (content, reasoning, tool arguments) in the chunk.
+    pub content_bytes: u64,
+    /// The payload is an error object.
+    pub error: bool,
+}
+
+/// String fields whose values are generated text.
+const TEXT_KEYS: [&[u8]; 4] = [
+    b"\"content\":\"",
+    b"\"arguments\":\"",
+    b"\"reasoning_content\":\"",
+    b"\"refusal\":\"",
+];
+
+/// Scans one `data:` payload without parsing it unless it holds usage or an error.
+pub fn scan_chunk(data: &[u8]) -> ChunkScan {
+    let data = data.trim_ascii();
+    if data == b"[DONE]" {
+        return ChunkScan {
+            done: true,
+            ..ChunkScan::default()
+        };
+    }
+    let mut scan = ChunkScan {
+        content_bytes: TEXT_KEYS
+            .iter()
+            .map(|key| string_bytes_after(data, key))
+            .sum(),
+        ..ChunkScan::default()
+    };
+    if has_object_after(data, b"\"usage\":") {
+        #[derive(Deserialize)]
+        struct UsageChunk {
+            #[serde(default)]
+            choices: Vec<IgnoredAny>,
+            usage: Option<OpenAiUsage>,
+        }
+        if let Ok(chunk) = serde_json::from_slice::<UsageChunk>(data) {
+            scan.usage = chunk.usage.as_ref().map(Usage::from);
+            scan.usage_only = scan.usage.is_some() && chunk.choices.is_empty();
+        }
+    }
+    scan.error =
+        data.starts_with(b"{") && has_object_after(data, b"\"error\":") && is_error_object(data);
+    scan
+}
+
+/// Whether `key` is followed (after optional spaces) by an object.
+fn has_object_after(data: &[u8], key: &[u8]) -> bool {
+    memmem::find_iter(data, key).any(|at| {
+        data[at + key.len()..]
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|&b| b == b'{')
+    })
+}
+
+fn is_error_object(data: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct WithError {
+        error: Option<serde_json::Value>,
+    }
+    serde_json::from_slice::<WithError>(data).is_ok_and(|w| w.error.is_some_and(|e| e.is_object()))
+}
+
+/// Sum of the (escaped) lengths of every string value that follows `key`.
+fn string_bytes_after(data: &[u8], key: &[u8]) -> u64 {
+    memmem::find_iter(data, key)
+        .map(|at| {
+            let value = &data[at + key.len()..];
+            let mut escaped = false;
+            let len = value
+                .iter()
+                .position(|&b| {
+                    let end = b == b'"' && !escaped;
+                    escaped = b == b'\\' && !escaped;
+                    end
+                })
+                .unwrap_or(value.len());
+            len as u64
+        })
+        .sum()
+}
+
+/// Forwards an OpenAI-format stream unchanged, reading usage as it passes.
+#[derive(Debug)]
+pub struct Passthrough {
+    framer: Framer,
+    strip_usage_chunk: bool,
+    tally: Tally,
+}
+
+impl Passthrough {
+    /// `strip_usage_chunk`: the gateway added `include_usage` and the client must not see it.
+    pub fn new(strip_usage_chunk: bool) -> Self {
+        Self {
+            framer: Framer::default(),
+            strip_usage_chunk,
+            tally: Tally::default(),
+        }
+    }
+
+    fn forward(&mut self, event: Bytes, out: &mut Vec<Bytes>) {
+        let scan = scan_chunk(&sse::parse_event(&event).data);
+        self.tally.content_bytes += scan.content_bytes;
+        if let Some(usage) = scan.usage {
+            self.tally.usage = Some(usage);
+        }
+        if scan.error {
+            self.tally.upstream_error = true;
+        }
+        self.tally.done |= scan.done;
+        if !(scan.usage_only && self.strip_usage_chunk) {
+            out.push(event);
+        }
+    }
+}
+
+impl Translate for Passthrough {
+    fn on_chunk(&mut self, chunk: Bytes, out: &mut Vec<Bytes>) -> Result<(), StreamFault> {
+        let mut events = Vec::new();
+        self.framer
+            .push(chunk, &mut events)
+            .map_err(|_| StreamFault::EventTooLarge)?;
+        for event in events {
+            self.forward(event, out);
+        }
+        Ok(())
+    }
+
+    fn on_end(&mut self, out: &mut Vec<Bytes>) -> Result<(), StreamFault> {
+        if let Some(rest) = self.framer.finish() {
+            self.forward(rest, out);
+        }
+        if self.tally.done {
+            Ok(())
+        } else {
+            Err(StreamFault::Truncated)
+        }
+    }
+
+    fn on_error(&mut self, error: &GatewayError, out: &mut Vec<Bytes>) {
+        self.tally.gateway_error = true;
+        out.push(sse::data_event(&error.openai_body()));
+        out.push(Bytes::from_static(sse::DONE));
+    }
+
+    fn tally(&self) -> &Tally {
+        &self.tally
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scans_chunks() {
+        let cases: [(&str, ChunkScan); 6] = [
+            (
+                "[DONE]",
+                ChunkScan {
+                    done: true,
+                    ..Default::default()
+                },
+            ),
+            (
+                r#"{"choices":[{"index":0,"delta":{"content":"Hello"}}],"usage":null}"#,
+                ChunkScan {
+                    content_bytes: 5,
+                    ..Default::default()
+                },
+            ),
+            (
+                r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#,
+                ChunkScan {
+                    usage: Some(Usage {
+                        input: 3,
+                        output: 4,
+                        ..Default::default()
+                    }),
+                    usage_only: true,
+                    ..Default::default()
+                },
+            ),
+            (
+                r#"{"choices":[{"delta":{"content":"a\"b"}}],"usage":{"prompt_tokens":1,"completion_tokens":1}}"#,
+                ChunkScan {
+                    usage: Some(Usage {
+                        input: 1,
+                        output: 1,
+                        ..Default::default()
+                    }),
+                    content_bytes: 4,
+                    ..Default::default()
+                },
+            ),
+            (
+                r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"x\":1}"}}]}}]}"#,
+                ChunkScan {
+                    content_bytes: 9,
+                    ..Default::default()
+                },
+            ),
+            (
+                r#"{"error":{"message":"boom","type":"server_error","param":null,"code":null}}"#,
+                ChunkScan {
+                    error: true,
+                    ..Default::default()
+                },
+            ),
+        ];
+        for (data, want) in cases {
+            assert_eq!(scan_chunk(data.as_bytes()), want, "{data}");
+        }
+    }
+
+    fn run(strip: bool, input: &[u8]) -> (String, Tally, Result<(), StreamFault>) {
+        let mut p = Passthrough::new(strip);
+        let mut out = Vec::new();
+        p.on_chunk(Bytes::copy_from_slice(input), &mut out).unwrap();
+        let end = p.on_end(&mut out);
+        let text = out
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect();
+        (text, p.tally().clone(), end)
+    }
+
+    #[test]
+    fn strips_only_the_injected_usage_chunk() {
+        let input = concat!(
+            "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\n",
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":1,\"total_tokens\":3}}\n\n",
+            "data: [DONE]\n\n"
+        );
+        let (text, tally, end) = run(true, input.as_bytes());
+        assert!(!text.contains("prompt_tokens"), "{text}");
+        assert!(text.ends_with("data: [DONE]\n\n"));
+        assert_eq!(
+            tally.usage,
+            Some(Usage {
+                input: 2,
+                output: 1,
+                ..Default::default()
+            })
+        );
+        assert_eq!(end, Ok(()));
+        let (text, _, _) = run(false, input.as_bytes());
+        assert!(text.contains("prompt_tokens"), "{text}");
+    }
+
+    #[test]
+    fn a_stream_without_done_is_truncated() {
+        let (_, tally, end) = run(
+            false,
+            b"data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+        );
+        assert_eq!(end, Err(StreamFault::Truncated));
+        assert_eq!(tally.content_bytes, 2);
+    }
+}

@@ -1,0 +1,107 @@
+//! Prometheus metrics: names (DESIGN.md §6), histogram buckets, and the recorder install. Labels
+//! are bounded: configured model names or `other`, configured provider names or `none`.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::types::Usage;
+
+/// Requests by outcome: `{model,provider,team,status}`.
+pub const REQUESTS_TOTAL: &str = "llm_requests_total";
+/// Whole-request latency: `{model,provider,stream}`.
+pub const REQUEST_LATENCY: &str = "llm_request_latency_seconds";
+/// Time to the first streamed chunk: `{model,provider}`.
+pub const TTFT: &str = "llm_time_to_first_token_seconds";
+/// Tokens: `{team,model,provider,type}`.
+pub const TOKEN_USAGE: &str = "llm_token_usage_total";
+/// Upstream failures: `{provider,error_type}`.
+pub const UPSTREAM_ERRORS: &str = "llm_upstream_error_total";
+/// Requests in flight: `{provider}`.
+pub const INFLIGHT: &str = "llm_inflight_requests";
+/// Lifecycle phase (0 starting, 1 ready, 2 draining, 3 stopped).
+pub const LIFECYCLE_PHASE: &str = "llm_lifecycle_phase";
+/// Rejections by the global rate limit: `{team,limit}`.
+pub const RATELIMIT_REJECTIONS: &str = "llm_ratelimit_rejections_total";
+
+/// Latency buckets: LLM calls span milliseconds (cache hits, embeddings) to minutes.
+const LATENCY_BUCKETS: [f64; 16] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0,
+];
+/// Time-to-first-token buckets.
+const TTFT_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0,
+];
+/// How often histogram samples are folded into buckets.
+pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The team label before authentication exists.
+pub const NO_TEAM: &str = "none";
+/// The provider label before routing.
+pub const NO_PROVIDER: &str = "none";
+
+/// Installs the global Prometheus recorder once and returns its handle.
+pub fn install() -> Result<PrometheusHandle, String> {
+    static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(REQUEST_LATENCY.to_owned()), &LATENCY_BUCKETS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(TTFT.to_owned()), &TTFT_BUCKETS)
+                })
+                .map_err(|e| e.to_string())?
+                .build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
+            describe();
+            Ok(handle)
+        })
+        .clone()
+}
+
+fn describe() {
+    metrics::describe_counter!(
+        REQUESTS_TOTAL,
+        "Requests by model, provider, team and HTTP status."
+    );
+    metrics::describe_histogram!(
+        REQUEST_LATENCY,
+        metrics::Unit::Seconds,
+        "Request latency, start to last byte."
+    );
+    metrics::describe_histogram!(
+        TTFT,
+        metrics::Unit::Seconds,
+        "Time to the first streamed chunk."
+    );
+    metrics::describe_counter!(TOKEN_USAGE, "Tokens by team, model, provider and type.");
+    metrics::describe_counter!(
+        UPSTREAM_ERRORS,
+        "Upstream failures by provider and error type."
+    );
+    metrics::describe_gauge!(INFLIGHT, "Requests in flight per provider.");
+    metrics::describe_gauge!(
+        LIFECYCLE_PHASE,
+        "0 starting, 1 ready, 2 draining, 3 stopped."
+    );
+    metrics::describe_counter!(RATELIMIT_REJECTIONS, "Requests rejected by a rate limit.");
+}
+
+/// Counts tokens of one finished request.
+pub fn record_tokens(team: &str, model: &str, provider: &str, usage: &Usage) {
+    let kinds = [
+        ("input", usage.input),
+        ("output", usage.output),
+        ("cached", usage.cached),
+        ("reasoning", usage.reasoning),
+    ];
+    for (kind, value) in kinds {
+        if value > 0 {
+            metrics::counter!(TOKEN_USAGE, "team" => team.to_owned(), "model" => model.to_owned(),
+                "provider" => provider.to_owned(), "type" => kind)
+            .increment(value);
+        }
+    }
+}

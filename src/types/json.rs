@@ -1,0 +1,198 @@
+//! A top-level-only view of a JSON object: keys with their raw values, in order. It lets the hot
+//! path read a few fields and rewrite `model` without building a typed tree of the whole body,
+//! so unknown fields pass through byte for byte.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserializer;
+use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// A parsed JSON object whose values are still raw text.
+#[derive(Debug)]
+pub struct TopLevel<'a> {
+    fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+/// Expected number of top-level fields in a chat request; avoids regrowing the vector.
+const TYPICAL_FIELDS: usize = 16;
+
+impl<'a> TopLevel<'a> {
+    /// Parses `bytes` as a JSON object (the whole document is validated).
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let fields = de.deserialize_map(FieldsVisitor)?;
+        de.end()?;
+        Ok(Self { fields })
+    }
+
+    /// The raw value of `key` (the last one when a key repeats).
+    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.fields
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| *v)
+    }
+
+    /// Whether `key` is present with a non-null value.
+    pub fn has(&self, key: &str) -> bool {
+        self.get(key).is_some_and(|v| v.get() != "null")
+    }
+
+    /// Iterates the fields in document order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &'a RawValue)> {
+        self.fields.iter().map(|(k, v)| (k.as_ref(), *v))
+    }
+
+    /// Serializes the object again with some fields replaced (or appended when absent). Each
+    /// replacement is raw JSON text; every other field is copied byte for byte.
+    pub fn write_with(&self, replacements: &[(&str, &str)]) -> Vec<u8> {
+        let capacity = self
+            .fields
+            .iter()
+            .map(|(k, v)| k.len() + v.get().len() + 4)
+            .sum::<usize>()
+            + replacements
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 4)
+                .sum::<usize>()
+            + 2;
+        let mut out = Vec::with_capacity(capacity);
+        out.push(b'{');
+        let mut first = true;
+        let mut push = |out: &mut Vec<u8>, key: &str, value: &str| {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_key(out, key);
+            out.push(b':');
+            out.extend_from_slice(value.as_bytes());
+        };
+        for (key, value) in &self.fields {
+            match replacements.iter().find(|(k, _)| k == key) {
+                Some((_, replacement)) => push(&mut out, key, replacement),
+                None => push(&mut out, key, value.get()),
+            }
+        }
+        for (key, value) in replacements {
+            if !self.fields.iter().any(|(k, _)| k == key) {
+                push(&mut out, key, value);
+            }
+        }
+        out.push(b'}');
+        out
+    }
+}
+
+/// Writes a JSON string (quoted, escaped) for an object key.
+fn write_key(out: &mut Vec<u8>, key: &str) {
+    if key.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(key.as_bytes());
+        out.push(b'"');
+    } else {
+        // Serializing a &str into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, key);
+    }
+}
+
+/// Encodes a string as a JSON string literal.
+pub fn json_string(value: &str) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| String::from("\"\""))
+}
+
+struct FieldsVisitor;
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = Vec::with_capacity(TYPICAL_FIELDS);
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let value: &'de RawValue = map.next_value()?;
+            fields.push((key, value));
+        }
+        Ok(fields)
+    }
+}
+
+/// Borrows keys from the input when they contain no escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrites_only_what_it_is_told() {
+        let cases = [
+            (
+                r#"{"model":"a","messages":[{"role":"user","content":"hi"}],"x_unknown":{"k":[1,2]}}"#,
+                vec![("model", r#""b""#)],
+                r#"{"model":"b","messages":[{"role":"user","content":"hi"}],"x_unknown":{"k":[1,2]}}"#,
+            ),
+            (
+                r#"{ "stream" : true , "model":"a" }"#,
+                vec![
+                    ("model", r#""b""#),
+                    ("stream_options", r#"{"include_usage":true}"#),
+                ],
+                r#"{"stream":true,"model":"b","stream_options":{"include_usage":true}}"#,
+            ),
+            (r#"{"a\"b":1}"#, vec![], r#"{"a\"b":1}"#),
+            (r#"{}"#, vec![("model", r#""m""#)], r#"{"model":"m"}"#),
+        ];
+        for (input, replacements, want) in cases {
+            let top = TopLevel::parse(input.as_bytes()).unwrap();
+            let out = top.write_with(&replacements);
+            assert_eq!(std::str::from_utf8(&out).unwrap(), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn rejects_non_objects_and_garbage() {
+        for input in ["[1]", "\"s\"", "{", "{\"a\":1} x", "", "{\"a\":}"] {
+            assert!(TopLevel::parse(input.as_bytes()).is_err(), "{input}");
+        }
+    }
+
+    #[test]
+    fn reads_fields() {
+        let top = TopLevel::parse(br#"{"model":"m","stream":null,"model":"n"}"#).unwrap();
+        assert_eq!(top.get("model").map(RawValue::get), Some(r#""n""#));
+        assert!(!top.has("stream"));
+        assert!(!top.has("absent"));
+        assert_eq!(top.iter().count(), 3);
+    }
+}

@@ -1,0 +1,10 @@
+//! Canonical (OpenAI-shaped) request and usage types. Requests are read at the top level only, so
+//! fields the gateway does not know pass through untouched.
+
+pub mod json;
+pub mod request;
+pub mod usage;
+
+pub use json::TopLevel;
+pub use request::{ChatRequest, EmbeddingsRequest};
+pub use usage::Usage;

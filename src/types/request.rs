@@ -1,0 +1,287 @@
+//! Inbound OpenAI requests read at the top level only: the fields the gateway needs (`model`,
+//! `stream`, `max_tokens`, …) are checked and extracted, everything else stays raw.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use super::json::TopLevel;
+use crate::error::GatewayError;
+
+/// The roles OpenAI accepts in `messages`.
+const ROLES: [&str; 6] = [
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];
+
+/// A chat completion request, checked at the top level.
+#[derive(Debug)]
+pub struct ChatRequest<'a> {
+    /// The request object with raw values.
+    pub top: TopLevel<'a>,
+    /// The model the client asked for.
+    pub model: Cow<'a, str>,
+    /// Whether the client wants SSE.
+    pub stream: bool,
+    /// Whether the client asked for the final usage chunk itself.
+    pub include_usage: bool,
+    /// `max_completion_tokens`, else `max_tokens`.
+    pub max_tokens: Option<u64>,
+}
+
+/// An embeddings request, checked at the top level.
+#[derive(Debug)]
+pub struct EmbeddingsRequest<'a> {
+    /// The request object with raw values.
+    pub top: TopLevel<'a>,
+    /// The model the client asked for.
+    pub model: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct MessageHead<'a> {
+    #[serde(borrow)]
+    role: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: Option<bool>,
+}
+
+/// Parses the body as a JSON object, with OpenAI's wording when it is not one.
+pub fn parse_object(body: &[u8]) -> Result<TopLevel<'_>, GatewayError> {
+    TopLevel::parse(body).map_err(|e| {
+        GatewayError::invalid(
+            format!(
+                "We could not parse the JSON body of your request ({e}). The request body must be a JSON object."
+            ),
+            None,
+        )
+    })
+}
+
+/// Reads an optional field as `T`; `null` counts as absent. `expected` names the type for the
+/// error message.
+fn field<'a, T: Deserialize<'a>>(
+    top: &TopLevel<'a>,
+    key: &str,
+    expected: &str,
+) -> Result<Option<T>, GatewayError> {
+    match top.get(key) {
+        None => Ok(None),
+        Some(raw) if raw.get() == "null" => Ok(None),
+        Some(raw) => serde_json::from_str(raw.get()).map(Some).map_err(|_| {
+            GatewayError::invalid(
+                format!("Invalid type for '{key}': expected {expected}."),
+                Some(key),
+            )
+        }),
+    }
+}
+
+/// Reads the required string `model`.
+fn model<'a>(top: &TopLevel<'a>) -> Result<Cow<'a, str>, GatewayError> {
+    match field::<Cow<'a, str>>(top, "model", "a string")? {
+        Some(model) if !model.is_empty() => Ok(model),
+        _ => Err(GatewayError::invalid(
+            "you must provide a model parameter",
+            Some("model"),
+        )),
+    }
+}
+
+impl<'a> ChatRequest<'a> {
+    /// Parses and checks a `/v1/chat/completions` body.
+    pub fn parse(body: &'a [u8]) -> Result<Self, GatewayError> {
+        let top = parse_object(body)?;
+        let model = model(&top)?;
+        let messages: Vec<MessageHead<'_>> =
+            field(&top, "messages", "an array of message objects")?.ok_or_else(|| {
+                GatewayError::invalid("Missing required parameter: 'messages'.", Some("messages"))
+            })?;
+        if messages.is_empty() {
+            return Err(GatewayError::invalid(
+                "Invalid 'messages': empty array. Expected an array with minimum length 1.",
+                Some("messages"),
+            ));
+        }
+        for (i, message) in messages.iter().enumerate() {
+            match message.role.as_deref() {
+                Some(role) if ROLES.contains(&role) => {}
+                Some(role) => {
+                    return Err(GatewayError::invalid(
+                        format!(
+                            "Invalid value for 'messages[{i}].role': '{role}' is not one of {ROLES:?}."
+                        ),
+                        Some(&format!("messages[{i}].role")),
+                    ));
+                }
+                None => {
+                    return Err(GatewayError::invalid(
+                        format!("Missing required parameter: 'messages[{i}].role'."),
+                        Some(&format!("messages[{i}].role")),
+                    ));
+                }
+            }
+        }
+        let stream = field::<bool>(&top, "stream", "a boolean")?.unwrap_or(false);
+        let options = field::<StreamOptions>(&top, "stream_options", "an object")?;
+        let include_usage = options.and_then(|o| o.include_usage).unwrap_or(false);
+        let max_tokens =
+            match field::<u64>(&top, "max_completion_tokens", "a non-negative integer")? {
+                Some(n) => Some(n),
+                None => field::<u64>(&top, "max_tokens", "a non-negative integer")?,
+            };
+        for (key, expected) in [("temperature", "a number"), ("top_p", "a number")] {
+            field::<f64>(&top, key, expected)?;
+        }
+        if field::<u64>(&top, "n", "a positive integer")? == Some(0) {
+            return Err(GatewayError::invalid(
+                "Invalid 'n': must be at least 1.",
+                Some("n"),
+            ));
+        }
+        Ok(Self {
+            top,
+            model,
+            stream,
+            include_usage,
+            max_tokens,
+        })
+    }
+}
+
+impl<'a> EmbeddingsRequest<'a> {
+    /// Parses and checks a `/v1/embeddings` body.
+    pub fn parse(body: &'a [u8]) -> Result<Self, GatewayError> {
+        let top = parse_object(body)?;
+        let model = model(&top)?;
+        let input = top
+            .get("input")
+            .filter(|raw| raw.get() != "null")
+            .ok_or_else(|| {
+                GatewayError::invalid("Missing required parameter: 'input'.", Some("input"))
+            })?;
+        if !matches!(input.get().as_bytes().first(), Some(b'"' | b'[')) {
+            return Err(GatewayError::invalid(
+                "Invalid type for 'input': expected a string or an array.",
+                Some("input"),
+            ));
+        }
+        Ok(Self { top, model })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_requests() {
+        let ok = [
+            (
+                r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
+                false,
+                false,
+                None,
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"system","content":"s"},{"role":"user","content":"u"}],"stream":true,"stream_options":{"include_usage":true},"max_tokens":5}"#,
+                true,
+                true,
+                Some(5),
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":5,"max_completion_tokens":9,"stream":null}"#,
+                false,
+                false,
+                Some(9),
+            ),
+        ];
+        for (body, stream, include_usage, max_tokens) in ok {
+            let req = ChatRequest::parse(body.as_bytes()).unwrap();
+            assert_eq!(req.model, "m");
+            assert_eq!(
+                (req.stream, req.include_usage, req.max_tokens),
+                (stream, include_usage, max_tokens),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_chat_requests_name_the_param() {
+        let cases = [
+            ("{not json", None),
+            ("[]", None),
+            (
+                r#"{"messages":[{"role":"user","content":"x"}]}"#,
+                Some("model"),
+            ),
+            (r#"{"model":7,"messages":[]}"#, Some("model")),
+            (r#"{"model":"m"}"#, Some("messages")),
+            (r#"{"model":"m","messages":"hi"}"#, Some("messages")),
+            (r#"{"model":"m","messages":[]}"#, Some("messages")),
+            (
+                r#"{"model":"m","messages":[{"content":"x"}]}"#,
+                Some("messages[0].role"),
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"wizard"}]}"#,
+                Some("messages[0].role"),
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"user"}],"stream":"yes"}"#,
+                Some("stream"),
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"user"}],"max_tokens":-1}"#,
+                Some("max_tokens"),
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"user"}],"temperature":"hot"}"#,
+                Some("temperature"),
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"user"}],"n":0}"#,
+                Some("n"),
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"user"}],"stream_options":3}"#,
+                Some("stream_options"),
+            ),
+        ];
+        for (body, param) in cases {
+            let err = ChatRequest::parse(body.as_bytes()).unwrap_err();
+            assert_eq!(err.status().as_u16(), 400, "{body}");
+            assert_eq!(err.param(), param, "{body}");
+        }
+    }
+
+    #[test]
+    fn embeddings_requests() {
+        assert!(EmbeddingsRequest::parse(br#"{"model":"e","input":"hi"}"#).is_ok());
+        assert!(EmbeddingsRequest::parse(br#"{"model":"e","input":["a","b"]}"#).is_ok());
+        for body in [
+            r#"{"model":"e"}"#,
+            r#"{"model":"e","input":5}"#,
+            r#"{"input":"x"}"#,
+            r#"{"model":"e","input":null}"#,
+        ] {
+            assert_eq!(
+                EmbeddingsRequest::parse(body.as_bytes())
+                    .unwrap_err()
+                    .status()
+                    .as_u16(),
+                400,
+                "{body}"
+            );
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Token usage in the gateway's canonical (OpenAI) terms, and its OpenAI wire form.
+
+use serde::{Deserialize, Serialize};
+
+/// Tokens one request used. `input` includes `cached`; `output` includes `reasoning`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Prompt tokens, cached ones included.
+    pub input: u64,
+    /// Completion tokens, reasoning included.
+    pub output: u64,
+    /// The cached subset of `input`.
+    pub cached: u64,
+    /// The reasoning subset of `output`.
+    pub reasoning: u64,
+}
+
+/// OpenAI's `usage` object as it appears on the wire.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct OpenAiUsage {
+    /// Prompt tokens.
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    /// Completion tokens (absent for embeddings).
+    #[serde(default)]
+    pub completion_tokens: u64,
+    /// Total tokens.
+    #[serde(default)]
+    pub total_tokens: u64,
+    /// Prompt breakdown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<PromptDetails>,
+    /// Completion breakdown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens_details: Option<CompletionDetails>,
+}
+
+/// `usage.prompt_tokens_details`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct PromptDetails {
+    /// Cached prompt tokens.
+    #[serde(default)]
+    pub cached_tokens: Option<u64>,
+}
+
+/// `usage.completion_tokens_details`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct CompletionDetails {
+    /// Reasoning tokens.
+    #[serde(default)]
+    pub reasoning_tokens: Option<u64>,
+}
+
+impl From<&OpenAiUsage> for Usage {
+    fn from(u: &OpenAiUsage) -> Self {
+        Self {
+            input: u.prompt_tokens,
+            output: u.completion_tokens,
+            cached: u
+                .prompt_tokens_details
+                .as_ref()
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0),
+            reasoning: u
+                .completion_tokens_details
+                .as_ref()
+                .and_then(|d| d.reasoning_tokens)
+                .unwrap_or(0),
+        }
+    }
+}
+
+impl From<Usage> for OpenAiUsage {
+    fn from(u: Usage) -> Self {
+        Self {
+            prompt_tokens: u.input,
+            completion_tokens: u.output,
+            total_tokens: u.input + u.output,
+            prompt_tokens_details: Some(PromptDetails {
+                cached_tokens: Some(u.cached),
+            }),
+            completion_tokens_details: Some(CompletionDetails {
+                reasoning_tokens: Some(u.reasoning),
+            }),
+        }
+    }
+}
+
+/// Finds `usage` in a JSON response body without building the rest of it.
+pub fn usage_in(body: &[u8]) -> Option<Usage> {
+    #[derive(Deserialize)]
+    struct WithUsage {
+        #[serde(default)]
+        usage: Option<OpenAiUsage>,
+    }
+    serde_json::from_slice::<WithUsage>(body)
+        .ok()
+        .and_then(|w| w.usage)
+        .map(|u| Usage::from(&u))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_usage_from_bodies() {
+        let cases = [
+            (
+                r#"{"id":"x","usage":{"prompt_tokens":19,"completion_tokens":10,"total_tokens":29,"prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"reasoning_tokens":2}}}"#,
+                Some(Usage {
+                    input: 19,
+                    output: 10,
+                    cached: 4,
+                    reasoning: 2,
+                }),
+            ),
+            (
+                r#"{"object":"list","usage":{"prompt_tokens":8,"total_tokens":8}}"#,
+                Some(Usage {
+                    input: 8,
+                    ..Usage::default()
+                }),
+            ),
+            (r#"{"usage":null}"#, None),
+            (r#"{"choices":[]}"#, None),
+            ("not json", None),
+        ];
+        for (body, want) in cases {
+            assert_eq!(usage_in(body.as_bytes()), want, "{body}");
+        }
+    }
+
+    #[test]
+    fn round_trips_through_wire_form() {
+        let u = Usage {
+            input: 5,
+            output: 7,
+            cached: 1,
+            reasoning: 3,
+        };
+        let wire = OpenAiUsage::from(u);
+        assert_eq!(wire.total_tokens, 12);
+        assert_eq!(Usage::from(&wire), u);
+    }
+}
