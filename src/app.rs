@@ -1,6 +1,7 @@
 //! Wiring: loads the config, builds the runtime, binds the listeners, reports ready, and runs
 //! the drain sequence on SIGTERM. `main` only parses arguments and picks the exit code.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,14 +31,21 @@ pub fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
     match &cli.config {
         Some(path) => config::load(path),
         None => match std::env::var("OPENAI_API_KEY") {
-            Ok(key) if !key.is_empty() => {
-                config::from_env(&key, std::env::var("OPENAI_BASE_URL").ok().as_deref())
-            }
+            Ok(key) if !key.is_empty() => config::from_env(&config::EnvOnly {
+                api_key: key,
+                base_url: env_var("OPENAI_BASE_URL"),
+                tcp: env_var("LLM_SIDECAR_TCP"),
+                unix: env_var("LLM_SIDECAR_SOCKET"),
+            }),
             _ => Err(ConfigError::whole(
                 "no config: pass --config FILE (or set LLM_SIDECAR_CONFIG), or set OPENAI_API_KEY to serve OpenAI directly on 127.0.0.1:8080",
             )),
         },
     }
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 /// Runs the gateway until it has drained; returns the process exit code.
@@ -81,8 +89,8 @@ pub async fn run(config: Config) -> ExitCode {
     };
     let api = Server::new();
     let admin = Server::new();
-    let socket = match bind_all(&listeners, &state, &api, &admin, settings).await {
-        Ok(socket) => socket,
+    let (bound, socket) = match bind_all(&listeners, &state, &api, &admin, settings).await {
+        Ok(bound) => bound,
         Err(e) => {
             tracing::error!(error = %e, "cannot bind listeners");
             return ExitCode::from(EXIT_UNAVAILABLE);
@@ -90,9 +98,9 @@ pub async fn run(config: Config) -> ExitCode {
     };
     lifecycle.advance(Phase::Ready);
     tracing::info!(
-        tcp = listeners.tcp.map(|a| a.to_string()),
+        tcp = bound.tcp.map(|a| a.to_string()),
         unix = listeners.unix.as_ref().map(|p| p.display().to_string()),
-        admin = listeners.admin.map(|a| a.to_string()),
+        admin = bound.admin.map(|a| a.to_string()),
         version = env!("CARGO_PKG_VERSION"),
         "llm-sidecar ready"
     );
@@ -123,20 +131,30 @@ pub async fn run(config: Config) -> ExitCode {
     }
 }
 
+/// The addresses actually bound (port 0 in the config picks a free port).
+#[derive(Debug, Default)]
+struct Bound {
+    tcp: Option<SocketAddr>,
+    admin: Option<SocketAddr>,
+}
+
 async fn bind_all(
     listeners: &config::Listeners,
     state: &api::AppState,
     api_server: &Server,
     admin_server: &Server,
     settings: ConnSettings,
-) -> std::io::Result<Option<SocketFile>> {
+) -> std::io::Result<(Bound, Option<SocketFile>)> {
     let app = api::api_router(Arc::clone(state), listeners.admin.is_none());
+    let mut bound = Bound::default();
     if let Some(addr) = listeners.admin {
         let listener = TcpListener::bind(addr).await?;
+        bound.admin = listener.local_addr().ok();
         admin_server.serve_tcp(listener, api::admin_router(Arc::clone(state)), settings);
     }
     if let Some(addr) = listeners.tcp {
         let listener = TcpListener::bind(addr).await?;
+        bound.tcp = listener.local_addr().ok();
         api_server.serve_tcp(listener, app.clone(), settings);
     }
     let mut socket = None;
@@ -145,7 +163,7 @@ async fn bind_all(
         socket = Some(SocketFile(path.clone()));
         api_server.serve_unix(listener, app, settings);
     }
-    Ok(socket)
+    Ok((bound, socket))
 }
 
 /// Draining: not ready at once, keep accepting for `delay` (Kubernetes removes endpoints

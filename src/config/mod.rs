@@ -103,15 +103,45 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
+/// What the env-only mode reads from the environment.
+#[derive(Debug, Clone, Default)]
+pub struct EnvOnly {
+    /// `OPENAI_API_KEY`.
+    pub api_key: String,
+    /// `OPENAI_BASE_URL` (default OpenAI's).
+    pub base_url: Option<String>,
+    /// `LLM_SIDECAR_TCP` (default `127.0.0.1:8080`).
+    pub tcp: Option<String>,
+    /// `LLM_SIDECAR_SOCKET`: also serve on this Unix socket.
+    pub unix: Option<String>,
+}
+
 /// The env-only mode: no config file, `OPENAI_API_KEY` set. Every model name passes through to
-/// OpenAI (or `OPENAI_BASE_URL`) on the default TCP address.
-pub fn from_env(api_key: &str, base_url: Option<&str>) -> Result<Config, ConfigError> {
+/// OpenAI (or `OPENAI_BASE_URL`) on `127.0.0.1:8080` (or `LLM_SIDECAR_TCP`), plus
+/// `LLM_SIDECAR_SOCKET` when set.
+pub fn from_env(env: &EnvOnly) -> Result<Config, ConfigError> {
     let raw = RawConfig {
+        server: schema::ServerConfig {
+            listen: schema::ListenConfig {
+                tcp: Some(
+                    env.tcp
+                        .clone()
+                        .unwrap_or_else(|| schema::DEFAULT_TCP_LISTEN.to_owned()),
+                ),
+                unix: env.unix.clone(),
+                unix_mode: None,
+            },
+            ..Default::default()
+        },
         providers: vec![schema::ProviderConfig {
             name: ENV_ONLY_PROVIDER.to_owned(),
             kind: schema::ProviderKind::Openai,
-            api_key: Some(Secret::new(api_key)),
-            base_url: Some(base_url.unwrap_or(OPENAI_DEFAULT_BASE_URL).to_owned()),
+            api_key: Some(Secret::new(env.api_key.clone())),
+            base_url: Some(
+                env.base_url
+                    .clone()
+                    .unwrap_or_else(|| OPENAI_DEFAULT_BASE_URL.to_owned()),
+            ),
             unix_socket: None,
             models: Vec::new(),
             timeout: schema::DEFAULT_PROVIDER_TIMEOUT,
@@ -212,7 +242,12 @@ mod tests {
                 Some(7),
                 "unknown provider `nope`",
             ),
-            ("providers: [\n", "providers", Some(2), "did not find expected node"),
+            (
+                "providers: [\n",
+                "providers",
+                Some(2),
+                "did not find expected node",
+            ),
         ];
         for (text, path, line, message) in cases {
             let err = parse(text, None).unwrap_err();

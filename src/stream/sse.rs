@@ -162,7 +162,11 @@ mod tests {
     }
 
     /// Input chunks, expected events, expected leftover.
-    type FramingCase = (&'static [&'static [u8]], &'static [&'static str], Option<&'static str>);
+    type FramingCase = (
+        &'static [&'static [u8]],
+        &'static [&'static str],
+        Option<&'static str>,
+    );
 
     #[test]
     fn splits_events_across_chunk_boundaries_and_line_endings() {

@@ -1,0 +1,85 @@
+//! `--check`, config errors and the env-only rule, as a user at a shell sees them.
+
+use crate::common::gateway::run_to_exit;
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn check_accepts_good_configs_and_names_path_and_line_for_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(
+        &dir,
+        "good.yaml",
+        "providers:\n  - name: m\n    type: mock\n    models: [x]\n",
+    );
+    assert_eq!(run_to_exit(&["--config", &good, "--check"], &[]).0, 0);
+
+    let cases = [
+        (
+            "providers:\n  - name: m\n    type: mock\n    modelz: [x]\n",
+            "providers[0].modelz",
+            ":4:",
+        ),
+        (
+            "server:\n  port: 80\n  listen:\n    tcp: 127.0.0.1:1\nproviders:\n  - {name: m, type: mock, models: [x]}\n",
+            "server.port",
+            ":2:",
+        ),
+        (
+            "providers:\n  - name: m\n    type: mock\n    api_key: ${LLM_SIDECAR_SURELY_UNSET}\n    models: [x]\n",
+            "providers[0].api_key",
+            ":4:",
+        ),
+        ("providers: [\n", "", "did not find expected"),
+    ];
+    for (text, path, line) in cases {
+        let file = write(&dir, "bad.yaml", text);
+        let (code, out) = run_to_exit(&["--config", &file, "--check"], &[]);
+        assert_eq!(code, 64, "{out}");
+        assert!(out.contains(path) && out.contains(line), "{text} => {out}");
+    }
+}
+
+#[test]
+fn the_config_env_var_works_like_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(
+        &dir,
+        "good.yaml",
+        "providers:\n  - name: m\n    type: mock\n    models: [x]\n",
+    );
+    assert_eq!(
+        run_to_exit(&["--check"], &[("LLM_SIDECAR_CONFIG", &good)]).0,
+        0
+    );
+}
+
+#[test]
+fn no_config_and_no_key_explains_both_options() {
+    let (code, out) = run_to_exit(&[], &[]);
+    assert_eq!(code, 64);
+    assert!(
+        out.contains("--config") && out.contains("OPENAI_API_KEY"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_shipped_example_configs_are_valid() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    for (file, env) in [
+        ("config/example.yaml", vec![]),
+        (
+            "config/seed.yaml",
+            vec![("OPENAI_API_KEY", "sk-x"), ("ANTHROPIC_API_KEY", "sk-y")],
+        ),
+    ] {
+        let path = format!("{root}/{file}");
+        let (code, out) = run_to_exit(&["--config", &path, "--check"], &env);
+        assert_eq!(code, 0, "{file}: {out}");
+    }
+}

@@ -1,0 +1,23 @@
+//! Shared harness for the integration tests: the real gateway binary, a real mock upstream HTTP
+//! server, and an HTTP client that speaks over TCP or a Unix socket.
+
+pub mod client;
+pub mod gateway;
+pub mod upstream;
+
+pub use gateway::Gateway;
+pub use upstream::Upstream;
+
+use std::time::Duration;
+
+/// How long any single wait in a test may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A chat request body.
+pub fn chat_body(model: &str, stream: bool) -> serde_json::Value {
+    serde_json::json!({
+        "model": model,
+        "stream": stream,
+        "messages": [{"role": "user", "content": "Say hello"}],
+    })
+}
