@@ -186,8 +186,29 @@ impl Gateway {
     }
 }
 
+/// How long a gateway gets to exit after each SIGTERM when a test ends.
+const EXIT_GRACE: Duration = Duration::from_secs(3);
+
 impl Drop for Gateway {
+    /// Stops the process the way Kubernetes would (SIGTERM, a second one to cut the drain, then
+    /// SIGKILL), so it exits normally and writes its coverage data.
     fn drop(&mut self) {
+        for signal in ["TERM", "TERM"] {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            let _ = Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(self.pid().to_string())
+                .status();
+            let deadline = Instant::now() + EXIT_GRACE;
+            while Instant::now() < deadline {
+                if matches!(self.child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
