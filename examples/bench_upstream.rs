@@ -24,7 +24,12 @@ const EMBEDDINGS: &str = r#"{"object":"list","data":[{"object":"embedding","inde
 
 async fn answer(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = request.uri().path().to_owned();
-    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let stream = body.windows(13).any(|w| w == b"\"stream\":true");
     let (content_type, text) = if path.ends_with("/embeddings") {
         ("application/json", EMBEDDINGS)
@@ -41,7 +46,9 @@ async fn answer(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9999".to_owned());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9999".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("bench upstream listening on {}", listener.local_addr()?);
     loop {

@@ -11,10 +11,12 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, Shared};
 use crate::cli::Cli;
-use crate::config::{self, Config, ConfigError};
+use crate::config::watch::{self, Watch};
+use crate::config::{self, Config, ConfigError, schema};
 use crate::lifecycle::{Lifecycle, Phase, Request, Signals};
+use crate::reload::{self, Cause, Outcome, Reloader};
 use crate::runtime::Runtime;
-use crate::server::{self, ConnSettings, Server, SocketFile};
+use crate::server::{self, ConnSettings, Server, SettingsSource, SocketFile};
 use crate::telemetry::{self, access};
 
 /// Exit code for an invalid config or usage (EX_USAGE).
@@ -50,53 +52,72 @@ fn env_var(name: &str) -> Option<String> {
 
 /// Runs the gateway until it has drained; returns the process exit code.
 pub async fn run(config: Config) -> ExitCode {
+    match start(config).await {
+        Ok(gateway) => gateway.serve().await,
+        Err(code) => code,
+    }
+}
+
+/// A gateway that is up: listeners bound, phase Ready.
+struct Running {
+    state: api::AppState,
+    lifecycle: Lifecycle,
+    signals: Signals,
+    api: Server,
+    admin: Server,
+    socket: Option<SocketFile>,
+    reloader: Option<Reloader>,
+    watch: Watch,
+}
+
+/// Logging, metrics, signal handlers, the first runtime, the listeners; then Ready.
+async fn start(config: Config) -> Result<Running, ExitCode> {
     let log = telemetry::logging::init(config.raw.logging.format, &config.raw.logging.level);
-    drop(log);
-    let metrics = match telemetry::metrics::install() {
-        Ok(handle) => handle,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot install the metrics recorder");
-            return ExitCode::from(EXIT_UNAVAILABLE);
-        }
-    };
+    let metrics = telemetry::metrics::install().map_err(|e| {
+        tracing::error!(error = %e, "cannot install the metrics recorder");
+        ExitCode::from(EXIT_UNAVAILABLE)
+    })?;
     spawn_metrics_upkeep(metrics.clone());
     let lifecycle = Lifecycle::new();
-    let mut signals = match Signals::new() {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot install signal handlers");
-            return ExitCode::from(EXIT_UNAVAILABLE);
-        }
-    };
-    let runtime = match Runtime::build(config, 1) {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "invalid config");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
-    let listeners = runtime.config.listeners.clone();
-    let server_config = runtime.config.raw.server.clone();
+    let signals = Signals::new().map_err(|e| {
+        tracing::error!(error = %e, "cannot install signal handlers");
+        ExitCode::from(EXIT_UNAVAILABLE)
+    })?;
+    let runtime = Runtime::build(config, 1, None).map_err(|e| {
+        tracing::error!(error = %e, "invalid config");
+        ExitCode::from(EXIT_CONFIG)
+    })?;
+    reload::mark_applied(runtime.generation);
     warn_if_open(&runtime);
+    let listeners = runtime.config.listeners.clone();
+    let source = runtime.config.source.clone();
     let state = Arc::new(Shared {
         runtime: ArcSwap::from_pointee(runtime),
         lifecycle: lifecycle.clone(),
         metrics,
     });
-    let settings = ConnSettings {
-        header_timeout: server_config.read_timeout,
-        write_timeout: server_config.write_timeout,
-    };
-    let api = Server::new();
-    let admin = Server::new();
-    let (bound, socket) = match bind_all(&listeners, &state, &api, &admin, settings).await {
-        Ok(bound) => bound,
-        Err(e) => {
+    let settings = settings_source(&state);
+    let api = Server::new(Arc::clone(&settings));
+    let admin = Server::new(settings);
+    let (bound, socket) = bind_all(&listeners, &state, &api, &admin)
+        .await
+        .map_err(|e| {
             tracing::error!(error = %e, "cannot bind listeners");
-            return ExitCode::from(EXIT_UNAVAILABLE);
-        }
+            ExitCode::from(EXIT_UNAVAILABLE)
+        })?;
+    let reloader = source.map(|path| Reloader::new(Arc::clone(&state), path, log));
+    let mut running = Running {
+        state,
+        lifecycle,
+        signals,
+        api,
+        admin,
+        socket,
+        reloader,
+        watch: Watch::new(schema::DEFAULT_RELOAD_DEBOUNCE),
     };
-    lifecycle.advance(Phase::Ready);
+    running.refresh_watch();
+    running.lifecycle.advance(Phase::Ready);
     tracing::info!(
         tcp = bound.tcp.map(|a| a.to_string()),
         unix = listeners.unix.as_ref().map(|p| p.display().to_string()),
@@ -104,30 +125,77 @@ pub async fn run(config: Config) -> ExitCode {
         version = env!("CARGO_PKG_VERSION"),
         "llm-sidecar ready"
     );
-    loop {
-        match signals.next().await {
-            Request::Shutdown => break,
-            Request::Reload => {
-                tracing::warn!("SIGHUP received: live reload is not available in this build")
+    Ok(running)
+}
+
+/// New connections read their timeouts from the config in use, so reloads apply to them.
+fn settings_source(state: &api::AppState) -> SettingsSource {
+    let state = Arc::clone(state);
+    Arc::new(move || {
+        let runtime = state.runtime.load();
+        let server = &runtime.config.raw.server;
+        ConnSettings {
+            header_timeout: server.read_timeout,
+            write_timeout: server.write_timeout,
+        }
+    })
+}
+
+impl Running {
+    /// Serves (reloading on file changes and SIGHUP) until SIGTERM/SIGINT, then drains.
+    async fn serve(mut self) -> ExitCode {
+        loop {
+            let cause = tokio::select! {
+                request = self.signals.next() => match request {
+                    Request::Shutdown => break,
+                    Request::Reload => Cause::Signal,
+                },
+                () = self.watch.changed() => Cause::FileChange,
+            };
+            if let Some(reloader) = &self.reloader {
+                if let Outcome::Applied(_) = reloader.reload(cause).await {
+                    warn_if_open(&self.state.runtime.load());
+                }
+            } else {
+                tracing::warn!("reload requested, but there is no config file (env-only mode)");
             }
+            self.refresh_watch();
+        }
+        let server = self.state.runtime.load().config.raw.server.clone();
+        let cut = drain(
+            &self.lifecycle,
+            &mut self.signals,
+            &self.api,
+            server.drain_delay,
+            server.drain_timeout,
+        )
+        .await;
+        self.lifecycle.advance(Phase::Stopped);
+        self.admin.stop_accepting();
+        drop(self.socket.take());
+        tracing::info!(cut_requests = cut, "llm-sidecar stopped");
+        if cut > 0 {
+            ExitCode::from(EXIT_DRAIN_CUT)
+        } else {
+            ExitCode::SUCCESS
         }
     }
-    let cut = drain(
-        &lifecycle,
-        &mut signals,
-        &api,
-        server_config.drain_delay,
-        server_config.drain_timeout,
-    )
-    .await;
-    lifecycle.advance(Phase::Stopped);
-    admin.stop_accepting();
-    drop(socket);
-    tracing::info!(cut_requests = cut, "llm-sidecar stopped");
-    if cut > 0 {
-        ExitCode::from(EXIT_DRAIN_CUT)
-    } else {
-        ExitCode::SUCCESS
+
+    /// Points the watcher at the directories of the config in use (its secret files may have
+    /// changed, and a Kubernetes mount's real directory changes with every update).
+    fn refresh_watch(&mut self) {
+        let Some(reloader) = &self.reloader else {
+            return;
+        };
+        let runtime = self.state.runtime.load();
+        let reload = &runtime.config.raw.reload;
+        self.watch.set_debounce(reload.debounce);
+        let dirs = if reload.watch {
+            watch::dirs_for(reloader.path(), &runtime.config.secret_files())
+        } else {
+            Vec::new()
+        };
+        self.watch.set_dirs(dirs);
     }
 }
 
@@ -143,25 +211,24 @@ async fn bind_all(
     state: &api::AppState,
     api_server: &Server,
     admin_server: &Server,
-    settings: ConnSettings,
 ) -> std::io::Result<(Bound, Option<SocketFile>)> {
     let app = api::api_router(Arc::clone(state), listeners.admin.is_none());
     let mut bound = Bound::default();
     if let Some(addr) = listeners.admin {
         let listener = TcpListener::bind(addr).await?;
         bound.admin = listener.local_addr().ok();
-        admin_server.serve_tcp(listener, api::admin_router(Arc::clone(state)), settings);
+        admin_server.serve_tcp(listener, api::admin_router(Arc::clone(state)));
     }
     if let Some(addr) = listeners.tcp {
         let listener = TcpListener::bind(addr).await?;
         bound.tcp = listener.local_addr().ok();
-        api_server.serve_tcp(listener, app.clone(), settings);
+        api_server.serve_tcp(listener, app.clone());
     }
     let mut socket = None;
     if let Some(path) = &listeners.unix {
         let listener = server::bind_unix(path, listeners.unix_mode).await?;
         socket = Some(SocketFile(path.clone()));
-        api_server.serve_unix(listener, app, settings);
+        api_server.serve_unix(listener, app);
     }
     Ok((bound, socket))
 }

@@ -45,6 +45,9 @@ pub enum GatewayError {
     /// The path exists but not for this method.
     #[error("Method {0} is not allowed for this URL.")]
     MethodNotAllowed(String),
+    /// No or wrong credentials.
+    #[error("{0}")]
+    Unauthorized(String),
     /// The requested model is not configured.
     #[error("The model `{0}` does not exist or you do not have access to it.")]
     ModelNotFound(String),
@@ -139,6 +142,7 @@ impl GatewayError {
         match self {
             Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             Self::UnknownRoute { .. } | Self::ModelNotFound(_) => StatusCode::NOT_FOUND,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -159,6 +163,7 @@ impl GatewayError {
             Self::InvalidRequest { .. }
             | Self::UnknownRoute { .. }
             | Self::MethodNotAllowed(_)
+            | Self::Unauthorized(_)
             | Self::ModelNotFound(_)
             | Self::PayloadTooLarge(_)
             | Self::RequestTimeout => "invalid_request_error",
@@ -178,6 +183,7 @@ impl GatewayError {
         match self {
             Self::InvalidRequest { .. } | Self::MethodNotAllowed(_) | Self::Internal(_) => None,
             Self::UnknownRoute { .. } => Some("unknown_url"),
+            Self::Unauthorized(_) => Some("invalid_api_key"),
             Self::ModelNotFound(_) => Some("model_not_found"),
             Self::PayloadTooLarge(_) => Some("request_too_large"),
             Self::RequestTimeout => Some("request_timeout"),
@@ -206,6 +212,7 @@ impl GatewayError {
             Self::InvalidRequest { .. }
             | Self::UnknownRoute { .. }
             | Self::MethodNotAllowed(_)
+            | Self::Unauthorized(_)
             | Self::ModelNotFound(_)
             | Self::PayloadTooLarge(_)
             | Self::RequestTimeout => Side::Client,

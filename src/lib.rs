@@ -10,6 +10,7 @@ pub mod error;
 pub mod lifecycle;
 pub mod limits;
 pub mod providers;
+pub mod reload;
 pub mod router;
 pub mod runtime;
 pub mod server;

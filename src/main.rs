@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     };
     if cli.check {
         // Building the runtime also checks what parsing cannot (TLS setup, provider clients).
-        return match Runtime::build(config, 0) {
+        return match Runtime::build(config, 0, None) {
             Ok(_) => {
                 println!("llm-sidecar: config is valid");
                 ExitCode::SUCCESS

@@ -2,12 +2,14 @@
 //! adapters and their pooled clients, the router and the limiters. Requests load one `Arc` of it
 //! at their start and keep it to their end; a reload builds a whole new one and swaps it in.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::config::{Config, ConfigError, FieldPath};
 use crate::limits::{Gcra, MINUTE};
-use crate::providers::{self, Provider};
+use crate::providers::http::Endpoint;
+use crate::providers::{self, EndpointKey, Provider};
 use crate::router::Router;
 
 /// One generation of serving state.
@@ -22,16 +24,37 @@ pub struct Runtime {
     pub router: Router,
     /// The seed's global request rate limit, when enabled.
     pub rate_limit: Option<Arc<Gcra>>,
+    /// Connection pools by provider name, with what identifies them.
+    endpoints: HashMap<String, (EndpointKey, Arc<Endpoint>)>,
 }
 
 impl Runtime {
-    /// Builds every provider client and the router for `config`.
-    pub fn build(config: Config, generation: u64) -> Result<Self, ConfigError> {
+    /// Builds every provider client and the router for `config`. State that must survive a
+    /// reload is taken over from `previous` when its identity is unchanged: a provider's
+    /// connection pool when its name, type, address and connect settings are the same (a new
+    /// key alone keeps the pool), and the global limiter when its limit is the same.
+    pub fn build(
+        config: Config,
+        generation: u64,
+        previous: Option<&Runtime>,
+    ) -> Result<Self, ConfigError> {
         let mut adapters: Vec<Arc<dyn Provider>> = Vec::with_capacity(config.raw.providers.len());
+        let mut endpoints = HashMap::with_capacity(config.raw.providers.len());
         for (i, p) in config.raw.providers.iter().enumerate() {
-            let adapter = providers::build(p)
-                .map_err(|e| ConfigError::at(&FieldPath::root("providers").index(i), e))?;
+            let at = || FieldPath::root("providers").index(i);
+            let key = EndpointKey::of(p);
+            let reused = previous
+                .and_then(|prev| prev.endpoints.get(&p.name))
+                .filter(|(prev_key, _)| *prev_key == key)
+                .map(|(_, endpoint)| Arc::clone(endpoint));
+            let endpoint = match reused {
+                Some(endpoint) => endpoint,
+                None => Arc::new(providers::endpoint(p).map_err(|e| ConfigError::at(&at(), e))?),
+            };
+            let adapter = providers::build(p, Arc::clone(&endpoint))
+                .map_err(|e| ConfigError::at(&at(), e))?;
             adapters.push(Arc::from(adapter));
+            endpoints.insert(p.name.clone(), (key, endpoint));
         }
         let default_provider = config
             .raw
@@ -41,17 +64,68 @@ impl Runtime {
             .and_then(|name| config.raw.providers.iter().position(|p| &p.name == name))
             .and_then(|i| adapters.get(i).cloned());
         let router = Router::new(&config.groups, &adapters, default_provider);
-        let rate_limit = config
-            .raw
-            .rate_limit
-            .enabled
-            .then(|| Arc::new(Gcra::new(config.raw.rate_limit.requests_per_minute, MINUTE)));
+        let rpm = config.raw.rate_limit.requests_per_minute;
+        let rate_limit = config.raw.rate_limit.enabled.then(|| {
+            previous
+                .and_then(|prev| prev.rate_limit.clone())
+                .filter(|limit| limit.limit() == rpm)
+                .unwrap_or_else(|| Arc::new(Gcra::new(rpm, MINUTE)))
+        });
         Ok(Self {
             generation,
             applied_at: SystemTime::now(),
             config,
             router,
             rate_limit,
+            endpoints,
         })
+    }
+
+    /// Whether `other` shares this runtime's connection pool for `provider`.
+    pub fn shares_endpoint(&self, other: &Runtime, provider: &str) -> bool {
+        match (self.endpoints.get(provider), other.endpoints.get(provider)) {
+            (Some((_, a)), Some((_, b))) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+
+    fn build(text: &str, previous: Option<&Runtime>) -> Runtime {
+        Runtime::build(config::parse(text, None).unwrap(), 1, previous).unwrap()
+    }
+
+    #[test]
+    fn reload_keeps_pools_and_limiters_whose_identity_is_unchanged() {
+        let v1 = "providers:\n  - {name: a, base_url: 'http://a/v1', api_key: k1, models: [m]}\n  - {name: b, base_url: 'http://b/v1', models: [n]}\nrate_limit: {enabled: true, requests_per_minute: 5}\n";
+        let first = build(v1, None);
+        let rotated = build(&v1.replace("k1", "k2"), Some(&first));
+        assert!(
+            rotated.shares_endpoint(&first, "a"),
+            "a key rotation keeps the pool"
+        );
+        assert!(rotated.shares_endpoint(&first, "b"));
+        assert!(Arc::ptr_eq(
+            rotated.rate_limit.as_ref().unwrap(),
+            first.rate_limit.as_ref().unwrap()
+        ));
+        let moved = build(
+            &v1.replace("http://b/v1", "http://b2/v1")
+                .replace("ute: 5", "ute: 6"),
+            Some(&rotated),
+        );
+        assert!(moved.shares_endpoint(&rotated, "a"));
+        assert!(
+            !moved.shares_endpoint(&rotated, "b"),
+            "a new address needs a new pool"
+        );
+        assert!(!Arc::ptr_eq(
+            moved.rate_limit.as_ref().unwrap(),
+            rotated.rate_limit.as_ref().unwrap()
+        ));
     }
 }

@@ -2,6 +2,7 @@
 //! and the admin listener (probes, metrics), the shared state handlers read, and the mapping of
 //! errors to each inbound format's error body.
 
+pub mod admin;
 pub mod body;
 pub mod health;
 pub mod openai;
@@ -33,7 +34,8 @@ pub struct Shared {
 /// Cheaply clonable handle to [`Shared`].
 pub type AppState = Arc<Shared>;
 
-/// The API router. `with_probes` adds `/health/*` and `/metrics` (when no admin listener is set).
+/// The API router. `with_probes` adds `/health/*`, `/metrics` and `/admin/*` (when no admin
+/// listener is set).
 pub fn api_router(state: AppState, with_probes: bool) -> Router {
     let mut router = Router::new();
     for prefix in ["/v1", ""] {
@@ -52,7 +54,7 @@ pub fn api_router(state: AppState, with_probes: bool) -> Router {
     finish(router, state)
 }
 
-/// The admin router: probes and metrics.
+/// The admin router: probes, metrics and `/admin/*`.
 pub fn admin_router(state: AppState) -> Router {
     finish(probe_routes(), state)
 }
@@ -62,6 +64,7 @@ fn probe_routes() -> Router<AppState> {
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
+        .route("/admin/config", get(admin::config))
 }
 
 fn finish(router: Router<AppState>, state: AppState) -> Router {

@@ -6,6 +6,7 @@ pub mod locate;
 pub mod schema;
 pub mod units;
 pub mod validate;
+pub mod watch;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -82,12 +83,14 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
         e
     };
     let raw = parse_raw(text).map_err(with_file)?;
-    validate::validate(raw).map_err(|mut e| {
+    let mut config = validate::validate(raw).map_err(|mut e| {
         if e.line.is_none() && !e.path.is_empty() {
             e.line = path_line(text, &e.path);
         }
         with_file(e)
-    })
+    })?;
+    config.text = Some(text.into());
+    Ok(config)
 }
 
 /// Reads, parses and validates a config file (following symlinks, as ConfigMap mounts need).

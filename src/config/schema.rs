@@ -26,11 +26,13 @@ pub const DEFAULT_PROVIDER_TIMEOUT: Duration = Duration::from_secs(600);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default number of retries after the first attempt.
 pub const DEFAULT_RETRY_COUNT: u32 = 2;
+/// Default quiet time after the last config file event before reloading.
+pub const DEFAULT_RELOAD_DEBOUNCE: Duration = Duration::from_millis(200);
 /// TCP address used when the config names no listener at all.
 pub const DEFAULT_TCP_LISTEN: &str = "127.0.0.1:8080";
 
 /// The whole config file.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     /// Listeners, timeouts and limits of the serving side.
@@ -51,10 +53,46 @@ pub struct RawConfig {
     /// Log level and format.
     #[serde(default)]
     pub logging: LoggingConfig,
+    /// Gateway-level credentials.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// How config changes are picked up.
+    #[serde(default)]
+    pub reload: ReloadConfig,
+}
+
+/// `auth:` — gateway-level credentials.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// May call everything, including `/admin/*` (which does not exist without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_key: Option<Secret>,
+}
+
+/// `reload:` — live config reload.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadConfig {
+    /// Watch the config file's directory (and those of `file:` secrets); SIGHUP works either way.
+    #[serde(default = "d_true")]
+    pub watch: bool,
+    /// Quiet time after the last file event before reloading (a ConfigMap swap is several events).
+    #[serde(default = "d_debounce", with = "units::duration")]
+    pub debounce: Duration,
+}
+
+impl Default for ReloadConfig {
+    fn default() -> Self {
+        Self {
+            watch: true,
+            debounce: DEFAULT_RELOAD_DEBOUNCE,
+        }
+    }
 }
 
 /// `server:` — how the gateway listens and bounds client I/O.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// The seed's shorthand for `listen.tcp: "0.0.0.0:PORT"`.
@@ -153,7 +191,7 @@ impl ProviderKind {
 }
 
 /// `providers[]` — one upstream endpoint and its credentials.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     /// Unique name, referenced by `models[].deployments[].provider`.
@@ -203,7 +241,7 @@ pub struct MockConfig {
 }
 
 /// `models[]` — a client-facing model name and where it is served.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// The name clients send in `model`.
@@ -216,7 +254,7 @@ pub struct ModelConfig {
 }
 
 /// `models[].deployments[]` — one provider + upstream model.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DeploymentConfig {
     /// Name of a configured provider.
@@ -230,7 +268,7 @@ pub struct DeploymentConfig {
 }
 
 /// `routing:` — the seed's routing policy.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RoutingConfig {
     /// Provider that serves model names configured nowhere, unchanged.
@@ -255,7 +293,7 @@ impl Default for RoutingConfig {
 }
 
 /// `rate_limit:` — the seed's global request rate limit.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
     /// Whether the limit applies.
@@ -278,7 +316,7 @@ pub enum LogFormat {
 }
 
 /// `logging:` — level and format.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LoggingConfig {
     /// `error`, `warn`, `info`, `debug`, `trace`, or a `RUST_LOG`-style filter.
@@ -324,6 +362,9 @@ fn d_weight() -> u32 {
 }
 fn d_true() -> bool {
     true
+}
+fn d_debounce() -> Duration {
+    DEFAULT_RELOAD_DEBOUNCE
 }
 fn d_retry_count() -> u32 {
     DEFAULT_RETRY_COUNT

@@ -21,6 +21,30 @@ pub struct Config {
     pub groups: Vec<GroupSpec>,
     /// The file this config came from (none in env-only mode).
     pub source: Option<PathBuf>,
+    /// The YAML text, for locating errors found after parsing.
+    pub text: Option<std::sync::Arc<str>>,
+}
+
+impl Config {
+    /// Files that secrets were read from (`file:`), which a reload must watch too.
+    pub fn secret_files(&self) -> Vec<PathBuf> {
+        let providers = self.raw.providers.iter().filter_map(|p| p.api_key.as_ref());
+        providers
+            .chain(self.raw.auth.master_key.as_ref())
+            .filter_map(|s| s.file().map(std::path::Path::to_path_buf))
+            .collect()
+    }
+
+    /// An error about the value at `path`, with this config's file and line.
+    pub fn error_at(&self, path: &FieldPath, message: impl Into<String>) -> ConfigError {
+        let mut error = ConfigError::at(path, message);
+        error.file.clone_from(&self.source);
+        error.line = self
+            .text
+            .as_deref()
+            .and_then(|t| super::locate::line_of(t, path));
+        error
+    }
 }
 
 /// Listener addresses; these cannot change on reload.
@@ -85,6 +109,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         listeners,
         groups,
         source: None,
+        text: None,
     })
 }
 

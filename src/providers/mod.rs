@@ -8,6 +8,7 @@ pub mod openai;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ::http::StatusCode;
@@ -67,29 +68,60 @@ pub struct Common {
     pub name: String,
     /// Upstream credential.
     pub api_key: Option<crate::config::Secret>,
-    /// Where the upstream is.
-    pub endpoint: http::Endpoint,
+    /// Where the upstream is (shared across config generations while it is unchanged).
+    pub endpoint: Arc<http::Endpoint>,
     /// Whole-request timeout.
     pub timeout: Duration,
 }
 
-/// Builds the adapter for one configured provider.
-pub fn build(config: &ProviderConfig) -> Result<Box<dyn Provider>, String> {
-    let endpoint = match (config.kind, &config.unix_socket, &config.base_url) {
-        (ProviderKind::Mock, _, _) => http::Endpoint::mock(mock::MockUpstream::new(
+/// What identifies an upstream connection pool: a new config generation reuses the pool (and
+/// its warm connections) when none of these changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointKey {
+    kind: ProviderKind,
+    base_url: Option<String>,
+    unix_socket: Option<String>,
+    connect_timeout: Duration,
+    mock: Option<crate::config::schema::MockConfig>,
+}
+
+impl EndpointKey {
+    /// The key of a configured provider.
+    pub fn of(config: &ProviderConfig) -> Self {
+        Self {
+            kind: config.kind,
+            base_url: config.base_url.clone(),
+            unix_socket: config.unix_socket.clone(),
+            connect_timeout: config.connect_timeout,
+            mock: config.mock.clone(),
+        }
+    }
+}
+
+/// Builds the transport (pooled client) for a configured provider.
+pub fn endpoint(config: &ProviderConfig) -> Result<http::Endpoint, String> {
+    match (config.kind, &config.unix_socket, &config.base_url) {
+        (ProviderKind::Mock, _, _) => Ok(http::Endpoint::mock(mock::MockUpstream::new(
             config.mock.clone().unwrap_or_default(),
-        )),
+        ))),
         (_, Some(socket), base) => {
-            http::Endpoint::unix(socket.into(), base.as_deref(), openai::DEFAULT_PATH_PREFIX)?
+            http::Endpoint::unix(socket.into(), base.as_deref(), openai::DEFAULT_PATH_PREFIX)
         }
         (kind, None, base) => {
             let base = base
                 .as_deref()
                 .or(default_base_url(kind))
                 .ok_or_else(|| format!("provider `{}` needs a base_url", config.name))?;
-            http::Endpoint::tcp(base, config.connect_timeout)?
+            http::Endpoint::tcp(base, config.connect_timeout)
         }
-    };
+    }
+}
+
+/// Builds the adapter for one configured provider on `endpoint`.
+pub fn build(
+    config: &ProviderConfig,
+    endpoint: Arc<http::Endpoint>,
+) -> Result<Box<dyn Provider>, String> {
     let common = Common {
         name: config.name.clone(),
         api_key: config.api_key.clone(),

@@ -142,7 +142,10 @@ mod tests {
             .raw
             .providers
             .iter()
-            .map(|p| Arc::from(crate::providers::build(p).unwrap()))
+            .map(|p| {
+                let endpoint = Arc::new(crate::providers::endpoint(p).unwrap());
+                Arc::from(crate::providers::build(p, endpoint).unwrap())
+            })
             .collect();
         let default = cfg
             .raw

@@ -6,6 +6,7 @@ pub mod io;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -44,22 +45,31 @@ pub struct ConnSettings {
     pub write_timeout: Duration,
 }
 
+/// Where each new connection reads its settings (they follow config reloads).
+pub type SettingsSource = Arc<dyn Fn() -> ConnSettings + Send + Sync>;
+
 /// A set of accept loops and the connections they spawned, stopped together.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Server {
     connections: TaskTracker,
     stop_accepting: CancellationToken,
     close_connections: CancellationToken,
+    settings: SettingsSource,
 }
 
 impl Server {
-    /// An empty server.
-    pub fn new() -> Self {
-        Self::default()
+    /// An empty server whose connections take their settings from `settings`.
+    pub fn new(settings: SettingsSource) -> Self {
+        Self {
+            connections: TaskTracker::new(),
+            stop_accepting: CancellationToken::new(),
+            close_connections: CancellationToken::new(),
+            settings,
+        }
     }
 
     /// Serves `app` on a TCP listener until [`Server::stop_accepting`].
-    pub fn serve_tcp(&self, listener: TcpListener, app: Router, settings: ConnSettings) {
+    pub fn serve_tcp(&self, listener: TcpListener, app: Router) {
         let this = self.clone();
         tokio::spawn(async move {
             loop {
@@ -71,12 +81,7 @@ impl Server {
                     Ok((stream, peer)) => {
                         // Latency matters more than packet count for API calls and SSE.
                         let _ = stream.set_nodelay(true);
-                        this.spawn_connection(
-                            stream,
-                            ConnInfo::Tcp { peer },
-                            app.clone(),
-                            settings,
-                        );
+                        this.spawn_connection(stream, ConnInfo::Tcp { peer }, app.clone());
                     }
                     Err(e) => accept_error(&e).await,
                 }
@@ -85,7 +90,7 @@ impl Server {
     }
 
     /// Serves `app` on a Unix listener until [`Server::stop_accepting`].
-    pub fn serve_unix(&self, listener: UnixListener, app: Router, settings: ConnSettings) {
+    pub fn serve_unix(&self, listener: UnixListener, app: Router) {
         let this = self.clone();
         tokio::spawn(async move {
             loop {
@@ -98,7 +103,7 @@ impl Server {
                         let Some(info) = unix_peer(&stream) else {
                             continue;
                         };
-                        this.spawn_connection(stream, info, app.clone(), settings);
+                        this.spawn_connection(stream, info, app.clone());
                     }
                     Err(e) => accept_error(&e).await,
                 }
@@ -106,10 +111,11 @@ impl Server {
         });
     }
 
-    fn spawn_connection<S>(&self, stream: S, info: ConnInfo, app: Router, settings: ConnSettings)
+    fn spawn_connection<S>(&self, stream: S, info: ConnInfo, app: Router)
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
+        let settings = (self.settings)();
         let close = self.close_connections.clone();
         self.connections.spawn(async move {
             let io = TokioIo::new(io::WriteTimeout::new(stream, settings.write_timeout));

@@ -25,6 +25,13 @@ pub const LIFECYCLE_PHASE: &str = "llm_lifecycle_phase";
 /// Rejections by the global rate limit: `{team,limit}`.
 pub const RATELIMIT_REJECTIONS: &str = "llm_ratelimit_rejections_total";
 
+/// Config reload attempts: `{result="ok"|"error"}`.
+pub const CONFIG_RELOADS: &str = "llm_config_reloads_total";
+/// When a config was last applied successfully (start included).
+pub const CONFIG_LAST_SUCCESS: &str = "llm_config_last_reload_success_timestamp_seconds";
+/// The generation number of the config in use.
+pub const CONFIG_GENERATION: &str = "llm_config_generation";
+
 /// Latency buckets: LLM calls span milliseconds (cache hits, embeddings) to minutes.
 const LATENCY_BUCKETS: [f64; 16] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0,
@@ -87,6 +94,13 @@ fn describe() {
         "0 starting, 1 ready, 2 draining, 3 stopped."
     );
     metrics::describe_counter!(RATELIMIT_REJECTIONS, "Requests rejected by a rate limit.");
+    metrics::describe_counter!(CONFIG_RELOADS, "Config reload attempts by result.");
+    metrics::describe_gauge!(
+        CONFIG_LAST_SUCCESS,
+        metrics::Unit::Seconds,
+        "Unix time the config was last applied."
+    );
+    metrics::describe_gauge!(CONFIG_GENERATION, "Generation number of the config in use.");
 }
 
 /// Counts tokens of one finished request.

@@ -17,4 +17,5 @@ mod cli;
 mod common;
 mod errors;
 mod lifecycle;
+mod reload;
 mod serving;

@@ -134,7 +134,7 @@ async fn stream_bytes_arrive_as_the_upstream_sends_them() {
     let up = Upstream::start(|_| {
         Canned::Sse(
             upstream::chat_stream(&["a", "b", "c"], None),
-            Duration::from_millis(300),
+            Duration::from_secs(1),
         )
     })
     .await;
@@ -149,9 +149,9 @@ async fn stream_bytes_arrive_as_the_upstream_sends_them() {
     let started = std::time::Instant::now();
     let first = client::next_frame(&mut body).await.unwrap();
     assert!(String::from_utf8_lossy(&first).contains("assistant"));
-    // The whole stream takes > 1.2 s; the first chunk must not wait for it.
+    // The whole stream takes > 5 s; the first chunk must not wait for it.
     assert!(
-        started.elapsed() < Duration::from_millis(250),
+        started.elapsed() < Duration::from_secs(1),
         "first chunk took {:?}",
         started.elapsed()
     );

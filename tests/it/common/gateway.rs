@@ -31,6 +31,26 @@ pub struct Gateway {
     pub dir: tempfile::TempDir,
 }
 
+/// The `server:` section the harness uses: an ephemeral TCP port and `llm.sock` in `dir`.
+pub fn server_yaml(dir: &Path, options: &Options<'_>) -> String {
+    let admin = if options.admin {
+        "  admin: \"127.0.0.1:0\"\n"
+    } else {
+        ""
+    };
+    // Tests stop gateways with SIGTERM (so coverage data is written); no need to linger.
+    let drain = if options.server.contains("drain_delay") {
+        ""
+    } else {
+        "  drain_delay: 0s\n"
+    };
+    format!(
+        "server:\n  listen:\n    tcp: \"127.0.0.1:0\"\n    unix: \"{}\"\n{admin}{drain}{}",
+        dir.join("llm.sock").display(),
+        options.server,
+    )
+}
+
 /// How to start a gateway.
 #[derive(Default)]
 pub struct Options<'a> {
@@ -51,20 +71,21 @@ impl Gateway {
     /// Starts the gateway with options.
     pub async fn start_with(rest: &str, options: Options<'_>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let sock = dir.path().join("llm.sock");
-        let admin = if options.admin {
-            "  admin: \"127.0.0.1:0\"\n"
-        } else {
-            ""
-        };
-        let yaml = format!(
-            "server:\n  listen:\n    tcp: \"127.0.0.1:0\"\n    unix: \"{}\"\n{admin}{}\n{rest}",
-            sock.display(),
-            options.server,
-        );
+        let yaml = format!("{}\n{rest}", server_yaml(dir.path(), &options));
         let config = dir.path().join("config.yaml");
         std::fs::write(&config, yaml).unwrap();
-        Self::spawn(dir, &config, sock, options.env).await
+        Self::start_file(dir, &config, options.env).await
+    }
+
+    /// Starts the gateway on a config file the test wrote itself (its `server:` section from
+    /// [`server_yaml`]), e.g. behind Kubernetes-style symlinks.
+    pub async fn start_file(
+        dir: tempfile::TempDir,
+        config: &Path,
+        env: Vec<(&str, String)>,
+    ) -> Self {
+        let sock = dir.path().join("llm.sock");
+        Self::spawn(dir, config, sock, env).await
     }
 
     async fn spawn(
