@@ -23,7 +23,7 @@ use crate::types::{ChatRequest, EmbeddingsRequest};
 pub async fn chat_completions(State(state): State<AppState>, request: Request) -> Response {
     let runtime = state.runtime.load_full();
     let (parts, body) = request.into_parts();
-    let mut record = RequestRecord::start("chat", request_id(&parts));
+    let mut record = RequestRecord::start("chat", request_id(&parts), &parts);
     let result = async {
         let bytes = read(&runtime, &parts, body).await?;
         record.prompt_bytes = bytes.len();
@@ -42,7 +42,7 @@ pub async fn chat_completions(State(state): State<AppState>, request: Request) -
 pub async fn embeddings(State(state): State<AppState>, request: Request) -> Response {
     let runtime = state.runtime.load_full();
     let (parts, body) = request.into_parts();
-    let mut record = RequestRecord::start("embeddings", request_id(&parts));
+    let mut record = RequestRecord::start("embeddings", request_id(&parts), &parts);
     let result = async {
         let bytes = read(&runtime, &parts, body).await?;
         record.prompt_bytes = bytes.len();

@@ -44,6 +44,8 @@ pub struct RequestRecord {
     /// Request id (also sent back as `x-request-id`).
     pub request_id: String,
     endpoint: &'static str,
+    method: http::Method,
+    path: String,
     started: Instant,
     model: String,
     provider: String,
@@ -75,11 +77,13 @@ pub struct Finish<'a> {
 
 impl RequestRecord {
     /// Opens a record for a request to `endpoint` (e.g. `chat`, `embeddings`).
-    pub fn start(endpoint: &'static str, request_id: String) -> Self {
+    pub fn start(endpoint: &'static str, request_id: String, parts: &http::request::Parts) -> Self {
         INFLIGHT_TOTAL.fetch_add(1, Ordering::Relaxed);
         Self {
             request_id,
             endpoint,
+            method: parts.method.clone(),
+            path: parts.uri.path().to_owned(),
             started: Instant::now(),
             model: OTHER_MODEL.to_owned(),
             provider: NO_PROVIDER.to_owned(),
@@ -147,6 +151,8 @@ impl RequestRecord {
         tracing::info!(
             target: "access",
             request_id = %self.request_id,
+            method = %self.method,
+            path = %self.path,
             endpoint = self.endpoint,
             model = %self.model,
             provider = %self.provider,

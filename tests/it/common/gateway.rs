@@ -207,22 +207,24 @@ impl Gateway {
     }
 }
 
-/// How long a gateway gets to exit after each SIGTERM when a test ends.
-const EXIT_GRACE: Duration = Duration::from_secs(3);
+/// How long a gateway gets to exit after the first and the second SIGTERM when a test ends. The
+/// first wait is short: the test's own runtime is blocked in this drop, so connections its
+/// client tasks hold open cannot close, and only the second signal ends such a drain.
+const EXIT_GRACE: [Duration; 2] = [Duration::from_millis(500), Duration::from_secs(3)];
 
 impl Drop for Gateway {
     /// Stops the process the way Kubernetes would (SIGTERM, a second one to cut the drain, then
     /// SIGKILL), so it exits normally and writes its coverage data.
     fn drop(&mut self) {
-        for signal in ["TERM", "TERM"] {
+        for grace in EXIT_GRACE {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
                 return;
             }
             let _ = Command::new("kill")
-                .arg(format!("-{signal}"))
+                .arg("-TERM")
                 .arg(self.pid().to_string())
                 .status();
-            let deadline = Instant::now() + EXIT_GRACE;
+            let deadline = Instant::now() + grace;
             while Instant::now() < deadline {
                 if matches!(self.child.try_wait(), Ok(Some(_))) {
                     return;
