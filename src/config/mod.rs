@@ -138,7 +138,7 @@ pub fn from_env(env: &EnvOnly) -> Result<Config, ConfigError> {
         },
         providers: vec![schema::ProviderConfig {
             name: ENV_ONLY_PROVIDER.to_owned(),
-            kind: schema::ProviderKind::Openai,
+            kind: Some(schema::ProviderKind::Openai),
             api_key: Some(Secret::new(env.api_key.clone())),
             base_url: Some(
                 env.base_url
@@ -150,6 +150,11 @@ pub fn from_env(env: &EnvOnly) -> Result<Config, ConfigError> {
             timeout: schema::DEFAULT_PROVIDER_TIMEOUT,
             connect_timeout: schema::DEFAULT_CONNECT_TIMEOUT,
             mock: None,
+            api_version: None,
+            anthropic_beta: Vec::new(),
+            default_max_tokens: None,
+            extra_headers: Default::default(),
+            tls: None,
         }],
         routing: schema::RoutingConfig {
             default_provider: Some(ENV_ONLY_PROVIDER.to_owned()),

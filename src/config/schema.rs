@@ -1,6 +1,7 @@
 //! The config file's shape: raw serde structs with `deny_unknown_fields` and defaults. Values are
 //! checked for consistency in `validate`; nothing here does I/O beyond secret files.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -175,6 +176,14 @@ pub enum ProviderKind {
 }
 
 impl ProviderKind {
+    /// Whether the upstream speaks OpenAI's wire format (its base URL includes `/v1`).
+    pub fn is_openai_style(self) -> bool {
+        matches!(
+            self,
+            Self::Openai | Self::Vllm | Self::OpenaiCompatible | Self::Mock
+        )
+    }
+
     /// The name used in config and logs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -196,9 +205,9 @@ impl ProviderKind {
 pub struct ProviderConfig {
     /// Unique name, referenced by `models[].deployments[].provider`.
     pub name: String,
-    /// Wire format.
-    #[serde(default, rename = "type")]
-    pub kind: ProviderKind,
+    /// Wire format; when absent it is inferred (see [`ProviderConfig::kind`]).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ProviderKind>,
     /// Upstream credential (`${VAR}` or `file:/path`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<Secret>,
@@ -220,6 +229,82 @@ pub struct ProviderConfig {
     /// Behaviour of the built-in mock provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mock: Option<MockConfig>,
+    /// Azure OpenAI `api-version` (`v1` selects the `/openai/v1/` style).
+    #[serde(
+        default,
+        deserialize_with = "expand::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub api_version: Option<String>,
+    /// Anthropic beta feature flags, sent as `anthropic-beta`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anthropic_beta: Vec<String>,
+    /// `max_tokens` for upstreams that require one when the client gave none (Anthropic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_max_tokens: Option<u64>,
+    /// Headers added to every upstream request (values may use `${VAR}`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra_headers: BTreeMap<String, HeaderValueText>,
+    /// Private CA and client certificate (mTLS) for this upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+}
+
+impl ProviderConfig {
+    /// The wire format: `type` when given, else inferred from the name or `base_url`
+    /// (`anthropic`, `gemini`/`google`, `azure…`, `ollama`, or their well-known hosts), else
+    /// `openai`. This keeps the seed's config, which names providers but gives no types, right.
+    pub fn kind(&self) -> ProviderKind {
+        if let Some(kind) = self.kind {
+            return kind;
+        }
+        let name = self.name.to_ascii_lowercase();
+        let url = self.base_url.as_deref().unwrap_or("").to_ascii_lowercase();
+        if name == "anthropic" || url.contains("api.anthropic.com") {
+            ProviderKind::Anthropic
+        } else if name == "gemini"
+            || name == "google"
+            || url.contains("generativelanguage.googleapis.com")
+        {
+            ProviderKind::Gemini
+        } else if name.starts_with("azure") || url.contains(".openai.azure.com") {
+            ProviderKind::Azure
+        } else if name == "ollama" || url.contains(":11434") {
+            ProviderKind::Ollama
+        } else {
+            ProviderKind::Openai
+        }
+    }
+}
+
+/// A header value from config: `${VAR}` expanded, never printed (it may carry a credential).
+pub type HeaderValueText = Secret;
+
+/// `providers[].tls` — trust and client identity for an upstream.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM bundle of CAs to trust instead of the built-in web roots.
+    #[serde(
+        default,
+        deserialize_with = "expand::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ca_file: Option<String>,
+    /// PEM client certificate chain (mTLS).
+    #[serde(
+        default,
+        deserialize_with = "expand::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_cert_file: Option<String>,
+    /// PEM private key of the client certificate.
+    #[serde(
+        default,
+        deserialize_with = "expand::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_key_file: Option<String>,
 }
 
 /// `providers[].mock` — knobs of the deterministic mock provider.

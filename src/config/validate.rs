@@ -206,26 +206,15 @@ fn providers(providers: &[schema::ProviderConfig]) -> Result<BTreeMap<String, us
 }
 
 fn provider(p: &schema::ProviderConfig, at: &FieldPath) -> Result<(), ConfigError> {
-    match p.kind {
-        ProviderKind::Openai
-        | ProviderKind::Vllm
-        | ProviderKind::OpenaiCompatible
-        | ProviderKind::Mock => {}
-        other => {
-            return Err(ConfigError::at(
-                &at.key("type"),
-                format!(
-                    "provider type `{}` is not supported by this build yet",
-                    other.as_str()
-                ),
-            ));
-        }
-    }
-    let needs_base_url = matches!(p.kind, ProviderKind::Vllm | ProviderKind::OpenaiCompatible);
+    let kind = p.kind();
+    let needs_base_url = matches!(
+        kind,
+        ProviderKind::Vllm | ProviderKind::OpenaiCompatible | ProviderKind::Azure
+    );
     if needs_base_url && p.base_url.is_none() && p.unix_socket.is_none() {
         return Err(ConfigError::at(
             &at.key("base_url"),
-            format!("required for type `{}`", p.kind.as_str()),
+            format!("required for type `{}`", kind.as_str()),
         ));
     }
     if let Some(url) = &p.base_url {
@@ -236,17 +225,13 @@ fn provider(p: &schema::ProviderConfig, at: &FieldPath) -> Result<(), ConfigErro
     {
         return Err(ConfigError::at(&at.key("unix_socket"), "must not be empty"));
     }
-    if p.timeout.is_zero() {
-        return Err(ConfigError::at(
-            &at.key("timeout"),
-            "must be greater than zero",
-        ));
-    }
-    if p.connect_timeout.is_zero() {
-        return Err(ConfigError::at(
-            &at.key("connect_timeout"),
-            "must be greater than zero",
-        ));
+    for (key, value) in [
+        ("timeout", p.timeout),
+        ("connect_timeout", p.connect_timeout),
+    ] {
+        if value.is_zero() {
+            return Err(ConfigError::at(&at.key(key), "must be greater than zero"));
+        }
     }
     for (j, model) in p.models.iter().enumerate() {
         if model.trim().is_empty() {
@@ -255,6 +240,68 @@ fn provider(p: &schema::ProviderConfig, at: &FieldPath) -> Result<(), ConfigErro
                 "must not be empty",
             ));
         }
+    }
+    kind_specific(p, kind, at)?;
+    headers_and_tls(p, at)
+}
+
+/// Keys that only mean something for one provider type.
+fn kind_specific(
+    p: &schema::ProviderConfig,
+    kind: ProviderKind,
+    at: &FieldPath,
+) -> Result<(), ConfigError> {
+    let only = |key: &str, wanted: ProviderKind| {
+        ConfigError::at(
+            &at.key(key),
+            format!("only applies to type `{}`", wanted.as_str()),
+        )
+    };
+    match (kind, &p.api_version) {
+        (ProviderKind::Azure, None) => {
+            return Err(ConfigError::at(
+                &at.key("api_version"),
+                "required for type `azure` (e.g. \"2024-10-21\", or \"v1\")",
+            ));
+        }
+        (ProviderKind::Azure, Some(_)) | (_, None) => {}
+        (_, Some(_)) => return Err(only("api_version", ProviderKind::Azure)),
+    }
+    if kind != ProviderKind::Anthropic && !p.anthropic_beta.is_empty() {
+        return Err(only("anthropic_beta", ProviderKind::Anthropic));
+    }
+    if p.default_max_tokens == Some(0) {
+        return Err(ConfigError::at(
+            &at.key("default_max_tokens"),
+            "must be at least 1",
+        ));
+    }
+    if kind != ProviderKind::Mock && p.mock.is_some() {
+        return Err(only("mock", ProviderKind::Mock));
+    }
+    Ok(())
+}
+
+fn headers_and_tls(p: &schema::ProviderConfig, at: &FieldPath) -> Result<(), ConfigError> {
+    for (name, value) in &p.extra_headers {
+        let at = at.key("extra_headers").key(name);
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(ConfigError::at(
+                &at,
+                format!("invalid header name `{name}`"),
+            ));
+        }
+        if http::HeaderValue::from_str(value.expose()).is_err() {
+            return Err(ConfigError::at(&at, "invalid header value"));
+        }
+    }
+    if let Some(tls) = &p.tls
+        && tls.client_cert_file.is_some() != tls.client_key_file.is_some()
+    {
+        return Err(ConfigError::at(
+            &at.key("tls"),
+            "client_cert_file and client_key_file go together",
+        ));
     }
     Ok(())
 }
@@ -276,7 +323,13 @@ fn check_base_url(url: &str, at: &FieldPath) -> Result<(), ConfigError> {
 pub fn default_base_url(kind: ProviderKind) -> Option<&'static str> {
     match kind {
         ProviderKind::Openai => Some(OPENAI_DEFAULT_BASE_URL),
-        _ => None,
+        ProviderKind::Anthropic => Some("https://api.anthropic.com"),
+        ProviderKind::Gemini => Some("https://generativelanguage.googleapis.com"),
+        ProviderKind::Ollama => Some("http://localhost:11434"),
+        ProviderKind::Azure
+        | ProviderKind::Vllm
+        | ProviderKind::OpenaiCompatible
+        | ProviderKind::Mock => None,
     }
 }
 

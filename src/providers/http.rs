@@ -13,10 +13,15 @@ use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::proxy::Tunnel;
+use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::TokioExecutor;
 use hyperlocal::UnixConnector;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::mock::{MockBody, MockUpstream};
+use crate::config::schema::TlsConfig;
 
 /// How long an idle pooled upstream connection is kept.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -82,6 +87,7 @@ pub struct Endpoint {
 
 enum Transport {
     Tcp(Client<HttpsConnector<HttpConnector>, Full<Bytes>>),
+    Proxied(Client<HttpsConnector<Tunnel<HttpConnector>>, Full<Bytes>>),
     Unix {
         client: Client<UnixConnector, Full<Bytes>>,
         socket: PathBuf,
@@ -90,26 +96,37 @@ enum Transport {
 }
 
 impl Endpoint {
-    /// An HTTP(S) endpoint at `base_url`.
-    pub fn tcp(base_url: &str, connect_timeout: Duration) -> Result<Self, String> {
+    /// An HTTP(S) endpoint at `base_url`, through the `HTTPS_PROXY`/`HTTP_PROXY` tunnel the
+    /// environment names for it (unless `NO_PROXY` exempts it), trusting `tls`'s CA bundle and
+    /// presenting its client certificate when given.
+    pub fn tcp(
+        base_url: &str,
+        connect_timeout: Duration,
+        tls: Option<&TlsConfig>,
+    ) -> Result<Self, String> {
         let (origin, prefix) = split_base_url(base_url)?;
+        let tls = client_tls(tls)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(connect_timeout));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(default_tls().as_ref().clone())
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .build(https);
+        let origin_uri: Uri = origin
+            .parse()
+            .map_err(|e| format!("invalid base URL `{base_url}`: {e}"))?;
+        let transport = match Matcher::from_env().intercept(&origin_uri) {
+            Some(proxy) => {
+                let mut tunnel = Tunnel::new(proxy.uri().clone(), http);
+                if let Some(auth) = proxy.basic_auth() {
+                    tunnel = tunnel.with_auth(auth.clone());
+                }
+                Transport::Proxied(pooled(https(tls, tunnel)))
+            }
+            None => Transport::Tcp(pooled(https(tls, http))),
+        };
         Ok(Self {
             origin,
             prefix,
-            transport: Transport::Tcp(client),
+            transport,
         })
     }
 
@@ -169,20 +186,14 @@ impl Endpoint {
         &self,
         request: Request<Full<Bytes>>,
     ) -> Result<Response<UpstreamBody>, TransportError> {
-        let map_err = |e: hyper_util::client::legacy::Error| TransportError(describe(&e));
-        match &self.transport {
-            Transport::Tcp(client) => Ok(client
-                .request(request)
-                .await
-                .map_err(map_err)?
-                .map(UpstreamBody::Hyper)),
-            Transport::Unix { client, .. } => Ok(client
-                .request(request)
-                .await
-                .map_err(map_err)?
-                .map(UpstreamBody::Hyper)),
-            Transport::Mock(mock) => Ok(mock.handle(request).await.map(UpstreamBody::Mock)),
-        }
+        let sent = match &self.transport {
+            Transport::Tcp(client) => client.request(request).await,
+            Transport::Proxied(client) => client.request(request).await,
+            Transport::Unix { client, .. } => client.request(request).await,
+            Transport::Mock(mock) => return Ok(mock.handle(request).await.map(UpstreamBody::Mock)),
+        };
+        sent.map(|r| r.map(UpstreamBody::Hyper))
+            .map_err(|e| TransportError(describe(&e)))
     }
 }
 
@@ -198,28 +209,81 @@ fn split_base_url(url: &str) -> Result<(String, String), String> {
     Ok((format!("{scheme}://{authority}"), prefix))
 }
 
-/// The TLS config shared by every provider without custom TLS settings: web PKI roots compiled
-/// in (so a scratch image needs no CA bundle), ring as the crypto provider (builds on musl).
-fn default_tls() -> Arc<rustls::ClientConfig> {
-    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            };
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let config = match rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-            {
-                Ok(builder) => builder.with_root_certificates(roots).with_no_client_auth(),
-                // ring supports the default versions; this arm only keeps the code total.
-                Err(_) => rustls::ClientConfig::builder()
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth(),
-            };
-            Arc::new(config)
-        })
-        .clone()
+/// Wraps a connector in TLS (HTTP/2 offered through ALPN, plain HTTP allowed).
+fn https<C>(tls: Arc<rustls::ClientConfig>, connector: C) -> HttpsConnector<C> {
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls.as_ref().clone())
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(connector)
+}
+
+/// A pooled client over `connector`.
+fn pooled<C>(connector: C) -> Client<C, Full<Bytes>>
+where
+    C: tower::Service<Uri> + Clone + Send + Sync + 'static,
+    C::Response: hyper::rt::Read
+        + hyper::rt::Write
+        + hyper_util::client::legacy::connect::Connection
+        + Send
+        + Unpin,
+    C::Future: Send + Unpin + 'static,
+    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .build(connector)
+}
+
+/// The rustls client config for a provider: the shared default (web PKI roots compiled in, so a
+/// scratch image needs no CA bundle; ring, which builds on musl), or one with the provider's own
+/// CA bundle and client certificate.
+fn client_tls(tls: Option<&TlsConfig>) -> Result<Arc<rustls::ClientConfig>, String> {
+    static DEFAULT: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
+    match tls {
+        None => DEFAULT
+            .get_or_init(|| build_tls(&TlsConfig::default()))
+            .clone(),
+        Some(tls) => build_tls(tls),
+    }
+}
+
+fn build_tls(tls: &TlsConfig) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    match &tls.ca_file {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("tls.ca_file `{path}`: {e}"))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| format!("tls.ca_file `{path}`: {e}"))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("tls.ca_file `{path}`: {e}"))?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup failed: {e}"))?
+        .with_root_certificates(roots);
+    let config = match (&tls.client_cert_file, &tls.client_key_file) {
+        (Some(cert_path), Some(key_path)) => {
+            let chain = CertificateDer::pem_file_iter(cert_path)
+                .map_err(|e| format!("tls.client_cert_file `{cert_path}`: {e}"))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("tls.client_cert_file `{cert_path}`: {e}"))?;
+            let key = PrivateKeyDer::from_pem_file(key_path)
+                .map_err(|e| format!("tls.client_key_file `{key_path}`: {e}"))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("tls client certificate: {e}"))?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
 }
 
 #[cfg(test)]

@@ -1,20 +1,25 @@
 //! Upstream providers behind one [`Provider`] trait. Each adapter encodes the canonical request
 //! for its upstream and decodes the answer (a complete body or a client-format stream); the
-//! router and the API layer never see a provider's wire format.
+//! router and the API layer never see a provider's wire format. Shared plumbing: `http`
+//! (transports), `call` (send, read, map errors), `translate` (pieces every translating adapter
+//! needs).
 
+pub mod call;
+pub mod errors;
 pub mod http;
 pub mod mock;
 pub mod openai;
+pub mod translate;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::http::StatusCode;
+use ::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use bytes::Bytes;
 
-use crate::config::schema::{ProviderConfig, ProviderKind};
+use crate::config::schema::{MockConfig, ProviderConfig, ProviderKind, TlsConfig};
 use crate::config::validate::default_base_url;
 use crate::error::GatewayError;
 use crate::stream::ClientStream;
@@ -48,13 +53,13 @@ pub trait Provider: Send + Sync {
     fn name(&self) -> &str;
     /// The wire format.
     fn kind(&self) -> ProviderKind;
-    /// `POST /chat/completions`, streaming or not.
+    /// `POST /chat/completions`, streaming or not; the reply is in OpenAI's format.
     fn chat<'a>(
         &'a self,
         request: &'a ChatRequest<'a>,
         upstream_model: &'a str,
     ) -> BoxFuture<'a, Result<Reply, GatewayError>>;
-    /// `POST /embeddings`.
+    /// `POST /embeddings`; the reply is in OpenAI's format.
     fn embeddings<'a>(
         &'a self,
         request: &'a EmbeddingsRequest<'a>,
@@ -62,16 +67,55 @@ pub trait Provider: Send + Sync {
     ) -> BoxFuture<'a, Result<Complete, GatewayError>>;
 }
 
+/// `User-Agent` sent upstream.
+pub const USER_AGENT: &str = concat!("llm-sidecar/", env!("CARGO_PKG_VERSION"));
+
 /// Settings every adapter shares.
 pub struct Common {
     /// Provider name.
     pub name: String,
-    /// Upstream credential.
-    pub api_key: Option<crate::config::Secret>,
     /// Where the upstream is (shared across config generations while it is unchanged).
     pub endpoint: Arc<http::Endpoint>,
+    /// Headers sent with every request: content type, user agent, the adapter's auth headers
+    /// and the configured `extra_headers`. Built once, cloned per request.
+    pub headers: HeaderMap,
     /// Whole-request timeout.
     pub timeout: Duration,
+}
+
+impl Common {
+    /// Settings for `config` on `endpoint`, with the adapter's `auth` headers.
+    pub fn new(
+        config: &ProviderConfig,
+        endpoint: Arc<http::Endpoint>,
+        auth: &[(&str, Option<String>)],
+    ) -> Result<Self, String> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+        let configured = config
+            .extra_headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), Some(v.expose().to_owned())));
+        for (name, value) in auth.iter().cloned().chain(configured) {
+            let Some(value) = value else { continue };
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("invalid header name `{name}`"))?;
+            let mut value = HeaderValue::try_from(value)
+                .map_err(|_| format!("provider `{}`: a header value is not valid", config.name))?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        Ok(Self {
+            name: config.name.clone(),
+            endpoint,
+            headers,
+            timeout: config.timeout,
+        })
+    }
 }
 
 /// What identifies an upstream connection pool: a new config generation reuses the pool (and
@@ -82,17 +126,19 @@ pub struct EndpointKey {
     base_url: Option<String>,
     unix_socket: Option<String>,
     connect_timeout: Duration,
-    mock: Option<crate::config::schema::MockConfig>,
+    tls: Option<TlsConfig>,
+    mock: Option<MockConfig>,
 }
 
 impl EndpointKey {
     /// The key of a configured provider.
     pub fn of(config: &ProviderConfig) -> Self {
         Self {
-            kind: config.kind,
+            kind: config.kind(),
             base_url: config.base_url.clone(),
             unix_socket: config.unix_socket.clone(),
             connect_timeout: config.connect_timeout,
+            tls: config.tls.clone(),
             mock: config.mock.clone(),
         }
     }
@@ -100,19 +146,25 @@ impl EndpointKey {
 
 /// Builds the transport (pooled client) for a configured provider.
 pub fn endpoint(config: &ProviderConfig) -> Result<http::Endpoint, String> {
-    match (config.kind, &config.unix_socket, &config.base_url) {
+    let kind = config.kind();
+    match (kind, &config.unix_socket, &config.base_url) {
         (ProviderKind::Mock, _, _) => Ok(http::Endpoint::mock(mock::MockUpstream::new(
             config.mock.clone().unwrap_or_default(),
         ))),
         (_, Some(socket), base) => {
-            http::Endpoint::unix(socket.into(), base.as_deref(), openai::DEFAULT_PATH_PREFIX)
+            let default_prefix = if kind.is_openai_style() {
+                openai::DEFAULT_PATH_PREFIX
+            } else {
+                ""
+            };
+            http::Endpoint::unix(socket.into(), base.as_deref(), default_prefix)
         }
         (kind, None, base) => {
             let base = base
                 .as_deref()
                 .or(default_base_url(kind))
                 .ok_or_else(|| format!("provider `{}` needs a base_url", config.name))?;
-            http::Endpoint::tcp(base, config.connect_timeout)
+            http::Endpoint::tcp(base, config.connect_timeout, config.tls.as_ref())
         }
     }
 }
@@ -122,17 +174,12 @@ pub fn build(
     config: &ProviderConfig,
     endpoint: Arc<http::Endpoint>,
 ) -> Result<Box<dyn Provider>, String> {
-    let common = Common {
-        name: config.name.clone(),
-        api_key: config.api_key.clone(),
-        endpoint,
-        timeout: config.timeout,
-    };
-    match config.kind {
+    match config.kind() {
         ProviderKind::Openai
         | ProviderKind::Vllm
         | ProviderKind::OpenaiCompatible
-        | ProviderKind::Mock => Ok(Box::new(openai::OpenAi::new(common, config.kind))),
+        | ProviderKind::Mock
+        | ProviderKind::Azure => Ok(Box::new(openai::OpenAi::new(config, endpoint)?)),
         other => Err(format!(
             "provider type `{}` is not supported by this build yet",
             other.as_str()

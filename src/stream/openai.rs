@@ -2,6 +2,8 @@
 //! errors, `[DONE]`) and the passthrough translator that forwards chunks untouched, except the
 //! usage-only chunk the gateway asked for on the client's behalf.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use memchr::memmem;
 use serde::Deserialize;
@@ -10,6 +12,7 @@ use serde::de::IgnoredAny;
 use super::sse::{self, Framer};
 use super::{StreamFault, Tally, Translate};
 use crate::error::GatewayError;
+use crate::types::chat::{ChatChunk, ChunkChoice, Delta, FunctionDelta, ToolCallDelta};
 use crate::types::usage::{OpenAiUsage, Usage};
 
 /// What one chunk's payload holds that the gateway cares about.
@@ -105,6 +108,160 @@ fn string_bytes_after(data: &[u8], key: &[u8]) -> u64 {
         .sum()
 }
 
+/// Ends an OpenAI stream with an in-band error: `data: {"error":{…}}` then `data: [DONE]` (the
+/// OpenAI SDKs raise the error and stop at `[DONE]`).
+pub fn error_events(error: &GatewayError, out: &mut Vec<Bytes>) {
+    out.push(sse::data_event(&error.openai_body()));
+    out.push(Bytes::from_static(sse::DONE));
+}
+
+/// Writes OpenAI `chat.completion.chunk` events for translating adapters: one choice (index 0),
+/// the same id/model/created on every chunk, and the usage chunk only when the client asked.
+#[derive(Debug, Clone)]
+pub struct ChunkWriter {
+    id: String,
+    model: String,
+    created: u64,
+    include_usage: bool,
+}
+
+impl ChunkWriter {
+    /// A writer for one stream.
+    pub fn new(
+        id: impl Into<String>,
+        model: impl Into<String>,
+        created: u64,
+        include_usage: bool,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            model: model.into(),
+            created,
+            include_usage,
+        }
+    }
+
+    /// Changes the id and model once the upstream told them (e.g. Anthropic's `message_start`).
+    pub fn set_identity(&mut self, id: &str, model: &str) {
+        id.clone_into(&mut self.id);
+        model.clone_into(&mut self.model);
+    }
+
+    /// A chunk with `delta` and, on the last one, `finish_reason`.
+    pub fn delta(&self, delta: Delta<'_>, finish_reason: Option<&str>) -> Bytes {
+        let chunk = ChatChunk {
+            id: Cow::Borrowed(&self.id),
+            object: Cow::Borrowed(CHUNK_OBJECT),
+            created: self.created,
+            model: Cow::Borrowed(&self.model),
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason: finish_reason.map(Cow::Borrowed),
+            }],
+            usage: None,
+        };
+        sse::data_event(&serde_json::to_vec(&chunk).unwrap_or_default())
+    }
+
+    /// The first chunk: `{"role":"assistant","content":""}`.
+    pub fn role(&self) -> Bytes {
+        self.delta(
+            Delta {
+                role: Some(Cow::Borrowed("assistant")),
+                content: Some(Cow::Borrowed("")),
+                ..Delta::default()
+            },
+            None,
+        )
+    }
+
+    /// New text.
+    pub fn text(&self, text: &str) -> Bytes {
+        self.delta(
+            Delta {
+                content: Some(Cow::Borrowed(text)),
+                ..Delta::default()
+            },
+            None,
+        )
+    }
+
+    /// New reasoning text (`reasoning_content`, the common extension).
+    pub fn reasoning(&self, text: &str) -> Bytes {
+        self.delta(
+            Delta {
+                reasoning_content: Some(Cow::Borrowed(text)),
+                ..Delta::default()
+            },
+            None,
+        )
+    }
+
+    /// The first fragment of tool call `index`: id, type, name and empty arguments.
+    pub fn tool_start(&self, index: u32, id: &str, name: &str) -> Bytes {
+        self.tool_delta(ToolCallDelta {
+            index,
+            id: Some(Cow::Borrowed(id)),
+            kind: Some(Cow::Borrowed("function")),
+            function: Some(FunctionDelta {
+                name: Some(Cow::Borrowed(name)),
+                arguments: Some(Cow::Borrowed("")),
+            }),
+        })
+    }
+
+    /// A piece of tool call `index`'s arguments.
+    pub fn tool_arguments(&self, index: u32, fragment: &str) -> Bytes {
+        self.tool_delta(ToolCallDelta {
+            index,
+            function: Some(FunctionDelta {
+                name: None,
+                arguments: Some(Cow::Borrowed(fragment)),
+            }),
+            ..ToolCallDelta::default()
+        })
+    }
+
+    fn tool_delta(&self, call: ToolCallDelta<'_>) -> Bytes {
+        self.delta(
+            Delta {
+                tool_calls: Some(vec![call]),
+                ..Delta::default()
+            },
+            None,
+        )
+    }
+
+    /// The last choice chunk: empty delta, `finish_reason` set.
+    pub fn finish(&self, reason: &str) -> Bytes {
+        self.delta(Delta::default(), Some(reason))
+    }
+
+    /// The usage chunk (`choices: []`), or nothing when the client did not ask for it.
+    pub fn usage(&self, usage: Usage) -> Option<Bytes> {
+        self.include_usage.then(|| {
+            let chunk = ChatChunk {
+                id: Cow::Borrowed(&self.id),
+                object: Cow::Borrowed(CHUNK_OBJECT),
+                created: self.created,
+                model: Cow::Borrowed(&self.model),
+                choices: Vec::new(),
+                usage: Some(OpenAiUsage::from(usage)),
+            };
+            sse::data_event(&serde_json::to_vec(&chunk).unwrap_or_default())
+        })
+    }
+
+    /// `data: [DONE]`.
+    pub fn done(&self) -> Bytes {
+        Bytes::from_static(sse::DONE)
+    }
+}
+
+/// `object` of a stream chunk.
+const CHUNK_OBJECT: &str = "chat.completion.chunk";
+
 /// Forwards an OpenAI-format stream unchanged, reading usage as it passes.
 #[derive(Debug)]
 pub struct Passthrough {
@@ -164,8 +321,7 @@ impl Translate for Passthrough {
 
     fn on_error(&mut self, error: &GatewayError, out: &mut Vec<Bytes>) {
         self.tally.gateway_error = true;
-        out.push(sse::data_event(&error.openai_body()));
-        out.push(Bytes::from_static(sse::DONE));
+        error_events(error, out);
     }
 
     fn tally(&self) -> &Tally {
@@ -271,6 +427,51 @@ mod tests {
         assert_eq!(end, Ok(()));
         let (text, _, _) = run(false, input.as_bytes());
         assert!(text.contains("prompt_tokens"), "{text}");
+    }
+
+    #[test]
+    fn chunk_writer_emits_openai_chunks() {
+        let w = ChunkWriter::new("chatcmpl-1", "m", 7, true);
+        let parse = |b: Bytes| -> serde_json::Value {
+            let text = String::from_utf8(b.to_vec()).unwrap();
+            serde_json::from_str(text.strip_prefix("data: ").unwrap().trim_end()).unwrap()
+        };
+        let role = parse(w.role());
+        assert_eq!(
+            role["choices"][0]["delta"],
+            serde_json::json!({"role": "assistant", "content": ""})
+        );
+        assert_eq!(role["object"], "chat.completion.chunk");
+        let start = parse(w.tool_start(1, "call_x", "f"));
+        assert_eq!(
+            start["choices"][0]["delta"]["tool_calls"][0],
+            serde_json::json!({"index": 1, "id": "call_x", "type": "function", "function": {"name": "f", "arguments": ""}})
+        );
+        let args = parse(w.tool_arguments(1, "{\"a\""));
+        assert_eq!(
+            args["choices"][0]["delta"]["tool_calls"][0],
+            serde_json::json!({"index": 1, "function": {"arguments": "{\"a\""}})
+        );
+        let finish = parse(w.finish("stop"));
+        assert_eq!(finish["choices"][0]["finish_reason"], "stop");
+        assert_eq!(finish["choices"][0]["delta"], serde_json::json!({}));
+        let usage = parse(
+            w.usage(Usage {
+                input: 3,
+                output: 2,
+                cached: 1,
+                reasoning: 0,
+            })
+            .unwrap(),
+        );
+        assert_eq!(usage["choices"], serde_json::json!([]));
+        assert_eq!(usage["usage"]["total_tokens"], 5);
+        assert!(
+            ChunkWriter::new("i", "m", 0, false)
+                .usage(Usage::default())
+                .is_none()
+        );
+        assert_eq!(&w.done()[..], b"data: [DONE]\n\n");
     }
 
     #[test]

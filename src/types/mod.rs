@@ -1,6 +1,8 @@
 //! Canonical (OpenAI-shaped) request and usage types. Requests are read at the top level only, so
 //! fields the gateway does not know pass through untouched.
 
+pub mod anthropic;
+pub mod chat;
 pub mod json;
 pub mod request;
 pub mod usage;

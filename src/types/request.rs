@@ -21,6 +21,8 @@ const ROLES: [&str; 6] = [
 /// A chat completion request, checked at the top level.
 #[derive(Debug)]
 pub struct ChatRequest<'a> {
+    /// The whole body as received.
+    pub raw: &'a [u8],
     /// The request object with raw values.
     pub top: TopLevel<'a>,
     /// The model the client asked for.
@@ -148,6 +150,7 @@ impl<'a> ChatRequest<'a> {
             ));
         }
         Ok(Self {
+            raw: body,
             top,
             model,
             stream,

@@ -16,7 +16,7 @@ pub struct Usage {
 }
 
 /// OpenAI's `usage` object as it appears on the wire.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 pub struct OpenAiUsage {
     /// Prompt tokens.
     #[serde(default)]
@@ -36,7 +36,7 @@ pub struct OpenAiUsage {
 }
 
 /// `usage.prompt_tokens_details`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 pub struct PromptDetails {
     /// Cached prompt tokens.
     #[serde(default)]
@@ -44,7 +44,7 @@ pub struct PromptDetails {
 }
 
 /// `usage.completion_tokens_details`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 pub struct CompletionDetails {
     /// Reasoning tokens.
     #[serde(default)]

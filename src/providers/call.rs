@@ -1,0 +1,145 @@
+//! One upstream call, the same for every adapter: send a JSON POST with the adapter's headers
+//! under the request deadline, hand back a successful response, or map a failure (connect error,
+//! timeout, error status) to a [`GatewayError`] with the adapter's own error-body parser.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+
+use super::Common;
+use super::http::{UpstreamBody, describe};
+use crate::error::GatewayError;
+
+/// Largest non-stream upstream body read into memory (embeddings of large batches are big).
+pub const MAX_RESPONSE_BYTES: usize = 256 << 20;
+/// Largest upstream error body read; the message is all we keep.
+pub const MAX_ERROR_BODY_BYTES: usize = 64 << 10;
+
+/// Parses an upstream error body: `(provider, status, body, retry-after)` → client error.
+pub type ErrorMap = fn(&str, StatusCode, &[u8], Option<Duration>) -> GatewayError;
+
+/// The deadline of a call that starts now.
+pub fn deadline(common: &Common) -> Instant {
+    Instant::now() + common.timeout
+}
+
+/// POSTs `body` to `path` (which may carry a query) and returns the response when its status is
+/// a success; otherwise reads the error body and maps it with `errors`.
+pub async fn post(
+    common: &Common,
+    path: &str,
+    body: Vec<u8>,
+    deadline: Instant,
+    errors: ErrorMap,
+) -> Result<Response<UpstreamBody>, GatewayError> {
+    let uri = common
+        .endpoint
+        .uri(path)
+        .map_err(|e| GatewayError::Internal(e.0))?;
+    let mut request = Request::post(uri)
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| GatewayError::Internal(e.to_string()))?;
+    *request.headers_mut() = common.headers.clone();
+    let sent = tokio::time::timeout_at(deadline.into(), common.endpoint.send(request)).await;
+    let response = match sent {
+        Err(_) => return Err(timeout(common)),
+        Ok(Err(e)) => {
+            return Err(GatewayError::UpstreamConnect {
+                provider: common.name.clone(),
+                detail: e.0,
+            });
+        }
+        Ok(Ok(response)) => response,
+    };
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status();
+    let hint = retry_after(response.headers());
+    let body = read(common, response.into_body(), MAX_ERROR_BODY_BYTES, deadline)
+        .await
+        .unwrap_or_default();
+    Err(errors(&common.name, status, &body, hint))
+}
+
+/// Reads a whole body within `limit` bytes and the deadline.
+pub async fn read(
+    common: &Common,
+    body: UpstreamBody,
+    limit: usize,
+    deadline: Instant,
+) -> Result<Bytes, GatewayError> {
+    match tokio::time::timeout_at(deadline.into(), Limited::new(body, limit).collect()).await {
+        Err(_) => Err(timeout(common)),
+        Ok(Err(e)) => Err(GatewayError::UpstreamProtocol {
+            provider: common.name.clone(),
+            detail: format!("could not read the response body: {}", describe(e.as_ref())),
+        }),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+/// The timeout error of a provider.
+pub fn timeout(common: &Common) -> GatewayError {
+    GatewayError::UpstreamTimeout {
+        provider: common.name.clone(),
+        after: common.timeout,
+    }
+}
+
+/// Whether a response is an SSE stream.
+pub fn is_event_stream(headers: &HeaderMap) -> bool {
+    content_type_starts(headers, "text/event-stream")
+}
+
+/// Whether the response's content type starts with `prefix`.
+pub fn content_type_starts(headers: &HeaderMap, prefix: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(prefix))
+}
+
+/// The upstream's delay hint: `retry-after-ms`, else `retry-after` in seconds.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+        return Duration::try_from_secs_f64(ms / 1000.0).ok();
+    }
+    text("retry-after")
+        .and_then(|v| v.parse::<f64>().ok())
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn reads_retry_hints() {
+        let cases = [
+            (vec![("retry-after", "3")], Some(Duration::from_secs(3))),
+            (
+                vec![("retry-after-ms", "250"), ("retry-after", "9")],
+                Some(Duration::from_millis(250)),
+            ),
+            (vec![("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")], None),
+            (vec![], None),
+        ];
+        for (headers, want) in cases {
+            let mut map = HeaderMap::new();
+            for (k, v) in headers {
+                map.insert(k, HeaderValue::from_static(v));
+            }
+            assert_eq!(retry_after(&map), want);
+        }
+    }
+}
