@@ -65,6 +65,33 @@ pub trait Provider: Send + Sync {
         request: &'a EmbeddingsRequest<'a>,
         upstream_model: &'a str,
     ) -> BoxFuture<'a, Result<Complete, GatewayError>>;
+    /// Anthropic Messages passthrough (`POST /v1/messages`, body and stream in Anthropic's
+    /// format, only `model` replaced). Only Anthropic adapters answer; others return `None`
+    /// and the caller translates instead.
+    fn messages<'a>(
+        &'a self,
+        _request: &'a MessagesCall<'a>,
+        _upstream_model: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Reply, GatewayError>>> {
+        None
+    }
+    /// Anthropic `POST /v1/messages/count_tokens` passthrough; `None` when the upstream cannot
+    /// count (the caller estimates).
+    fn count_tokens<'a>(
+        &'a self,
+        _request: &'a MessagesCall<'a>,
+        _upstream_model: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Complete, GatewayError>>> {
+        None
+    }
+}
+
+/// An Anthropic Messages request read at the top level, for passthrough.
+pub struct MessagesCall<'a> {
+    /// The request object with raw values.
+    pub top: crate::types::TopLevel<'a>,
+    /// Whether the client asked for a stream.
+    pub stream: bool,
 }
 
 /// `User-Agent` sent upstream.
