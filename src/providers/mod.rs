@@ -4,6 +4,7 @@
 //! (transports), `call` (send, read, map errors), `translate` (pieces every translating adapter
 //! needs).
 
+pub mod anthropic;
 pub mod call;
 pub mod errors;
 pub mod http;
@@ -207,6 +208,7 @@ pub fn build(
         | ProviderKind::OpenaiCompatible
         | ProviderKind::Mock
         | ProviderKind::Azure => Ok(Box::new(openai::OpenAi::new(config, endpoint)?)),
+        ProviderKind::Anthropic => Ok(Box::new(anthropic::Anthropic::new(config, endpoint)?)),
         other => Err(format!(
             "provider type `{}` is not supported by this build yet",
             other.as_str()

@@ -89,8 +89,9 @@ fn is_error_object(data: &[u8]) -> bool {
     serde_json::from_slice::<WithError>(data).is_ok_and(|w| w.error.is_some_and(|e| e.is_object()))
 }
 
-/// Sum of the (escaped) lengths of every string value that follows `key`.
-fn string_bytes_after(data: &[u8], key: &[u8]) -> u64 {
+/// Sum of the (escaped) lengths of every string value that follows `key`: a cheap tally of
+/// generated text in a JSON payload without parsing it.
+pub fn string_bytes_after(data: &[u8], key: &[u8]) -> u64 {
     memmem::find_iter(data, key)
         .map(|at| {
             let value = &data[at + key.len()..];

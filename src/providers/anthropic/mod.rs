@@ -1,0 +1,214 @@
+//! The Anthropic Messages API adapter: OpenAI chat requests are translated (`request`), answers
+//! and errors translated back (`response`, `stream`); Anthropic clients' requests pass through
+//! untouched with only `model` replaced. Headers: `x-api-key`, `anthropic-version`, and
+//! `anthropic-beta` when configured.
+
+pub mod request;
+pub mod response;
+pub mod stream;
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::http::Endpoint;
+use super::translate::{new_completion_id, typed_request, unix_now};
+use super::{BoxFuture, Common, Complete, MessagesCall, Provider, Reply, call};
+use crate::config::schema::{ProviderConfig, ProviderKind};
+use crate::error::GatewayError;
+use crate::stream::Translated;
+use crate::stream::openai::ChunkWriter;
+use crate::types::anthropic::{API_VERSION, AnthropicUsage, MessagesResponse};
+use crate::types::json::json_string;
+use crate::types::{ChatRequest, EmbeddingsRequest};
+
+/// Messages endpoint, under the origin-only base URL.
+const MESSAGES_PATH: &str = "/v1/messages";
+/// Token counting endpoint.
+const COUNT_TOKENS_PATH: &str = "/v1/messages/count_tokens";
+
+/// An Anthropic upstream.
+pub struct Anthropic {
+    common: Common,
+    default_max_tokens: Option<u64>,
+}
+
+impl Anthropic {
+    /// An adapter for `config` on `endpoint`.
+    pub fn new(config: &ProviderConfig, endpoint: Arc<Endpoint>) -> Result<Self, String> {
+        let key = config.api_key.as_ref().map(|k| k.expose().to_owned());
+        let beta = (!config.anthropic_beta.is_empty()).then(|| config.anthropic_beta.join(","));
+        let auth = [
+            ("x-api-key", key),
+            ("anthropic-version", Some(API_VERSION.to_owned())),
+            ("anthropic-beta", beta),
+        ];
+        Ok(Self {
+            common: Common::new(config, endpoint, &auth)?,
+            default_max_tokens: config.default_max_tokens,
+        })
+    }
+
+    /// POSTs `body` and reads a whole answer.
+    async fn whole(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<(http::StatusCode, bytes::Bytes), GatewayError> {
+        let deadline = call::deadline(&self.common);
+        let response = call::post(&self.common, path, body, deadline, response::errors).await?;
+        let status = response.status();
+        let bytes = call::read(
+            &self.common,
+            response.into_body(),
+            call::MAX_RESPONSE_BYTES,
+            deadline,
+        )
+        .await?;
+        Ok((status, bytes))
+    }
+
+    fn protocol_error(&self, detail: impl Into<String>) -> GatewayError {
+        GatewayError::UpstreamProtocol {
+            provider: self.common.name.clone(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The usage of a whole Anthropic response, read without building the rest.
+fn usage_of(body: &[u8]) -> Option<crate::types::Usage> {
+    #[derive(Deserialize)]
+    struct WithUsage {
+        usage: AnthropicUsage,
+    }
+    serde_json::from_slice::<WithUsage>(body)
+        .ok()
+        .map(|w| w.usage.to_usage())
+}
+
+impl Provider for Anthropic {
+    fn name(&self) -> &str {
+        &self.common.name
+    }
+
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Anthropic
+    }
+
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatRequest<'a>,
+        upstream_model: &'a str,
+    ) -> BoxFuture<'a, Result<Reply, GatewayError>> {
+        Box::pin(async move {
+            let typed = typed_request(request)?;
+            let translated = request::translate(&typed, upstream_model, self.default_max_tokens)?;
+            let body = serde_json::to_vec(&translated)
+                .map_err(|e| GatewayError::Internal(e.to_string()))?;
+            if !request.stream {
+                let (status, bytes) = self.whole(MESSAGES_PATH, body).await?;
+                let parsed: MessagesResponse = serde_json::from_slice(&bytes)
+                    .map_err(|e| self.protocol_error(format!("unexpected response body: {e}")))?;
+                let (completion, usage) = response::to_openai(parsed);
+                let body = serde_json::to_vec(&completion)
+                    .map_err(|e| GatewayError::Internal(e.to_string()))?;
+                return Ok(Reply::Complete(Complete {
+                    status,
+                    body: body.into(),
+                    usage: Some(usage),
+                }));
+            }
+            let deadline = call::deadline(&self.common);
+            let response = call::post(
+                &self.common,
+                MESSAGES_PATH,
+                body,
+                deadline,
+                response::errors,
+            )
+            .await?;
+            let writer = ChunkWriter::new(
+                new_completion_id(),
+                upstream_model,
+                unix_now(),
+                request.include_usage,
+            );
+            let translator = stream::ToOpenAi::new(writer, &self.common.name);
+            Ok(Reply::Stream(Box::new(Translated::new(
+                response.into_body(),
+                translator,
+                &self.common.name,
+            ))))
+        })
+    }
+
+    fn embeddings<'a>(
+        &'a self,
+        _request: &'a EmbeddingsRequest<'a>,
+        _upstream_model: &'a str,
+    ) -> BoxFuture<'a, Result<Complete, GatewayError>> {
+        Box::pin(async move {
+            Err(GatewayError::invalid(
+                format!(
+                    "Provider `{}` (Anthropic) does not offer embeddings.",
+                    self.common.name
+                ),
+                Some("model"),
+            ))
+        })
+    }
+
+    fn messages<'a>(
+        &'a self,
+        request: &'a MessagesCall<'a>,
+        upstream_model: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Reply, GatewayError>>> {
+        Some(Box::pin(async move {
+            let body = request
+                .top
+                .write_with(&[("model", &json_string(upstream_model))]);
+            if !request.stream {
+                let (status, bytes) = self.whole(MESSAGES_PATH, body).await?;
+                return Ok(Reply::Complete(Complete {
+                    status,
+                    usage: usage_of(&bytes),
+                    body: bytes,
+                }));
+            }
+            let deadline = call::deadline(&self.common);
+            let response = call::post(
+                &self.common,
+                MESSAGES_PATH,
+                body,
+                deadline,
+                response::errors,
+            )
+            .await?;
+            let translator = stream::Passthrough::default();
+            Ok(Reply::Stream(Box::new(Translated::new(
+                response.into_body(),
+                translator,
+                &self.common.name,
+            ))))
+        }))
+    }
+
+    fn count_tokens<'a>(
+        &'a self,
+        request: &'a MessagesCall<'a>,
+        upstream_model: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Complete, GatewayError>>> {
+        Some(Box::pin(async move {
+            let body = request
+                .top
+                .write_with(&[("model", &json_string(upstream_model))]);
+            let (status, bytes) = self.whole(COUNT_TOKENS_PATH, body).await?;
+            Ok(Complete {
+                status,
+                body: bytes,
+                usage: None,
+            })
+        }))
+    }
+}
