@@ -9,6 +9,8 @@
     reason = "tests fail loudly and are not API"
 )]
 
+mod anthropic;
+mod azure;
 mod cli;
 #[allow(
     dead_code,

@@ -2,6 +2,7 @@
 //! server, and an HTTP client that speaks over TCP or a Unix socket.
 
 pub mod client;
+pub mod fixtures;
 pub mod gateway;
 pub mod upstream;
 
