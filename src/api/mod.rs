@@ -6,6 +6,7 @@ pub mod admin;
 pub mod body;
 pub mod health;
 pub mod openai;
+pub mod passthrough;
 pub mod respond;
 
 use std::sync::Arc;
@@ -47,6 +48,9 @@ pub fn api_router(state: AppState, with_probes: bool) -> Router {
             .route(&format!("{prefix}/embeddings"), post(openai::embeddings))
             .route(&format!("{prefix}/models"), get(openai::list_models))
             .route(&format!("{prefix}/models/{{*id}}"), get(openai::get_model));
+        for operation in passthrough::OPERATIONS {
+            router = router.route(&format!("{prefix}/{operation}"), post(passthrough::forward));
+        }
     }
     if with_probes {
         router = router.merge(probe_routes());

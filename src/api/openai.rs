@@ -60,7 +60,7 @@ pub async fn embeddings(State(state): State<AppState>, request: Request) -> Resp
     respond(result, record)
 }
 
-async fn read(
+pub(crate) async fn read(
     runtime: &Runtime,
     parts: &Parts,
     body: axum::body::Body,
@@ -76,7 +76,7 @@ async fn read(
 }
 
 /// The client's `x-request-id` when usable, else a fresh one.
-fn request_id(parts: &Parts) -> String {
+pub(crate) fn request_id(parts: &Parts) -> String {
     parts
         .headers
         .get(REQUEST_ID)
@@ -86,7 +86,7 @@ fn request_id(parts: &Parts) -> String {
 }
 
 /// The seed's global request rate limit.
-fn admit(runtime: &Runtime) -> Result<(), GatewayError> {
+pub(crate) fn admit(runtime: &Runtime) -> Result<(), GatewayError> {
     let Some(limit) = &runtime.rate_limit else {
         return Ok(());
     };

@@ -12,7 +12,7 @@ use http::{HeaderName, HeaderValue, header};
 use http_body::Frame;
 
 use crate::error::GatewayError;
-use crate::providers::{Complete, Reply};
+use crate::providers::{Complete, Forward, Reply};
 use crate::stream::ClientStream;
 use crate::telemetry::access::{Finish, RequestRecord};
 
@@ -25,6 +25,7 @@ pub fn respond(result: Result<Reply, GatewayError>, record: RequestRecord) -> Re
     let mut response = match result {
         Ok(Reply::Complete(complete)) => complete_response(complete, record),
         Ok(Reply::Stream(stream)) => stream_response(stream, record),
+        Ok(Reply::Forward(forward)) => forward_response(forward, record),
         Err(error) => error_response(&error, record),
     };
     if let Some(id) = id {
@@ -75,6 +76,20 @@ fn stream_response(stream: Box<dyn ClientStream>, record: RequestRecord) -> Resp
         Body::new(body),
     )
         .into_response()
+}
+
+fn forward_response(forward: Forward, record: RequestRecord) -> Response {
+    let body = AccountedBody {
+        inner: forward.body,
+        record: Some(record),
+    };
+    let mut response = (forward.status, Body::new(body)).into_response();
+    if let Some(content_type) = forward.content_type {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, content_type);
+    }
+    response
 }
 
 /// A stream body that closes its request record when it ends or is dropped early (the client

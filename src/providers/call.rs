@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 
 use super::Common;
@@ -34,6 +34,18 @@ pub async fn post(
     deadline: Instant,
     errors: ErrorMap,
 ) -> Result<Response<UpstreamBody>, GatewayError> {
+    post_as(common, path, None, body, deadline, errors).await
+}
+
+/// [`post`] with the client's own content type (a passthrough of multipart or other bodies).
+pub async fn post_as(
+    common: &Common,
+    path: &str,
+    content_type: Option<&HeaderValue>,
+    body: Vec<u8>,
+    deadline: Instant,
+    errors: ErrorMap,
+) -> Result<Response<UpstreamBody>, GatewayError> {
     let uri = common
         .endpoint
         .uri(path)
@@ -42,6 +54,11 @@ pub async fn post(
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
     *request.headers_mut() = common.headers.clone();
+    if let Some(content_type) = content_type {
+        request
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, content_type.clone());
+    }
     let sent = tokio::time::timeout_at(deadline.into(), common.endpoint.send(request)).await;
     let response = match sent {
         Err(_) => return Err(timeout(common)),
@@ -121,7 +138,6 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
     #[test]
     fn reads_retry_hints() {

@@ -35,6 +35,29 @@ pub enum Reply {
     Complete(Complete),
     /// A stream whose frames are already in the client's format.
     Stream(Box<dyn ClientStream>),
+    /// Any other body, forwarded as the upstream sent it (passthrough endpoints).
+    Forward(Forward),
+}
+
+/// A body passed through with its own status and content type.
+pub struct Forward {
+    /// Status for the client.
+    pub status: StatusCode,
+    /// The upstream's content type.
+    pub content_type: Option<HeaderValue>,
+    /// The body, chunk by chunk.
+    pub body: Box<dyn ClientStream>,
+}
+
+/// A request to an OpenAI endpoint the gateway passes through (Responses, completions,
+/// images, audio, moderations), its `model` already rewritten for the deployment.
+pub struct PassthroughCall<'a> {
+    /// The operation path under the API root, e.g. `responses` or `audio/transcriptions`.
+    pub operation: &'a str,
+    /// The client's content type (JSON or multipart).
+    pub content_type: Option<&'a HeaderValue>,
+    /// The body to send.
+    pub body: Vec<u8>,
 }
 
 /// A whole response body with the usage read from it.
@@ -72,6 +95,15 @@ pub trait Provider: Send + Sync {
     fn messages<'a>(
         &'a self,
         _request: &'a MessagesCall<'a>,
+        _upstream_model: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Reply, GatewayError>>> {
+        None
+    }
+    /// Passthrough of another OpenAI endpoint; `None` when this upstream does not speak OpenAI's
+    /// API (the caller answers 400).
+    fn passthrough<'a>(
+        &'a self,
+        _call: PassthroughCall<'a>,
         _upstream_model: &'a str,
     ) -> Option<BoxFuture<'a, Result<Reply, GatewayError>>> {
         None

@@ -7,12 +7,13 @@
 use std::sync::Arc;
 
 use super::http::Endpoint;
-use super::{BoxFuture, Common, Complete, Provider, Reply, call, errors};
+use super::{BoxFuture, Common, Complete, Forward, PassthroughCall, Provider, Reply, call, errors};
 use crate::config::schema::{ProviderConfig, ProviderKind};
 use crate::error::GatewayError;
+use crate::stream::sniff::Sniff;
 use crate::stream::{Translated, openai::Passthrough};
 use crate::types::json::json_string;
-use crate::types::usage::usage_in;
+use crate::types::usage::{usage_anywhere, usage_in};
 use crate::types::{ChatRequest, EmbeddingsRequest};
 
 /// Path prefix for OpenAI-style upstreams reached over a Unix socket without a base URL.
@@ -164,6 +165,61 @@ impl Provider for OpenAi {
             self.complete(&self.paths.path("embeddings", upstream_model), body)
                 .await
         })
+    }
+
+    fn passthrough<'a>(
+        &'a self,
+        call: PassthroughCall<'a>,
+        upstream_model: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Reply, GatewayError>>> {
+        // The mock only knows chat and embeddings.
+        if self.kind == ProviderKind::Mock {
+            return None;
+        }
+        Some(Box::pin(async move {
+            let path = self.paths.path(call.operation, upstream_model);
+            let deadline = call::deadline(&self.common);
+            let response = call::post_as(
+                &self.common,
+                &path,
+                call.content_type,
+                call.body,
+                deadline,
+                errors::openai,
+            )
+            .await?;
+            let status = response.status();
+            if call::content_type_starts(response.headers(), "application/json") {
+                let bytes = call::read(
+                    &self.common,
+                    response.into_body(),
+                    call::MAX_RESPONSE_BYTES,
+                    deadline,
+                )
+                .await?;
+                return Ok(Reply::Complete(Complete {
+                    status,
+                    usage: usage_anywhere(&bytes),
+                    body: bytes,
+                }));
+            }
+            let content_type = response.headers().get(http::header::CONTENT_TYPE).cloned();
+            let sniff = if call::is_event_stream(response.headers()) {
+                Sniff::sse()
+            } else {
+                Sniff::raw()
+            };
+            let body = Box::new(Translated::new(
+                response.into_body(),
+                sniff,
+                &self.common.name,
+            ));
+            Ok(Reply::Forward(Forward {
+                status,
+                content_type,
+                body,
+            }))
+        }))
     }
 }
 

@@ -2,6 +2,7 @@
 //! the thin loop that drives a translator over an upstream body as an HTTP response body.
 
 pub mod openai;
+pub mod sniff;
 pub mod sse;
 
 use std::collections::VecDeque;

@@ -4,6 +4,7 @@
 pub mod anthropic;
 pub mod chat;
 pub mod json;
+pub mod multipart;
 pub mod request;
 pub mod usage;
 

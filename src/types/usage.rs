@@ -18,20 +18,28 @@ pub struct Usage {
 /// OpenAI's `usage` object as it appears on the wire.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 pub struct OpenAiUsage {
-    /// Prompt tokens.
-    #[serde(default)]
+    /// Prompt tokens (`input_tokens` in the Responses API).
+    #[serde(default, alias = "input_tokens")]
     pub prompt_tokens: u64,
-    /// Completion tokens (absent for embeddings).
-    #[serde(default)]
+    /// Completion tokens (absent for embeddings; `output_tokens` in the Responses API).
+    #[serde(default, alias = "output_tokens")]
     pub completion_tokens: u64,
     /// Total tokens.
     #[serde(default)]
     pub total_tokens: u64,
     /// Prompt breakdown.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "input_tokens_details"
+    )]
     pub prompt_tokens_details: Option<PromptDetails>,
     /// Completion breakdown.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "output_tokens_details"
+    )]
     pub completion_tokens_details: Option<CompletionDetails>,
 }
 
@@ -86,6 +94,23 @@ impl From<Usage> for OpenAiUsage {
     }
 }
 
+/// Reads the first `"usage": {…}` object anywhere in a JSON payload (top level or nested, as in
+/// the Responses API's `response.completed` event) without parsing the rest.
+pub fn usage_anywhere(data: &[u8]) -> Option<Usage> {
+    const KEY: &[u8] = b"\"usage\":";
+    memchr::memmem::find_iter(data, KEY).find_map(|at| {
+        let rest = &data[at + KEY.len()..];
+        let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+        if rest[start] != b'{' {
+            return None;
+        }
+        let mut de = serde_json::Deserializer::from_slice(&rest[start..]);
+        serde::Deserialize::deserialize(&mut de)
+            .ok()
+            .map(|u: OpenAiUsage| Usage::from(&u))
+    })
+}
+
 /// Finds `usage` in a JSON response body without building the rest of it.
 pub fn usage_in(body: &[u8]) -> Option<Usage> {
     #[derive(Deserialize)]
@@ -128,6 +153,33 @@ mod tests {
         ];
         for (body, want) in cases {
             assert_eq!(usage_in(body.as_bytes()), want, "{body}");
+        }
+    }
+
+    #[test]
+    fn finds_usage_anywhere() {
+        let cases = [
+            (
+                r#"{"type":"response.completed","response":{"id":"r","usage":{"input_tokens":9,"output_tokens":4,"input_tokens_details":{"cached_tokens":2},"total_tokens":13}}}"#,
+                Some(Usage {
+                    input: 9,
+                    output: 4,
+                    cached: 2,
+                    reasoning: 0,
+                }),
+            ),
+            (
+                r#"{"usage":null,"x":{"usage": {"prompt_tokens":1}}}"#,
+                Some(Usage {
+                    input: 1,
+                    ..Usage::default()
+                }),
+            ),
+            (r#"{"text":"the \"usage\": {not json"}"#, None),
+            ("{}", None),
+        ];
+        for (data, want) in cases {
+            assert_eq!(usage_anywhere(data.as_bytes()), want, "{data}");
         }
     }
 

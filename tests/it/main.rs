@@ -19,5 +19,6 @@ mod cli;
 mod common;
 mod errors;
 mod lifecycle;
+mod passthrough;
 mod reload;
 mod serving;
