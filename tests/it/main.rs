@@ -17,6 +17,7 @@ mod cli;
     reason = "the shared harness serves tests of later steps too"
 )]
 mod common;
+mod connectivity;
 mod errors;
 mod lifecycle;
 mod passthrough;

@@ -101,6 +101,29 @@ impl Upstream {
         this
     }
 
+    /// Starts on 127.0.0.1 behind TLS with `config` (a private CA, possibly requiring client
+    /// certificates).
+    pub async fn start_tls(
+        config: std::sync::Arc<tokio_rustls::rustls::ServerConfig>,
+        responder: impl Fn(&Recorded) -> Canned + Send + Sync + 'static,
+    ) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (this, shared) = Self::new(addr, responder);
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (acceptor, shared) = (acceptor.clone(), shared.clone());
+                tokio::spawn(async move {
+                    if let Ok(tls) = acceptor.accept(stream).await {
+                        serve(tls, shared);
+                    }
+                });
+            }
+        });
+        this
+    }
+
     /// Starts on a Unix socket.
     pub async fn start_unix(
         path: &Path,
