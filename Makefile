@@ -9,8 +9,11 @@ ADVISORY_DB ?= ../shared/advisory-db
 COVERAGE_MIN ?= 70
 # `make test COVERAGE=1` runs the same tests once under coverage (what CI does).
 COVERAGE ?=
+# The official OpenAI/Anthropic Python SDKs the integration tests drive the gateway with.
+SDK_VENV ?= $(HOME)/.cache/llm-sidecar/venv
+export LLM_SIDECAR_PYTHON := $(SDK_VENV)/bin/python
 
-.PHONY: run build static test lint fmt check-fmt clippy unit coverage audit bench tools clean
+.PHONY: run build static test lint fmt check-fmt clippy unit coverage audit bench tools tools-system tools-nextest tools-python tools-coverage tools-audit tools-musl tools-bench clean
 
 ## run: build and serve config/example.yaml (mock provider) on ./llm.sock and 127.0.0.1:8080
 run:
@@ -62,7 +65,7 @@ bench: tools-bench
 
 # ---- tool installation (idempotent) -------------------------------------------------------
 
-tools: tools-system tools-nextest $(if $(filter 1,$(COVERAGE)),tools-coverage)
+tools: tools-system tools-nextest tools-python $(if $(filter 1,$(COVERAGE)),tools-coverage)
 
 APT_GET := $(shell command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo) apt-get
 
@@ -74,6 +77,15 @@ tools-system:
 		echo "installing:$$missing"; \
 		$(APT_GET) install -y $$missing || ($(APT_GET) update && $(APT_GET) install -y $$missing); \
 	fi
+
+# Reinstalls when tests/sdk/requirements.txt changes.
+tools-python: $(SDK_VENV)/.installed
+
+$(SDK_VENV)/.installed: tests/sdk/requirements.txt
+	@command -v python3 >/dev/null || $(APT_GET) install -y python3 python3-venv
+	python3 -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
+	touch $@
 
 tools-nextest:
 	@command -v cargo-nextest >/dev/null || $(CARGO) install cargo-nextest --locked

@@ -9,10 +9,10 @@ use crate::common::fixtures;
 use crate::common::upstream::{Canned, Recorded};
 use crate::common::{Gateway, Upstream};
 
-const KEY: &str = "sk-ant-test-key";
+pub(crate) const KEY: &str = "sk-ant-test-key";
 
 /// What the real Anthropic API would reject; `None` when the request is acceptable.
-fn violation(r: &Recorded) -> Option<String> {
+pub(crate) fn violation(r: &Recorded) -> Option<String> {
     if r.path != "/v1/messages" {
         return Some(format!("unexpected path {}", r.path));
     }
@@ -55,7 +55,7 @@ fn violation(r: &Recorded) -> Option<String> {
     None
 }
 
-fn rules(
+pub(crate) fn rules(
     answer: impl Fn(&Recorded) -> Canned + Send + Sync + 'static,
 ) -> impl Fn(&Recorded) -> Canned + Send + Sync + 'static {
     move |r| match violation(r) {

@@ -22,4 +22,5 @@ mod errors;
 mod lifecycle;
 mod passthrough;
 mod reload;
+mod sdk;
 mod serving;

@@ -1,0 +1,116 @@
+"""Drives llm-sidecar with the official OpenAI Python SDK over its Unix socket.
+
+Usage: LLM_SIDECAR_SOCKET=/path/llm.sock MODEL=gpt-4o python openai_scenarios.py chat stream ...
+Exits non-zero with a message on the first failed check.
+"""
+
+import os
+import sys
+
+import httpx2
+import openai
+
+SOCKET = os.environ["LLM_SIDECAR_SOCKET"]
+MODEL = os.environ.get("MODEL", "gpt-4o")
+EMBEDDING_MODEL = os.environ.get("EMBEDDING_MODEL", "text-embedding-3-small")
+
+client = openai.OpenAI(
+    base_url="http://localhost/v1",
+    api_key="sk-client-key-never-forwarded",
+    http_client=httpx2.Client(transport=httpx2.HTTPTransport(uds=SOCKET)),
+    max_retries=0,
+)
+
+MESSAGES = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "Say hello."},
+]
+TOOLS = [{
+    "type": "function",
+    "function": {
+        "name": "get_current_weather",
+        "description": "Get the weather",
+        "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]},
+    },
+}]
+
+
+def check(condition, message):
+    if not condition:
+        print(f"FAIL [{MODEL}]: {message}")
+        sys.exit(1)
+
+
+def chat():
+    r = client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    check(r.choices[0].message.content, f"no content: {r}")
+    check(r.choices[0].finish_reason == "stop", f"finish_reason {r.choices[0].finish_reason}")
+    check(r.usage is not None and r.usage.prompt_tokens > 0, f"usage {r.usage}")
+
+
+def stream():
+    text = ""
+    finish = None
+    for chunk in client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
+        check(chunk.usage is None, "usage chunk the client did not ask for")
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+            finish = choice.finish_reason or finish
+    check(text, "streamed no text")
+    check(finish == "stop", f"finish {finish}")
+
+
+def stream_usage():
+    usage = None
+    for chunk in client.chat.completions.create(
+        model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    ):
+        usage = chunk.usage or usage
+    check(usage is not None and usage.total_tokens > 0, f"usage {usage}")
+
+
+def tools():
+    r = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Weather in Paris?"}], tools=TOOLS)
+    calls = r.choices[0].message.tool_calls
+    check(calls and calls[0].function.name == "get_current_weather", f"tool calls {calls}")
+    check(r.choices[0].finish_reason == "tool_calls", f"finish {r.choices[0].finish_reason}")
+    follow_up = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": None, "tool_calls": [c.model_dump() for c in calls]},
+        {"role": "tool", "tool_call_id": calls[0].id, "content": "18C"},
+    ]
+    r = client.chat.completions.create(model=MODEL, messages=follow_up, tools=TOOLS)
+    check(r.choices, "no answer to the tool result")
+
+
+def embeddings():
+    r = client.embeddings.create(model=EMBEDDING_MODEL, input=["a", "b"])
+    check(len(r.data) == 2 and r.data[0].embedding, f"embeddings {r}")
+
+
+def models():
+    ids = [m.id for m in client.models.list()]
+    check(MODEL in ids, f"{MODEL} not in {ids}")
+
+
+def errors():
+    try:
+        client.chat.completions.create(model="no-such-model", messages=MESSAGES)
+    except openai.NotFoundError as e:
+        check(e.code == "model_not_found", f"code {e.code}")
+    else:
+        check(False, "unknown model did not raise NotFoundError")
+    try:
+        client.chat.completions.create(model=MODEL, messages=[])
+    except openai.BadRequestError:
+        pass
+    else:
+        check(False, "empty messages did not raise BadRequestError")
+
+
+SCENARIOS = {f.__name__: f for f in (chat, stream, stream_usage, tools, embeddings, models, errors)}
+
+if __name__ == "__main__":
+    for name in sys.argv[1:]:
+        SCENARIOS[name]()
+    print(f"ok [{MODEL}]: {' '.join(sys.argv[1:])}")
