@@ -62,6 +62,7 @@ audit: tools-audit
 bench: tools-bench
 	$(CARGO) build --release --locked --bin llm-sidecar --example bench_upstream
 	python3 scripts/bench.py
+	$(CARGO) bench --locked --bench translate
 
 # ---- tool installation (idempotent) -------------------------------------------------------
 
