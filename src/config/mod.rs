@@ -3,6 +3,7 @@
 
 pub mod expand;
 pub mod locate;
+pub mod routing;
 pub mod schema;
 pub mod units;
 pub mod validate;
@@ -149,6 +150,10 @@ pub fn from_env(env: &EnvOnly) -> Result<Config, ConfigError> {
             models: Vec::new(),
             timeout: schema::DEFAULT_PROVIDER_TIMEOUT,
             connect_timeout: schema::DEFAULT_CONNECT_TIMEOUT,
+            stream_idle_timeout: schema::DEFAULT_STREAM_IDLE_TIMEOUT,
+            max_concurrency: schema::DEFAULT_MAX_CONCURRENCY,
+            queue_timeout: schema::DEFAULT_QUEUE_TIMEOUT,
+            health_check: None,
             mock: None,
             api_version: None,
             anthropic_beta: Vec::new(),

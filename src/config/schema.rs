@@ -7,6 +7,10 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::expand::{self, Secret};
+pub use super::routing::{
+    BreakerConfig, DeploymentConfig, HealthCheckConfig, LimitsConfig, ModelConfig, RetryBackoff,
+    RoutingConfig, Strategy,
+};
 use super::units;
 
 /// Default bound on reading one request (headers and body).
@@ -25,10 +29,14 @@ pub const DEFAULT_UNIX_MODE: u32 = 0o660;
 pub const DEFAULT_PROVIDER_TIMEOUT: Duration = Duration::from_secs(600);
 /// Default TCP/TLS connect timeout towards an upstream.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default number of retries after the first attempt.
-pub const DEFAULT_RETRY_COUNT: u32 = 2;
 /// Default quiet time after the last config file event before reloading.
 pub const DEFAULT_RELOAD_DEBOUNCE: Duration = Duration::from_millis(200);
+/// Default longest silence between stream chunks.
+pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default bulkhead size per provider.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 1000;
+/// Default longest wait for a bulkhead slot.
+pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
 /// TCP address used when the config names no listener at all.
 pub const DEFAULT_TCP_LISTEN: &str = "127.0.0.1:8080";
 
@@ -60,6 +68,9 @@ pub struct RawConfig {
     /// How config changes are picked up.
     #[serde(default)]
     pub reload: ReloadConfig,
+    /// Gateway-wide admission limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
 }
 
 /// `auth:` — gateway-level credentials.
@@ -226,6 +237,18 @@ pub struct ProviderConfig {
     /// Connect (TCP + TLS) timeout towards this upstream.
     #[serde(default = "d_connect_timeout", with = "units::duration")]
     pub connect_timeout: Duration,
+    /// Longest silence between two stream chunks before the stream is ended with an error.
+    #[serde(default = "d_stream_idle_timeout", with = "units::duration")]
+    pub stream_idle_timeout: Duration,
+    /// Bulkhead: requests in flight to this provider at most.
+    #[serde(default = "d_max_concurrency")]
+    pub max_concurrency: usize,
+    /// How long a request may wait for a bulkhead slot before it is rejected.
+    #[serde(default = "d_queue_timeout", with = "units::duration")]
+    pub queue_timeout: Duration,
+    /// Active health check of the upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheckConfig>,
     /// Behaviour of the built-in mock provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mock: Option<MockConfig>,
@@ -325,58 +348,6 @@ pub struct MockConfig {
     pub dimensions: Option<usize>,
 }
 
-/// `models[]` — a client-facing model name and where it is served.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ModelConfig {
-    /// The name clients send in `model`.
-    pub name: String,
-    /// Upstream deployments serving this name.
-    pub deployments: Vec<DeploymentConfig>,
-    /// Other model names to try, in order, when this one fails.
-    #[serde(default)]
-    pub fallbacks: Vec<String>,
-}
-
-/// `models[].deployments[]` — one provider + upstream model.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct DeploymentConfig {
-    /// Name of a configured provider.
-    pub provider: String,
-    /// Upstream model name (defaults to the served name).
-    #[serde(default)]
-    pub model: Option<String>,
-    /// Relative share of traffic.
-    #[serde(default = "d_weight")]
-    pub weight: u32,
-}
-
-/// `routing:` — the seed's routing policy.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RoutingConfig {
-    /// Provider that serves model names configured nowhere, unchanged.
-    #[serde(default)]
-    pub default_provider: Option<String>,
-    /// Whether `models[].fallbacks` are followed.
-    #[serde(default = "d_true")]
-    pub fallback_enabled: bool,
-    /// Retries after the first attempt.
-    #[serde(default = "d_retry_count")]
-    pub retry_count: u32,
-}
-
-impl Default for RoutingConfig {
-    fn default() -> Self {
-        Self {
-            default_provider: None,
-            fallback_enabled: true,
-            retry_count: DEFAULT_RETRY_COUNT,
-        }
-    }
-}
-
 /// `rate_limit:` — the seed's global request rate limit.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -442,17 +413,20 @@ fn d_provider_timeout() -> Duration {
 fn d_connect_timeout() -> Duration {
     DEFAULT_CONNECT_TIMEOUT
 }
-fn d_weight() -> u32 {
-    1
+fn d_stream_idle_timeout() -> Duration {
+    DEFAULT_STREAM_IDLE_TIMEOUT
 }
-fn d_true() -> bool {
+fn d_max_concurrency() -> usize {
+    DEFAULT_MAX_CONCURRENCY
+}
+pub(crate) fn d_queue_timeout() -> Duration {
+    DEFAULT_QUEUE_TIMEOUT
+}
+pub(crate) fn d_true() -> bool {
     true
 }
 fn d_debounce() -> Duration {
     DEFAULT_RELOAD_DEBOUNCE
-}
-fn d_retry_count() -> u32 {
-    DEFAULT_RETRY_COUNT
 }
 fn d_log_level() -> String {
     "info".to_owned()
