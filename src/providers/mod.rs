@@ -6,6 +6,7 @@
 
 pub mod call;
 pub mod errors;
+pub mod gemini;
 pub mod http;
 pub mod mock;
 pub mod openai;
@@ -207,6 +208,7 @@ pub fn build(
         | ProviderKind::OpenaiCompatible
         | ProviderKind::Mock
         | ProviderKind::Azure => Ok(Box::new(openai::OpenAi::new(config, endpoint)?)),
+        ProviderKind::Gemini => Ok(Box::new(gemini::Gemini::new(config, endpoint)?)),
         other => Err(format!(
             "provider type `{}` is not supported by this build yet",
             other.as_str()

@@ -16,6 +16,7 @@ mod cli;
 )]
 mod common;
 mod errors;
+mod gemini;
 mod lifecycle;
 mod reload;
 mod serving;
