@@ -86,3 +86,31 @@ fn merge(target: &mut Value, patch: Value) {
         (t, p) => *t = p,
     }
 }
+
+/// Model names become resource names; anything that could leave the path segment is refused
+/// (model names may come from clients through the default provider).
+#[test]
+fn model_names_become_resource_names() {
+    use crate::providers::gemini::resource;
+    let cases = [
+        ("gemini-2.5-flash", "models/gemini-2.5-flash"),
+        ("models/gemini-2.5-flash", "models/gemini-2.5-flash"),
+        ("tunedModels/my-model_1", "tunedModels/my-model_1"),
+    ];
+    for (model, want) in cases {
+        assert_eq!(resource(model).unwrap(), want);
+    }
+    for bad in [
+        "",
+        "a b",
+        "m:generateContent?key=x",
+        "../x",
+        "models//x",
+        "m#f",
+        "/m",
+    ] {
+        let error = resource(bad).unwrap_err();
+        assert_eq!(error.status().as_u16(), 400, "{bad}");
+        assert_eq!(error.param(), Some("model"), "{bad}");
+    }
+}
