@@ -7,6 +7,7 @@
 pub mod anthropic;
 pub mod call;
 pub mod errors;
+pub mod gemini;
 pub mod http;
 pub mod mock;
 pub mod openai;
@@ -241,6 +242,7 @@ pub fn build(
         | ProviderKind::Mock
         | ProviderKind::Azure => Ok(Box::new(openai::OpenAi::new(config, endpoint)?)),
         ProviderKind::Anthropic => Ok(Box::new(anthropic::Anthropic::new(config, endpoint)?)),
+        ProviderKind::Gemini => Ok(Box::new(gemini::Gemini::new(config, endpoint)?)),
         other => Err(format!(
             "provider type `{}` is not supported by this build yet",
             other.as_str()

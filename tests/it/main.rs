@@ -19,6 +19,7 @@ mod cli;
 mod common;
 mod connectivity;
 mod errors;
+mod gemini;
 mod lifecycle;
 mod passthrough;
 mod reload;

@@ -1,0 +1,197 @@
+//! Google Gemini API (`generativelanguage.googleapis.com`) adapter. OpenAI chat requests are
+//! translated to `generateContent` (`streamGenerateContent?alt=sse` for streams) and the answers
+//! back to OpenAI's format; embeddings go to `batchEmbedContents`. The key travels in the
+//! `x-goog-api-key` header, never in the URL (URLs end up in logs). Translation lives in pure
+//! modules (`request`, `response`, `stream`, `embed`, `errors`); this file only does the calls.
+
+pub mod embed;
+pub mod errors;
+pub mod request;
+pub mod response;
+pub mod schema;
+pub mod stream;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use super::http::Endpoint;
+use super::translate::typed_request;
+use super::{BoxFuture, Common, Complete, Provider, Reply, call};
+use crate::config::schema::{ProviderConfig, ProviderKind};
+use crate::error::GatewayError;
+use crate::stream::Translated;
+use crate::types::{ChatRequest, EmbeddingsRequest};
+use stream::GeminiStream;
+use wire::{BatchEmbedResponse, GenerateContentResponse};
+
+/// API version prefix of every path.
+const API_PREFIX: &str = "/v1beta";
+/// Header carrying the API key.
+const KEY_HEADER: &str = "x-goog-api-key";
+
+/// A Gemini upstream.
+pub struct Gemini {
+    common: Common,
+}
+
+impl Gemini {
+    /// An adapter for `config` on `endpoint`.
+    pub fn new(config: &ProviderConfig, endpoint: Arc<Endpoint>) -> Result<Self, String> {
+        let key = config.api_key.as_ref().map(|k| k.expose().to_owned());
+        Ok(Self {
+            common: Common::new(config, endpoint, &[(KEY_HEADER, key)])?,
+        })
+    }
+
+    /// POSTs `body` to `path` and parses the successful answer as `T`.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        deadline: Instant,
+    ) -> Result<(StatusCode, T), GatewayError> {
+        let response = call::post(&self.common, path, body, deadline, errors::gemini).await?;
+        let status = response.status();
+        let bytes = call::read(
+            &self.common,
+            response.into_body(),
+            call::MAX_RESPONSE_BYTES,
+            deadline,
+        )
+        .await?;
+        let parsed = serde_json::from_slice(&bytes).map_err(|e| self.protocol(&e))?;
+        Ok((status, parsed))
+    }
+
+    fn protocol(&self, detail: &dyn std::fmt::Display) -> GatewayError {
+        GatewayError::UpstreamProtocol {
+            provider: self.common.name.clone(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// The resource name of `model`: a bare name is a base model (`models/{model}`), a name with a
+/// slash is taken as given (`tunedModels/…`). Model names can come from clients, so anything that
+/// could leave its path segment is refused.
+pub fn resource(model: &str) -> Result<String, GatewayError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '/');
+    let valid = !model.is_empty()
+        && model.chars().all(allowed)
+        && model
+            .split('/')
+            .all(|segment| !segment.is_empty() && segment != "..");
+    if !valid {
+        return Err(GatewayError::invalid(
+            format!("Invalid model name '{model}' for a Gemini upstream."),
+            Some("model"),
+        ));
+    }
+    Ok(if model.contains('/') {
+        model.to_owned()
+    } else {
+        format!("models/{model}")
+    })
+}
+
+/// The path of `method` (`generateContent`, …, with its query) on a model resource.
+fn method_path(resource: &str, method: &str) -> String {
+    format!("{API_PREFIX}/{resource}:{method}")
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, GatewayError> {
+    serde_json::to_vec(value).map_err(|e| GatewayError::Internal(e.to_string()))
+}
+
+impl Provider for Gemini {
+    fn name(&self) -> &str {
+        &self.common.name
+    }
+
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Gemini
+    }
+
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatRequest<'a>,
+        upstream_model: &'a str,
+    ) -> BoxFuture<'a, Result<Reply, GatewayError>> {
+        Box::pin(async move {
+            let typed = typed_request(request)?;
+            if request.stream && typed.n.is_some_and(|n| n > 1) {
+                return Err(GatewayError::invalid(
+                    "Streaming with n > 1 is not supported for Gemini models.",
+                    Some("n"),
+                ));
+            }
+            let body = to_json(&request::to_gemini(&typed)?)?;
+            let resource = resource(upstream_model)?;
+            let deadline = call::deadline(&self.common);
+            if !request.stream {
+                let path = method_path(&resource, "generateContent");
+                let (status, answer) = self
+                    .call::<GenerateContentResponse>(&path, body, deadline)
+                    .await?;
+                if let Some(error) = &answer.error {
+                    return Err(errors::from_api_error(&self.common.name, None, error, None));
+                }
+                let completion = response::to_openai(&answer, upstream_model);
+                return Ok(Reply::Complete(Complete {
+                    status,
+                    body: Bytes::from(to_json(&completion)?),
+                    usage: answer.usage_metadata.as_ref().map(response::usage),
+                }));
+            }
+            let path = method_path(&resource, "streamGenerateContent?alt=sse");
+            let upstream = call::post(&self.common, &path, body, deadline, errors::gemini).await?;
+            let translate =
+                GeminiStream::new(&self.common.name, upstream_model, request.include_usage);
+            let stream = Translated::new(upstream.into_body(), translate, &self.common.name);
+            Ok(Reply::Stream(Box::new(stream)))
+        })
+    }
+
+    fn embeddings<'a>(
+        &'a self,
+        request: &'a EmbeddingsRequest<'a>,
+        upstream_model: &'a str,
+    ) -> BoxFuture<'a, Result<Complete, GatewayError>> {
+        Box::pin(async move {
+            let input = embed::parse(&request.top)?;
+            let resource = resource(upstream_model)?;
+            let path = method_path(&resource, "batchEmbedContents");
+            // One deadline for every batch: the timeout bounds the client's whole request.
+            let deadline = call::deadline(&self.common);
+            let mut vectors = Vec::with_capacity(input.texts.len());
+            // Gemini caps a batch; larger inputs take several calls, answered in order.
+            for batch in embed::batches(&input, &resource) {
+                let (_, answer) = self
+                    .call::<BatchEmbedResponse>(&path, to_json(&batch)?, deadline)
+                    .await?;
+                if answer.embeddings.len() != batch.requests.len() {
+                    return Err(self.protocol(&format!(
+                        "asked for {} embeddings, got {}",
+                        batch.requests.len(),
+                        answer.embeddings.len()
+                    )));
+                }
+                vectors.extend(answer.embeddings);
+            }
+            let (body, usage) = embed::to_openai(&vectors, &input, upstream_model);
+            Ok(Complete {
+                status: StatusCode::OK,
+                body: Bytes::from(to_json(&body)?),
+                usage: Some(usage),
+            })
+        })
+    }
+}
