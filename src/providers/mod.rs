@@ -9,6 +9,7 @@ pub mod call;
 pub mod errors;
 pub mod http;
 pub mod mock;
+pub mod ollama;
 pub mod openai;
 pub mod translate;
 
@@ -241,6 +242,7 @@ pub fn build(
         | ProviderKind::Mock
         | ProviderKind::Azure => Ok(Box::new(openai::OpenAi::new(config, endpoint)?)),
         ProviderKind::Anthropic => Ok(Box::new(anthropic::Anthropic::new(config, endpoint)?)),
+        ProviderKind::Ollama => Ok(Box::new(ollama::Ollama::new(config, endpoint)?)),
         other => Err(format!(
             "provider type `{}` is not supported by this build yet",
             other.as_str()
