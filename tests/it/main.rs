@@ -20,6 +20,7 @@ mod common;
 mod connectivity;
 mod errors;
 mod lifecycle;
+mod ollama;
 mod passthrough;
 mod reload;
 mod sdk;
