@@ -10,6 +10,7 @@ pub mod errors;
 pub mod gemini;
 pub mod http;
 pub mod mock;
+pub mod ollama;
 pub mod openai;
 pub mod translate;
 
@@ -243,9 +244,6 @@ pub fn build(
         | ProviderKind::Azure => Ok(Box::new(openai::OpenAi::new(config, endpoint)?)),
         ProviderKind::Anthropic => Ok(Box::new(anthropic::Anthropic::new(config, endpoint)?)),
         ProviderKind::Gemini => Ok(Box::new(gemini::Gemini::new(config, endpoint)?)),
-        other => Err(format!(
-            "provider type `{}` is not supported by this build yet",
-            other.as_str()
-        )),
+        ProviderKind::Ollama => Ok(Box::new(ollama::Ollama::new(config, endpoint)?)),
     }
 }

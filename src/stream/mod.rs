@@ -1,6 +1,8 @@
-//! Streaming shared by all providers: SSE framing and encoding, the per-format translators, and
-//! the thin loop that drives a translator over an upstream body as an HTTP response body.
+//! Streaming shared by all providers: SSE and NDJSON framing, SSE encoding, the per-format
+//! translators, and the thin loop that drives a translator over an upstream body as an HTTP
+//! response body.
 
+pub mod ndjson;
 pub mod openai;
 pub mod sniff;
 pub mod sse;
@@ -37,8 +39,10 @@ pub struct Tally {
 pub enum StreamFault {
     /// The upstream closed before its terminator.
     Truncated,
-    /// An event exceeded [`sse::MAX_EVENT_BYTES`].
+    /// An event exceeded [`sse::MAX_EVENT_BYTES`] (or a line [`ndjson::MAX_LINE_BYTES`]).
     EventTooLarge,
+    /// An event was not the upstream's format (e.g. a line that is not JSON).
+    Malformed,
 }
 
 impl StreamFault {
@@ -47,6 +51,7 @@ impl StreamFault {
         let detail = match self {
             Self::Truncated => "the stream ended before it was complete",
             Self::EventTooLarge => "a stream event exceeded the size limit",
+            Self::Malformed => "a stream event could not be read",
         };
         GatewayError::UpstreamProtocol {
             provider: provider.to_owned(),

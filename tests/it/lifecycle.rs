@@ -69,7 +69,7 @@ async fn sigterm_drains_a_slow_stream_then_exits_zero_and_removes_the_socket() {
 
 #[tokio::test]
 async fn drain_timeout_cuts_and_exits_non_zero_and_a_second_signal_is_immediate() {
-    let up = Upstream::start(|_| Canned::Hang).await;
+    let mut up = Upstream::start(|_| Canned::Hang).await;
     let mut gw = Gateway::start_with(
         &provider(&up),
         Options {
@@ -82,6 +82,9 @@ async fn drain_timeout_cuts_and_exits_non_zero_and_a_second_signal_is_immediate(
     let pending = tokio::spawn(async move {
         client::post(&unix, "/v1/chat/completions", &chat_body("gpt-4o", false)).await
     });
+    // The request must be in flight (at the upstream) before the signal, or there is nothing
+    // for the drain to cut.
+    up.wait_request().await;
     gw.signal("TERM");
     gw.wait_log("\"phase\":\"draining\"").await;
     gw.wait_log("waiting for in-flight requests").await;

@@ -21,6 +21,7 @@ mod connectivity;
 mod errors;
 mod gemini;
 mod lifecycle;
+mod ollama;
 mod passthrough;
 mod reload;
 mod sdk;

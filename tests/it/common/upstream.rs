@@ -60,6 +60,8 @@ pub enum Canned {
     Sse(Vec<String>, Duration),
     /// A raw body.
     Raw(u16, &'static str, String),
+    /// A body of any content type sent as these chunks, `delay` apart (e.g. NDJSON).
+    Chunks(u16, &'static str, Vec<String>, Duration),
     /// Wait, then answer.
     Delay(Duration, Box<Canned>),
     /// Never answer.
@@ -313,6 +315,9 @@ fn build(canned: Canned, shared: &Shared, path: &str) -> Response<TestBody> {
             headers,
         ),
         Canned::Raw(status, content_type, body) => (status, content_type, vec![body], None, vec![]),
+        Canned::Chunks(status, content_type, chunks, delay) => {
+            (status, content_type, chunks, Some(delay), vec![])
+        }
         Canned::Sse(chunks, delay) => (200, "text/event-stream", chunks, Some(delay), vec![]),
         Canned::Delay(..) | Canned::Hang => unreachable!("resolved by handle"),
     };
