@@ -81,6 +81,26 @@ pub async fn post_as(
     Err(errors(&common.name, status, &body, hint))
 }
 
+/// POSTs `body` and reads the whole successful answer.
+pub async fn whole(
+    common: &Common,
+    path: &str,
+    body: Vec<u8>,
+    errors: ErrorMap,
+) -> Result<(StatusCode, Bytes), GatewayError> {
+    let deadline = deadline(common);
+    let response = post(common, path, body, deadline, errors).await?;
+    let status = response.status();
+    let bytes = read(common, response.into_body(), MAX_RESPONSE_BYTES, deadline).await?;
+    Ok((status, bytes))
+}
+
+/// Serializes a request body (serialization of our own types cannot fail in practice).
+pub fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, GatewayError> {
+    serde_json::to_vec(value)
+        .map_err(|e| GatewayError::Internal(format!("could not encode a request: {e}")))
+}
+
 /// Reads a whole body within `limit` bytes and the deadline.
 pub async fn read(
     common: &Common,

@@ -81,16 +81,7 @@ impl OpenAi {
     }
 
     async fn complete(&self, path: &str, body: Vec<u8>) -> Result<Complete, GatewayError> {
-        let deadline = call::deadline(&self.common);
-        let response = call::post(&self.common, path, body, deadline, errors::openai).await?;
-        let status = response.status();
-        let bytes = call::read(
-            &self.common,
-            response.into_body(),
-            call::MAX_RESPONSE_BYTES,
-            deadline,
-        )
-        .await?;
+        let (status, bytes) = call::whole(&self.common, path, body, errors::openai).await?;
         Ok(Complete {
             status,
             usage: usage_in(&bytes),

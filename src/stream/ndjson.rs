@@ -41,6 +41,15 @@ impl Framer {
         self.check()
     }
 
+    /// Feeds one chunk and returns the lines it completes — the first step of a line
+    /// translator's `on_chunk`.
+    pub fn split(&mut self, chunk: Bytes) -> Result<Vec<Bytes>, super::StreamFault> {
+        let mut lines = Vec::new();
+        self.push(chunk, &mut lines)
+            .map_err(|_| super::StreamFault::EventTooLarge)?;
+        Ok(lines)
+    }
+
     /// What is left when the stream ends: a last line without its line ending, if any.
     pub fn finish(&mut self) -> Option<Bytes> {
         let rest = trim_line(self.pending.split().freeze());

@@ -57,11 +57,7 @@ impl Translate for Sniff {
             out.push(chunk);
             return Ok(());
         };
-        let mut events = Vec::new();
-        framer
-            .push(chunk, &mut events)
-            .map_err(|_| StreamFault::EventTooLarge)?;
-        for event in events {
+        for event in framer.split(chunk)? {
             Self::event(&mut self.tally, event, out);
         }
         Ok(())

@@ -43,6 +43,15 @@ impl Framer {
         Ok(())
     }
 
+    /// Feeds one chunk and returns the events it completes — the first step of every event
+    /// translator's `on_chunk`.
+    pub fn split(&mut self, chunk: Bytes) -> Result<Vec<Bytes>, super::StreamFault> {
+        let mut events = Vec::new();
+        self.push(chunk, &mut events)
+            .map_err(|_| super::StreamFault::EventTooLarge)?;
+        Ok(events)
+    }
+
     /// What is left when the stream ends: a final event without its blank line, if any.
     pub fn finish(&mut self) -> Option<Bytes> {
         let rest = self.pending.split().freeze();

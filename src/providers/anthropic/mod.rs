@@ -49,25 +49,6 @@ impl Anthropic {
         })
     }
 
-    /// POSTs `body` and reads a whole answer.
-    async fn whole(
-        &self,
-        path: &str,
-        body: Vec<u8>,
-    ) -> Result<(http::StatusCode, bytes::Bytes), GatewayError> {
-        let deadline = call::deadline(&self.common);
-        let response = call::post(&self.common, path, body, deadline, response::errors).await?;
-        let status = response.status();
-        let bytes = call::read(
-            &self.common,
-            response.into_body(),
-            call::MAX_RESPONSE_BYTES,
-            deadline,
-        )
-        .await?;
-        Ok((status, bytes))
-    }
-
     fn protocol_error(&self, detail: impl Into<String>) -> GatewayError {
         GatewayError::UpstreamProtocol {
             provider: self.common.name.clone(),
@@ -104,15 +85,14 @@ impl Provider for Anthropic {
         Box::pin(async move {
             let typed = typed_request(request)?;
             let translated = request::translate(&typed, upstream_model, self.default_max_tokens)?;
-            let body = serde_json::to_vec(&translated)
-                .map_err(|e| GatewayError::Internal(e.to_string()))?;
+            let body = call::encode(&translated)?;
             if !request.stream {
-                let (status, bytes) = self.whole(MESSAGES_PATH, body).await?;
+                let (status, bytes) =
+                    call::whole(&self.common, MESSAGES_PATH, body, response::errors).await?;
                 let parsed: MessagesResponse = serde_json::from_slice(&bytes)
                     .map_err(|e| self.protocol_error(format!("unexpected response body: {e}")))?;
                 let (completion, usage) = response::to_openai(parsed);
-                let body = serde_json::to_vec(&completion)
-                    .map_err(|e| GatewayError::Internal(e.to_string()))?;
+                let body = call::encode(&completion)?;
                 return Ok(Reply::Complete(Complete {
                     status,
                     body: body.into(),
@@ -169,7 +149,8 @@ impl Provider for Anthropic {
                 .top
                 .write_with(&[("model", &json_string(upstream_model))]);
             if !request.stream {
-                let (status, bytes) = self.whole(MESSAGES_PATH, body).await?;
+                let (status, bytes) =
+                    call::whole(&self.common, MESSAGES_PATH, body, response::errors).await?;
                 return Ok(Reply::Complete(Complete {
                     status,
                     usage: usage_of(&bytes),
@@ -203,7 +184,8 @@ impl Provider for Anthropic {
             let body = request
                 .top
                 .write_with(&[("model", &json_string(upstream_model))]);
-            let (status, bytes) = self.whole(COUNT_TOKENS_PATH, body).await?;
+            let (status, bytes) =
+                call::whole(&self.common, COUNT_TOKENS_PATH, body, response::errors).await?;
             Ok(Complete {
                 status,
                 body: bytes,

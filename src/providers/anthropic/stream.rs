@@ -165,11 +165,7 @@ impl ToOpenAi {
 
 impl Translate for ToOpenAi {
     fn on_chunk(&mut self, chunk: Bytes, out: &mut Vec<Bytes>) -> Result<(), StreamFault> {
-        let mut events = Vec::new();
-        self.framer
-            .push(chunk, &mut events)
-            .map_err(|_| StreamFault::EventTooLarge)?;
-        for event in events {
+        for event in self.framer.split(chunk)? {
             self.event(&event, out);
         }
         Ok(())
@@ -253,11 +249,7 @@ fn text_bytes(data: &[u8]) -> u64 {
 
 impl Translate for Passthrough {
     fn on_chunk(&mut self, chunk: Bytes, out: &mut Vec<Bytes>) -> Result<(), StreamFault> {
-        let mut events = Vec::new();
-        self.framer
-            .push(chunk, &mut events)
-            .map_err(|_| StreamFault::EventTooLarge)?;
-        for event in events {
+        for event in self.framer.split(chunk)? {
             self.forward(event, out);
         }
         Ok(())

@@ -107,10 +107,6 @@ fn method_path(resource: &str, method: &str) -> String {
     format!("{API_PREFIX}/{resource}:{method}")
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, GatewayError> {
-    serde_json::to_vec(value).map_err(|e| GatewayError::Internal(e.to_string()))
-}
-
 impl Provider for Gemini {
     fn name(&self) -> &str {
         &self.common.name
@@ -133,7 +129,7 @@ impl Provider for Gemini {
                     Some("n"),
                 ));
             }
-            let body = to_json(&request::to_gemini(&typed)?)?;
+            let body = call::encode(&request::to_gemini(&typed)?)?;
             let resource = resource(upstream_model)?;
             let deadline = call::deadline(&self.common);
             if !request.stream {
@@ -147,7 +143,7 @@ impl Provider for Gemini {
                 let completion = response::to_openai(&answer, upstream_model);
                 return Ok(Reply::Complete(Complete {
                     status,
-                    body: Bytes::from(to_json(&completion)?),
+                    body: Bytes::from(call::encode(&completion)?),
                     usage: answer.usage_metadata.as_ref().map(response::usage),
                 }));
             }
@@ -175,7 +171,7 @@ impl Provider for Gemini {
             // Gemini caps a batch; larger inputs take several calls, answered in order.
             for batch in embed::batches(&input, &resource) {
                 let (_, answer) = self
-                    .call::<BatchEmbedResponse>(&path, to_json(&batch)?, deadline)
+                    .call::<BatchEmbedResponse>(&path, call::encode(&batch)?, deadline)
                     .await?;
                 if answer.embeddings.len() != batch.requests.len() {
                     return Err(self.protocol(&format!(
@@ -189,7 +185,7 @@ impl Provider for Gemini {
             let (body, usage) = embed::to_openai(&vectors, &input, upstream_model);
             Ok(Complete {
                 status: StatusCode::OK,
-                body: Bytes::from(to_json(&body)?),
+                body: Bytes::from(call::encode(&body)?),
                 usage: Some(usage),
             })
         })

@@ -182,11 +182,7 @@ impl GeminiStream {
 
 impl Translate for GeminiStream {
     fn on_chunk(&mut self, chunk: Bytes, out: &mut Vec<Bytes>) -> Result<(), StreamFault> {
-        let mut events = Vec::new();
-        self.framer
-            .push(chunk, &mut events)
-            .map_err(|_| StreamFault::EventTooLarge)?;
-        for event in events {
+        for event in self.framer.split(chunk)? {
             self.event(&event, out);
         }
         Ok(())

@@ -44,25 +44,11 @@ impl Ollama {
         })
     }
 
-    /// POSTs `body` and reads the whole successful answer.
-    async fn complete(&self, path: &str, body: Vec<u8>) -> Result<bytes::Bytes, GatewayError> {
-        let deadline = call::deadline(&self.common);
-        let response = call::post(&self.common, path, body, deadline, response::map_error).await?;
-        call::read(
-            &self.common,
-            response.into_body(),
-            call::MAX_RESPONSE_BYTES,
-            deadline,
-        )
-        .await
-    }
-
     /// A whole chat answer in OpenAI's format.
     async fn chat_whole(&self, body: Vec<u8>, model: &str) -> Result<Reply, GatewayError> {
-        let bytes = self.complete(CHAT_PATH, body).await?;
+        let (_, bytes) = call::whole(&self.common, CHAT_PATH, body, response::map_error).await?;
         let (completion, usage) = response::chat_completion(&bytes, model, &self.common.name)?;
-        let body = serde_json::to_vec(&completion)
-            .map_err(|e| GatewayError::Internal(format!("could not encode a completion: {e}")))?;
+        let body = call::encode(&completion)?;
         Ok(Reply::Complete(Complete {
             status: http::StatusCode::OK,
             body: body.into(),
@@ -110,8 +96,7 @@ impl Provider for Ollama {
         Box::pin(async move {
             let typed = translate::typed_request(request)?;
             let body = request::chat_body(&typed, upstream_model, &self.common.name)?;
-            let body = serde_json::to_vec(&body)
-                .map_err(|e| GatewayError::Internal(format!("could not encode a request: {e}")))?;
+            let body = call::encode(&body)?;
             if request.stream {
                 self.chat_stream(body, upstream_model, request.include_usage)
                     .await
@@ -129,9 +114,9 @@ impl Provider for Ollama {
         Box::pin(async move {
             let encoding = translate::EmbeddingEncoding::of(&request.top)?;
             let body = request::embed_body(&request.top, upstream_model, &self.common.name)?;
-            let body = serde_json::to_vec(&body)
-                .map_err(|e| GatewayError::Internal(format!("could not encode a request: {e}")))?;
-            let bytes = self.complete(EMBED_PATH, body).await?;
+            let body = call::encode(&body)?;
+            let (_, bytes) =
+                call::whole(&self.common, EMBED_PATH, body, response::map_error).await?;
             let (body, usage) =
                 response::embeddings(&bytes, upstream_model, encoding, &self.common.name)?;
             Ok(Complete {

@@ -107,10 +107,7 @@ impl ChatStream {
 
 impl Translate for ChatStream {
     fn on_chunk(&mut self, chunk: Bytes, out: &mut Vec<Bytes>) -> Result<(), StreamFault> {
-        let mut lines = Vec::new();
-        self.framer
-            .push(chunk, &mut lines)
-            .map_err(|_| StreamFault::EventTooLarge)?;
+        let lines = self.framer.split(chunk)?;
         lines.iter().try_for_each(|line| self.line(line, out))
     }
 
