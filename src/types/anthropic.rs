@@ -279,6 +279,19 @@ impl AnthropicUsage {
         }
     }
 
+    /// Folds in a later report of the same stream: `message_start` carries input and cache
+    /// counts, `message_delta`'s usage is cumulative and may repeat them, so keep the largest.
+    pub fn merge(&mut self, later: Self) {
+        self.input_tokens = self.input_tokens.max(later.input_tokens);
+        self.output_tokens = self.output_tokens.max(later.output_tokens);
+        self.cache_creation_input_tokens = self
+            .cache_creation_input_tokens
+            .max(later.cache_creation_input_tokens);
+        self.cache_read_input_tokens = self
+            .cache_read_input_tokens
+            .max(later.cache_read_input_tokens);
+    }
+
     /// From OpenAI's terms: cached tokens become cache reads.
     pub fn from_usage(usage: Usage) -> Self {
         Self {

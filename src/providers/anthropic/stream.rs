@@ -149,16 +149,8 @@ impl ToOpenAi {
         }
     }
 
-    /// `message_start` carries input and cache counts; `message_delta`'s usage is cumulative and
-    /// may repeat them: keep the largest of each.
     fn record_usage(&mut self, usage: AnthropicUsage) {
-        let u = &mut self.usage;
-        u.input_tokens = u.input_tokens.max(usage.input_tokens);
-        u.output_tokens = u.output_tokens.max(usage.output_tokens);
-        u.cache_creation_input_tokens = u
-            .cache_creation_input_tokens
-            .max(usage.cache_creation_input_tokens);
-        u.cache_read_input_tokens = u.cache_read_input_tokens.max(usage.cache_read_input_tokens);
+        self.usage.merge(usage);
         self.tally.usage = Some(self.usage.to_usage());
     }
 }
@@ -225,13 +217,7 @@ impl Passthrough {
     }
 
     fn merge(&mut self, usage: AnthropicUsage) {
-        let u = &mut self.usage;
-        u.input_tokens = u.input_tokens.max(usage.input_tokens);
-        u.output_tokens = u.output_tokens.max(usage.output_tokens);
-        u.cache_creation_input_tokens = u
-            .cache_creation_input_tokens
-            .max(usage.cache_creation_input_tokens);
-        u.cache_read_input_tokens = u.cache_read_input_tokens.max(usage.cache_read_input_tokens);
+        self.usage.merge(usage);
         self.tally.usage = Some(self.usage.to_usage());
     }
 }
