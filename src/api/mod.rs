@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod body;
 pub mod health;
+pub mod intake;
 pub mod openai;
 pub mod passthrough;
 pub mod respond;
@@ -14,13 +15,14 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::Request;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::error::GatewayError;
 use crate::lifecycle::Lifecycle;
 use crate::runtime::Runtime;
+use respond::Inbound;
 
 /// What every handler can reach.
 pub struct Shared {
@@ -79,13 +81,15 @@ fn finish(router: Router<AppState>, state: AppState) -> Router {
 }
 
 async fn unknown_route(request: Request) -> Response {
-    GatewayError::UnknownRoute {
+    let path = request.uri().path();
+    Inbound::of_path(path).error_response(&GatewayError::UnknownRoute {
         method: request.method().to_string(),
-        path: request.uri().path().to_owned(),
-    }
-    .into_response()
+        path: path.to_owned(),
+    })
 }
 
 async fn method_not_allowed(request: Request) -> Response {
-    GatewayError::MethodNotAllowed(request.method().to_string()).into_response()
+    Inbound::of_path(request.uri().path()).error_response(&GatewayError::MethodNotAllowed(
+        request.method().to_string(),
+    ))
 }
