@@ -283,8 +283,16 @@ impl GatewayError {
         Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
     }
 
-    /// The Anthropic error `type` for this error (it follows the status).
+    /// The Anthropic error `type` for this error: an Anthropic upstream's own type (its adapter
+    /// keeps it in `code`), else the type that goes with the status.
     pub fn anthropic_type(&self) -> &'static str {
+        if let Self::Upstream {
+            code: Some(code), ..
+        } = self
+            && let Some(kind) = ANTHROPIC_ERROR_TYPES.iter().find(|kind| *kind == code)
+        {
+            return kind;
+        }
         anthropic_error_type(self.status())
     }
 
@@ -322,6 +330,20 @@ struct OpenAiError<'a> {
     param: Option<&'a str>,
     code: Option<&'a str>,
 }
+
+/// Every error `type` of Anthropic's API (from its SDK's error types).
+const ANTHROPIC_ERROR_TYPES: [&str; 10] = [
+    "invalid_request_error",
+    "authentication_error",
+    "billing_error",
+    "permission_error",
+    "not_found_error",
+    "request_too_large",
+    "rate_limit_error",
+    "api_error",
+    "overloaded_error",
+    "timeout_error",
+];
 
 /// Anthropic's overloaded status (not in the IANA registry, so not a `StatusCode` constant).
 const ANTHROPIC_OVERLOADED: u16 = 529;
@@ -470,6 +492,10 @@ mod tests {
                 serde_json::json!({"type": "error", "error": {"type": want, "message": "m"}})
             );
         }
+        let mut billing = upstream(400, Some("billing_error"));
+        assert_eq!(billing.anthropic_type(), "billing_error");
+        billing = upstream(400, Some("context_length_exceeded"));
+        assert_eq!(billing.anthropic_type(), "invalid_request_error");
         let auth = GatewayError::UpstreamAuth {
             provider: "p".into(),
             status: 401,

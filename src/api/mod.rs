@@ -1,8 +1,9 @@
-//! The HTTP surface: axum routers for the API listeners (OpenAI routes, with and without `/v1`)
-//! and the admin listener (probes, metrics), the shared state handlers read, and the mapping of
-//! errors to each inbound format's error body.
+//! The HTTP surface: axum routers for the API listeners (OpenAI and Anthropic Messages routes,
+//! with and without `/v1`) and the admin listener (probes, metrics), the shared state handlers
+//! read, and the mapping of errors to each inbound format's error body.
 
 pub mod admin;
+pub mod anthropic;
 pub mod body;
 pub mod health;
 pub mod intake;
@@ -49,7 +50,12 @@ pub fn api_router(state: AppState, with_probes: bool) -> Router {
             )
             .route(&format!("{prefix}/embeddings"), post(openai::embeddings))
             .route(&format!("{prefix}/models"), get(openai::list_models))
-            .route(&format!("{prefix}/models/{{*id}}"), get(openai::get_model));
+            .route(&format!("{prefix}/models/{{*id}}"), get(openai::get_model))
+            .route(&format!("{prefix}/messages"), post(anthropic::messages))
+            .route(
+                &format!("{prefix}/messages/count_tokens"),
+                post(anthropic::count_tokens),
+            );
         for operation in passthrough::OPERATIONS {
             router = router.route(&format!("{prefix}/{operation}"), post(passthrough::forward));
         }
