@@ -1,6 +1,6 @@
 //! The gateway's one error type: every failure knows its HTTP status, its OpenAI error `type` and
 //! `code`, whether a retry could help, and which side failed, and renders as the client's own
-//! error body (OpenAI's or Anthropic's).
+//! error body.
 
 use std::time::Duration;
 
@@ -8,8 +8,6 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
-
-use crate::types::anthropic::{ErrorBody, ErrorDetail};
 
 /// Longest upstream error message passed on to clients; the rest is cut.
 const MAX_UPSTREAM_MESSAGE_CHARS: usize = 1_000;
@@ -283,31 +281,6 @@ impl GatewayError {
         Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
     }
 
-    /// The Anthropic error `type` for this error: an Anthropic upstream's own type (its adapter
-    /// keeps it in `code`), else the type that goes with the status.
-    pub fn anthropic_type(&self) -> &'static str {
-        if let Self::Upstream {
-            code: Some(code), ..
-        } = self
-            && let Some(kind) = ANTHROPIC_ERROR_TYPES.iter().find(|kind| *kind == code)
-        {
-            return kind;
-        }
-        anthropic_error_type(self.status())
-    }
-
-    /// The Anthropic error body `{"type":"error","error":{"type","message"}}`.
-    pub fn anthropic_body(&self) -> Bytes {
-        let body = ErrorBody {
-            kind: "error".to_owned(),
-            error: ErrorDetail {
-                kind: self.anthropic_type().to_owned(),
-                message: self.to_string(),
-            },
-        };
-        Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
-    }
-
     /// Cuts an upstream message to a bounded length (an upstream may echo a whole prompt).
     pub fn bounded_message(message: &str) -> String {
         match message.char_indices().nth(MAX_UPSTREAM_MESSAGE_CHARS) {
@@ -329,38 +302,6 @@ struct OpenAiError<'a> {
     kind: &'a str,
     param: Option<&'a str>,
     code: Option<&'a str>,
-}
-
-/// Every error `type` of Anthropic's API (from its SDK's error types).
-const ANTHROPIC_ERROR_TYPES: [&str; 10] = [
-    "invalid_request_error",
-    "authentication_error",
-    "billing_error",
-    "permission_error",
-    "not_found_error",
-    "request_too_large",
-    "rate_limit_error",
-    "api_error",
-    "overloaded_error",
-    "timeout_error",
-];
-
-/// Anthropic's overloaded status (not in the IANA registry, so not a `StatusCode` constant).
-const ANTHROPIC_OVERLOADED: u16 = 529;
-
-/// The Anthropic error `type` for an HTTP status, as Anthropic's own API and SDKs pair them; a
-/// status Anthropic has no type for falls back to its class (4xx: the request, 5xx: the API).
-pub fn anthropic_error_type(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        413 => "request_too_large",
-        429 => "rate_limit_error",
-        503 | ANTHROPIC_OVERLOADED => "overloaded_error",
-        400..=499 => "invalid_request_error",
-        _ => "api_error",
-    }
 }
 
 /// Adds `Retry-After` (whole seconds, at least 1) to a response when the error has a hint.
@@ -462,50 +403,6 @@ mod tests {
             assert!(body["error"]["message"].is_string());
             assert!(body["error"]["type"].is_string());
             assert!(body["error"].get("param").is_some());
-        }
-    }
-
-    #[test]
-    fn anthropic_error_types_follow_the_status() {
-        let cases = [
-            (400, "invalid_request_error"),
-            (401, "authentication_error"),
-            (403, "permission_error"),
-            (404, "not_found_error"),
-            (405, "invalid_request_error"),
-            (408, "invalid_request_error"),
-            (413, "request_too_large"),
-            (422, "invalid_request_error"),
-            (429, "rate_limit_error"),
-            (500, "api_error"),
-            (502, "api_error"),
-            (503, "overloaded_error"),
-            (504, "api_error"),
-            (529, "overloaded_error"),
-        ];
-        for (status, want) in cases {
-            let error = upstream(status, None);
-            assert_eq!(error.anthropic_type(), want, "{status}");
-            let body: serde_json::Value = serde_json::from_slice(&error.anthropic_body()).unwrap();
-            assert_eq!(
-                body,
-                serde_json::json!({"type": "error", "error": {"type": want, "message": "m"}})
-            );
-        }
-        let mut billing = upstream(400, Some("billing_error"));
-        assert_eq!(billing.anthropic_type(), "billing_error");
-        billing = upstream(400, Some("context_length_exceeded"));
-        assert_eq!(billing.anthropic_type(), "invalid_request_error");
-        let auth = GatewayError::UpstreamAuth {
-            provider: "p".into(),
-            status: 401,
-        };
-        for (error, want) in [
-            (GatewayError::ModelNotFound("x".into()), "not_found_error"),
-            (GatewayError::PayloadTooLarge(1), "request_too_large"),
-            (auth, "api_error"),
-        ] {
-            assert_eq!(error.anthropic_type(), want, "{error:?}");
         }
     }
 

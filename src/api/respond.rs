@@ -54,7 +54,7 @@ impl Inbound {
                         header::CONTENT_TYPE,
                         HeaderValue::from_static("application/json"),
                     )],
-                    error.anthropic_body(),
+                    super::anthropic::error::body(error),
                 )
                     .into_response();
                 if let Some(value) = retry_after_header(error) {

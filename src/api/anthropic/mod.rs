@@ -7,6 +7,7 @@
 //! one request record, the same body limits and admission.
 
 pub mod count;
+pub mod error;
 pub mod request;
 pub mod response;
 pub mod stream;

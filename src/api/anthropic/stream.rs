@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use bytes::Bytes;
 use serde::Deserialize;
 
+use super::error::ERROR as ERROR_EVENT;
 use super::response::{ASSISTANT, END_TURN, MESSAGE_TYPE, empty_input, message_id, stop_reason};
 use crate::error::GatewayError;
 use crate::providers::translate::new_call_id;
@@ -25,8 +26,6 @@ use crate::types::chat::{ChunkChoice, Delta, ToolCallDelta};
 
 /// `output_tokens` of `message_start`, before anything was generated (Anthropic sends 1 too).
 const INITIAL_OUTPUT_TOKENS: u64 = 1;
-/// Name of the error event.
-const ERROR_EVENT: &str = "error";
 
 /// The content block being streamed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -371,7 +370,7 @@ impl Translate for ToAnthropic {
         if self.ended {
             return;
         }
-        out.push(sse::named_event(ERROR_EVENT, &error.anthropic_body()));
+        out.push(sse::named_event(ERROR_EVENT, &super::error::body(error)));
         self.tally.gateway_error = true;
         self.ended = true;
     }
