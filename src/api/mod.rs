@@ -1,10 +1,12 @@
-//! The HTTP surface: axum routers for the API listeners (OpenAI routes, with and without `/v1`)
-//! and the admin listener (probes, metrics), the shared state handlers read, and the mapping of
-//! errors to each inbound format's error body.
+//! The HTTP surface: axum routers for the API listeners (OpenAI and Anthropic Messages routes,
+//! with and without `/v1`) and the admin listener (probes, metrics), the shared state handlers
+//! read, and the mapping of errors to each inbound format's error body.
 
 pub mod admin;
+pub mod anthropic;
 pub mod body;
 pub mod health;
+pub mod intake;
 pub mod openai;
 pub mod passthrough;
 pub mod respond;
@@ -14,13 +16,14 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::Request;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::error::GatewayError;
 use crate::lifecycle::Lifecycle;
 use crate::runtime::Runtime;
+use respond::Inbound;
 
 /// What every handler can reach.
 pub struct Shared {
@@ -47,7 +50,12 @@ pub fn api_router(state: AppState, with_probes: bool) -> Router {
             )
             .route(&format!("{prefix}/embeddings"), post(openai::embeddings))
             .route(&format!("{prefix}/models"), get(openai::list_models))
-            .route(&format!("{prefix}/models/{{*id}}"), get(openai::get_model));
+            .route(&format!("{prefix}/models/{{*id}}"), get(openai::get_model))
+            .route(&format!("{prefix}/messages"), post(anthropic::messages))
+            .route(
+                &format!("{prefix}/messages/count_tokens"),
+                post(anthropic::count_tokens),
+            );
         for operation in passthrough::OPERATIONS {
             router = router.route(&format!("{prefix}/{operation}"), post(passthrough::forward));
         }
@@ -79,13 +87,15 @@ fn finish(router: Router<AppState>, state: AppState) -> Router {
 }
 
 async fn unknown_route(request: Request) -> Response {
-    GatewayError::UnknownRoute {
+    let path = request.uri().path();
+    Inbound::of_path(path).error_response(&GatewayError::UnknownRoute {
         method: request.method().to_string(),
-        path: request.uri().path().to_owned(),
-    }
-    .into_response()
+        path: path.to_owned(),
+    })
 }
 
 async fn method_not_allowed(request: Request) -> Response {
-    GatewayError::MethodNotAllowed(request.method().to_string()).into_response()
+    Inbound::of_path(request.uri().path()).error_response(&GatewayError::MethodNotAllowed(
+        request.method().to_string(),
+    ))
 }

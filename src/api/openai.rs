@@ -5,18 +5,15 @@ use std::time::UNIX_EPOCH;
 
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
-use http::request::Parts;
 use serde::Serialize;
 
 use super::AppState;
-use super::body::read_body;
-use super::respond::{REQUEST_ID, respond};
+use super::intake::{admit, read, request_id};
+use super::respond::{Inbound, respond};
 use crate::error::GatewayError;
 use crate::providers::Reply;
 use crate::runtime::Runtime;
 use crate::telemetry::access::RequestRecord;
-use crate::telemetry::ids;
-use crate::telemetry::metrics::{NO_TEAM, RATELIMIT_REJECTIONS};
 use crate::types::{ChatRequest, EmbeddingsRequest};
 
 /// `POST /v1/chat/completions`.
@@ -35,7 +32,7 @@ pub async fn chat_completions(State(state): State<AppState>, request: Request) -
         route.provider.chat(&request, &route.upstream_model).await
     }
     .await;
-    respond(result, record)
+    respond(result, record, Inbound::OpenAi)
 }
 
 /// `POST /v1/embeddings`.
@@ -57,49 +54,7 @@ pub async fn embeddings(State(state): State<AppState>, request: Request) -> Resp
             .map(Reply::Complete)
     }
     .await;
-    respond(result, record)
-}
-
-pub(crate) async fn read(
-    runtime: &Runtime,
-    parts: &Parts,
-    body: axum::body::Body,
-) -> Result<bytes::Bytes, GatewayError> {
-    let server = &runtime.config.raw.server;
-    read_body(
-        &parts.headers,
-        body,
-        server.max_request_bytes,
-        server.read_timeout,
-    )
-    .await
-}
-
-/// The client's `x-request-id` when usable, else a fresh one.
-pub(crate) fn request_id(parts: &Parts) -> String {
-    parts
-        .headers
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .and_then(ids::accept_client_id)
-        .map_or_else(ids::request_id, str::to_owned)
-}
-
-/// The seed's global request rate limit.
-pub(crate) fn admit(runtime: &Runtime) -> Result<(), GatewayError> {
-    let Some(limit) = &runtime.rate_limit else {
-        return Ok(());
-    };
-    limit.check().map_err(|retry_after| {
-        metrics::counter!(RATELIMIT_REJECTIONS, "team" => NO_TEAM, "limit" => "global_rpm").increment(1);
-        GatewayError::RateLimited {
-            message: format!(
-                "Rate limit reached: the gateway accepts {} requests per minute (rate_limit.requests_per_minute).",
-                limit.limit()
-            ),
-            retry_after,
-        }
-    })
+    respond(result, record, Inbound::OpenAi)
 }
 
 #[derive(Serialize)]

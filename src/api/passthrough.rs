@@ -8,8 +8,8 @@ use axum::response::Response;
 use http::header;
 
 use super::AppState;
-use super::openai::{admit, read, request_id};
-use super::respond::respond;
+use super::intake::{admit, read, request_id};
+use super::respond::{Inbound, respond};
 use crate::error::GatewayError;
 use crate::providers::PassthroughCall;
 use crate::telemetry::access::RequestRecord;
@@ -88,6 +88,7 @@ pub async fn forward(State(state): State<AppState>, request: Request) -> Respons
         return respond(
             Err(error),
             RequestRecord::start("passthrough", request_id(&parts), &parts),
+            Inbound::OpenAi,
         );
     };
     let mut record = RequestRecord::start(operation, request_id(&parts), &parts);
@@ -118,7 +119,7 @@ pub async fn forward(State(state): State<AppState>, request: Request) -> Respons
         }
     }
     .await;
-    respond(result, record)
+    respond(result, record, Inbound::OpenAi)
 }
 
 fn unsupported(provider: &str, kind: &str, operation: &str) -> GatewayError {

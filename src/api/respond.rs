@@ -1,6 +1,6 @@
 //! Turning an upstream reply (or an error) into the client's response, and closing the request's
 //! record when the response really ends: at once for whole bodies, at the last frame or at the
-//! client's disconnect for streams.
+//! client's disconnect for streams. Errors are rendered in the inbound format the client speaks.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderName, HeaderValue, header};
 use http_body::Frame;
 
-use crate::error::GatewayError;
+use crate::error::{GatewayError, retry_after_header};
 use crate::providers::{Complete, Forward, Reply};
 use crate::stream::ClientStream;
 use crate::telemetry::access::{Finish, RequestRecord};
@@ -19,16 +19,73 @@ use crate::telemetry::access::{Finish, RequestRecord};
 /// Header carrying the request id back to the client.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The response for a chat or embeddings outcome.
-pub fn respond(result: Result<Reply, GatewayError>, record: RequestRecord) -> Response {
+/// Header Anthropic's SDKs read the request id from (they expose it as `_request_id`).
+pub const ANTHROPIC_REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
+
+/// The API format a client speaks, which decides the shape of its error bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inbound {
+    /// OpenAI: `{"error":{"message","type","param","code"}}`.
+    OpenAi,
+    /// Anthropic Messages: `{"type":"error","error":{"type","message"}}`.
+    Anthropic,
+}
+
+impl Inbound {
+    /// The format of a request path that no handler took (unknown route, wrong method): the
+    /// Anthropic Messages paths answer in Anthropic's shape, everything else in OpenAI's.
+    pub fn of_path(path: &str) -> Self {
+        let path = path.strip_prefix("/v1").unwrap_or(path);
+        if path == "/messages" || path.starts_with("/messages/") {
+            Self::Anthropic
+        } else {
+            Self::OpenAi
+        }
+    }
+
+    /// The error response in this format, with `Retry-After` when the error has a hint.
+    pub fn error_response(self, error: &GatewayError) -> Response {
+        match self {
+            Self::OpenAi => error.clone().into_response(),
+            Self::Anthropic => {
+                let mut response = (
+                    error.status(),
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    )],
+                    super::anthropic::error::body(error),
+                )
+                    .into_response();
+                if let Some(value) = retry_after_header(error) {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+                response
+            }
+        }
+    }
+}
+
+/// The response for an outcome of a request in the `inbound` format. `result` is already in
+/// that format when it is a reply; an error is rendered here.
+pub fn respond(
+    result: Result<Reply, GatewayError>,
+    record: RequestRecord,
+    inbound: Inbound,
+) -> Response {
     let id = HeaderValue::try_from(record.request_id.as_str()).ok();
     let mut response = match result {
         Ok(Reply::Complete(complete)) => complete_response(complete, record),
         Ok(Reply::Stream(stream)) => stream_response(stream, record),
         Ok(Reply::Forward(forward)) => forward_response(forward, record),
-        Err(error) => error_response(&error, record),
+        Err(error) => error_response(&error, record, inbound),
     };
     if let Some(id) = id {
+        if inbound == Inbound::Anthropic {
+            response
+                .headers_mut()
+                .insert(ANTHROPIC_REQUEST_ID, id.clone());
+        }
         response.headers_mut().insert(REQUEST_ID, id);
     }
     response
@@ -51,13 +108,13 @@ fn complete_response(complete: Complete, record: RequestRecord) -> Response {
         .into_response()
 }
 
-fn error_response(error: &GatewayError, record: RequestRecord) -> Response {
+fn error_response(error: &GatewayError, record: RequestRecord, inbound: Inbound) -> Response {
     record.finish(Finish {
         status: error.status().as_u16(),
         error: Some(error),
         ..Finish::default()
     });
-    error.clone().into_response()
+    inbound.error_response(error)
 }
 
 fn stream_response(stream: Box<dyn ClientStream>, record: RequestRecord) -> Response {
@@ -144,5 +201,46 @@ impl http_body::Body for AccountedBody {
 impl Drop for AccountedBody {
     fn drop(&mut self) {
         self.close(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inbound_format_of_unrouted_paths() {
+        let cases = [
+            ("/v1/messages", Inbound::Anthropic),
+            ("/messages", Inbound::Anthropic),
+            ("/v1/messages/count_tokens", Inbound::Anthropic),
+            ("/v1/messagesx", Inbound::OpenAi),
+            ("/v1/chat/completions", Inbound::OpenAi),
+            ("/", Inbound::OpenAi),
+        ];
+        for (path, want) in cases {
+            assert_eq!(Inbound::of_path(path), want, "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn anthropic_errors_keep_status_and_retry_after() {
+        let error = GatewayError::RateLimited {
+            message: "slow down".into(),
+            retry_after: std::time::Duration::from_millis(1500),
+        };
+        let response = Inbound::Anthropic.error_response(&error);
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}})
+        );
+        let openai = Inbound::OpenAi.error_response(&error);
+        assert_eq!(openai.headers()[header::RETRY_AFTER], "2");
     }
 }

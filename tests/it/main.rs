@@ -10,6 +10,8 @@
 )]
 
 mod anthropic;
+mod anthropic_inbound;
+mod anthropic_inbound_passthrough;
 mod azure;
 mod cli;
 #[allow(

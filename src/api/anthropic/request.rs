@@ -1,0 +1,449 @@
+//! Reading an Anthropic Messages request: the top-level checks every request gets (also those
+//! passed through to an Anthropic upstream untouched), the typed parse, and the translation into
+//! an OpenAI chat completion request for every other upstream. Pure functions, no I/O.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::{Map, Value};
+
+use crate::config::schema::ProviderKind;
+use crate::error::GatewayError;
+use crate::types::TopLevel;
+use crate::types::anthropic::{
+    AnthropicContent, AnthropicMessage, AnthropicTool, AnthropicToolChoice, Block, MessagesRequest,
+    Source,
+};
+use crate::types::chat::{
+    ChatCompletionRequest, Content, ContentPart, FunctionCall, FunctionDef, ImageUrl, Message,
+    NamedFunction, NamedToolChoice, Role, Stop, StreamOptions, Tool, ToolCall, ToolChoice,
+};
+
+/// Put in front of a tool result's text when the client marked it `is_error` (OpenAI's tool
+/// messages have no such flag, so the model reads it in the text).
+pub const TOOL_ERROR_PREFIX: &str = "Error: ";
+/// The function tool type, on both sides.
+const FUNCTION: &str = "function";
+/// Anthropic's `type` for a client-defined tool (server tools carry a versioned type instead).
+const CUSTOM_TOOL: &str = "custom";
+/// File name OpenAI requires next to inline file data.
+const PDF_FILENAME: &str = "document.pdf";
+/// File name for inline documents of other types.
+const DOCUMENT_FILENAME: &str = "document";
+
+/// Which Anthropic endpoint a body is for (`count_tokens` has no `max_tokens`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /v1/messages`.
+    Messages,
+    /// `POST /v1/messages/count_tokens`.
+    CountTokens,
+}
+
+/// A Messages body checked at the top level only: enough to route it and to pass it through.
+#[derive(Debug)]
+pub struct Head<'a> {
+    /// The request object with raw values.
+    pub top: TopLevel<'a>,
+    /// The model the client asked for.
+    pub model: Cow<'a, str>,
+    /// Whether the client wants SSE.
+    pub stream: bool,
+}
+
+impl<'a> Head<'a> {
+    /// Checks what every request needs: a JSON object with `model`, a non-empty `messages` list,
+    /// `max_tokens` (Messages only) and a boolean `stream`. Errors name the field like
+    /// Anthropic's API does (`max_tokens: Field required`).
+    pub fn parse(body: &'a [u8], endpoint: Endpoint) -> Result<Self, GatewayError> {
+        let top = TopLevel::parse(body).map_err(|e| {
+            GatewayError::invalid(
+                format!("The request body is not a valid JSON object: {e}"),
+                None,
+            )
+        })?;
+        let model: Cow<'a, str> = required(&top, "model", "a valid string")?;
+        if model.is_empty() {
+            return Err(invalid("model", "String should have at least 1 character"));
+        }
+        let messages: Vec<IgnoredAny> = required(&top, "messages", "a valid list")?;
+        if messages.is_empty() {
+            return Err(invalid("messages", "List should have at least 1 item"));
+        }
+        if endpoint == Endpoint::Messages {
+            required::<u64>(&top, "max_tokens", "a valid non-negative integer")?;
+        }
+        let stream = optional::<bool>(&top, "stream", "a valid boolean")?.unwrap_or(false);
+        Ok(Self { top, model, stream })
+    }
+}
+
+/// A 400 about `field`, worded like Anthropic's validation errors.
+fn invalid(field: &str, problem: &str) -> GatewayError {
+    GatewayError::invalid(format!("{field}: {problem}"), Some(field))
+}
+
+fn optional<'a, T: Deserialize<'a>>(
+    top: &TopLevel<'a>,
+    key: &str,
+    expected: &str,
+) -> Result<Option<T>, GatewayError> {
+    match top.get(key) {
+        None => Ok(None),
+        Some(raw) if raw.get() == "null" => Ok(None),
+        Some(raw) => serde_json::from_str(raw.get())
+            .map(Some)
+            .map_err(|_| invalid(key, &format!("Input should be {expected}"))),
+    }
+}
+
+fn required<'a, T: Deserialize<'a>>(
+    top: &TopLevel<'a>,
+    key: &str,
+    expected: &str,
+) -> Result<T, GatewayError> {
+    optional(top, key, expected)?.ok_or_else(|| invalid(key, "Field required"))
+}
+
+/// The whole body as typed Messages structs; a 400 names the path of what does not fit.
+pub fn typed(body: &[u8]) -> Result<MessagesRequest, GatewayError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = dotted(e.path());
+        GatewayError::invalid(
+            format!("{path}: {} (this gateway translates the block types text, image, document, tool_use, tool_result, thinking and redacted_thinking)", e.inner()),
+            Some(&path),
+        )
+    })
+}
+
+/// A path in Anthropic's style, `messages.0.content.1`.
+fn dotted(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let segments: Vec<String> = path
+        .iter()
+        .filter_map(|segment| match segment {
+            Segment::Seq { index } => Some(index.to_string()),
+            Segment::Map { key } => Some(key.clone()),
+            Segment::Enum { variant } => Some(variant.clone()),
+            Segment::Unknown => None,
+        })
+        .collect();
+    segments.join(".")
+}
+
+/// The OpenAI chat completion request for a Messages request to an upstream of `kind`.
+pub fn to_openai(
+    request: MessagesRequest,
+    kind: ProviderKind,
+) -> Result<ChatCompletionRequest, GatewayError> {
+    let mut messages = Vec::with_capacity(request.messages.len() + 1);
+    if let Some(system) = &request.system {
+        let text = system.text();
+        if !text.is_empty() {
+            messages.push(Message::text(Role::System, text));
+        }
+    }
+    for (i, turn) in request.messages.into_iter().enumerate() {
+        turn_messages(i, turn, &mut messages)?;
+    }
+    let tools = request
+        .tools
+        .map(function_tools)
+        .transpose()?
+        .filter(|t| !t.is_empty());
+    // OpenAI rejects `tool_choice` and `parallel_tool_calls` without tools.
+    let (tool_choice, parallel_tool_calls) = match (&tools, request.tool_choice) {
+        (Some(_), Some(choice)) => tool_choice(choice)?,
+        _ => (None, None),
+    };
+    // OpenAI and Azure deprecate `max_tokens` (o-series models refuse it) and reject unknown
+    // fields such as `top_k`; other OpenAI-format servers know `max_tokens` and `top_k`.
+    let openai_native = matches!(kind, ProviderKind::Openai | ProviderKind::Azure);
+    let mut extra = Map::new();
+    if let (Some(top_k), false) = (request.top_k, openai_native) {
+        extra.insert("top_k".to_owned(), Value::from(top_k));
+    }
+    let stream = request.stream == Some(true);
+    Ok(ChatCompletionRequest {
+        model: request.model,
+        messages,
+        max_tokens: (!openai_native).then_some(request.max_tokens),
+        max_completion_tokens: openai_native.then_some(request.max_tokens),
+        temperature: request.temperature,
+        top_p: request.top_p,
+        stop: request
+            .stop_sequences
+            .filter(|s| !s.is_empty())
+            .map(Stop::Many),
+        // The stream translator needs the usage chunk for `message_delta.usage`.
+        stream: stream.then_some(true),
+        stream_options: stream.then(|| StreamOptions {
+            include_usage: Some(true),
+            extra: Map::new(),
+        }),
+        tools,
+        tool_choice,
+        parallel_tool_calls,
+        user: user_id(request.metadata.as_ref()),
+        extra,
+        ..ChatCompletionRequest::default()
+    })
+}
+
+/// `metadata.user_id`, OpenAI's `user`.
+fn user_id(metadata: Option<&Value>) -> Option<String> {
+    metadata?.get("user_id")?.as_str().map(str::to_owned)
+}
+
+/// Appends the OpenAI messages of one Anthropic turn.
+fn turn_messages(
+    i: usize,
+    turn: AnthropicMessage,
+    out: &mut Vec<Message>,
+) -> Result<(), GatewayError> {
+    match turn.role.as_str() {
+        "user" => user_turn(i, turn.content, out),
+        "assistant" => assistant_turn(i, turn.content, out),
+        other => Err(invalid(
+            &format!("messages.{i}.role"),
+            &format!("Input should be 'user' or 'assistant', not '{other}'"),
+        )),
+    }
+}
+
+/// A user turn: each `tool_result` becomes a `tool` message, placed before one user message
+/// holding the rest of the turn (OpenAI wants tool answers right after the assistant's calls).
+fn user_turn(
+    i: usize,
+    content: AnthropicContent,
+    out: &mut Vec<Message>,
+) -> Result<(), GatewayError> {
+    let blocks = match content {
+        AnthropicContent::Text(text) => {
+            out.push(Message::text(Role::User, text));
+            return Ok(());
+        }
+        AnthropicContent::Blocks(blocks) => blocks,
+    };
+    let mut parts = Vec::with_capacity(blocks.len());
+    for (j, block) in blocks.into_iter().enumerate() {
+        match block {
+            Block::ToolResult {
+                tool_use_id,
+                content,
+                is_error,
+            } => {
+                let text = tool_result_text(i, j, content, &mut parts)?;
+                let text = if is_error == Some(true) {
+                    format!("{TOOL_ERROR_PREFIX}{text}")
+                } else {
+                    text
+                };
+                let mut message = Message::text(Role::Tool, text);
+                message.tool_call_id = Some(tool_use_id);
+                out.push(message);
+            }
+            Block::ToolUse { .. } => {
+                return Err(invalid(
+                    &format!("messages.{i}.content.{j}"),
+                    "tool_use blocks belong in assistant turns",
+                ));
+            }
+            other => parts.extend(content_part(i, j, other)?),
+        }
+    }
+    if !parts.is_empty() {
+        out.push(Message {
+            content: Some(Content::Parts(parts)),
+            ..Message::text(Role::User, "")
+        });
+    }
+    Ok(())
+}
+
+/// A tool result's text. OpenAI tool messages carry text only, so its images and documents go
+/// to `parts`, the user message that follows the tool messages.
+fn tool_result_text(
+    i: usize,
+    j: usize,
+    content: Option<AnthropicContent>,
+    parts: &mut Vec<ContentPart>,
+) -> Result<String, GatewayError> {
+    let blocks = match content {
+        None => return Ok(String::new()),
+        Some(AnthropicContent::Text(text)) => return Ok(text),
+        Some(AnthropicContent::Blocks(blocks)) => blocks,
+    };
+    let mut texts = Vec::with_capacity(blocks.len());
+    for block in blocks {
+        match content_part(i, j, block)? {
+            Some(ContentPart::Text { text }) => texts.push(text),
+            Some(part) => parts.push(part),
+            None => {}
+        }
+    }
+    Ok(texts.join("\n"))
+}
+
+/// The OpenAI part of a user content block; `None` for blocks OpenAI has no place for
+/// (thinking, which only Anthropic models can read back).
+fn content_part(i: usize, j: usize, block: Block) -> Result<Option<ContentPart>, GatewayError> {
+    let part = match block {
+        Block::Text { text, .. } => ContentPart::Text { text },
+        Block::Image { source } => ContentPart::ImageUrl {
+            image_url: ImageUrl {
+                url: match source {
+                    Source::Base64 { media_type, data } => {
+                        format!("data:{media_type};base64,{data}")
+                    }
+                    Source::Url { url } => url,
+                },
+                detail: None,
+            },
+        },
+        Block::Document { source } => document_part(&source).ok_or_else(|| {
+            invalid(
+                &format!("messages.{i}.content.{j}.source"),
+                "only base64 and text documents can be sent to this model",
+            )
+        })?,
+        Block::Thinking { .. } | Block::RedactedThinking { .. } => return Ok(None),
+        Block::ToolUse { .. } | Block::ToolResult { .. } => {
+            return Err(invalid(
+                &format!("messages.{i}.content.{j}"),
+                "tool blocks cannot be nested here",
+            ));
+        }
+    };
+    Ok(Some(part))
+}
+
+/// A document: inline base64 becomes an OpenAI file part, plain text a text part. URLs and file
+/// ids have no OpenAI equivalent.
+fn document_part(source: &Value) -> Option<ContentPart> {
+    let field = |key: &str| source.get(key).and_then(Value::as_str);
+    match field("type")? {
+        "base64" => {
+            let media_type = field("media_type")?;
+            let filename = if media_type == "application/pdf" {
+                PDF_FILENAME
+            } else {
+                DOCUMENT_FILENAME
+            };
+            Some(ContentPart::File {
+                file: serde_json::json!({
+                    "filename": filename,
+                    "file_data": format!("data:{media_type};base64,{}", field("data")?),
+                }),
+            })
+        }
+        "text" => Some(ContentPart::Text {
+            text: field("data")?.to_owned(),
+        }),
+        _ => None,
+    }
+}
+
+/// An assistant turn: text blocks become the content, `tool_use` blocks the tool calls (ids
+/// kept, so the `tool_result`s that answer them still match); thinking is dropped.
+fn assistant_turn(
+    i: usize,
+    content: AnthropicContent,
+    out: &mut Vec<Message>,
+) -> Result<(), GatewayError> {
+    let mut texts = Vec::new();
+    let mut calls = Vec::new();
+    for (j, block) in content.into_blocks().into_iter().enumerate() {
+        match block {
+            Block::Text { text, .. } => texts.push(text),
+            Block::ToolUse { id, name, input } => calls.push(ToolCall {
+                id,
+                kind: FUNCTION.to_owned(),
+                function: FunctionCall {
+                    name,
+                    arguments: input.to_string(),
+                },
+            }),
+            Block::Thinking { .. } | Block::RedactedThinking { .. } => {}
+            _ => {
+                return Err(invalid(
+                    &format!("messages.{i}.content.{j}"),
+                    "assistant turns may only hold text, tool_use and thinking blocks",
+                ));
+            }
+        }
+    }
+    if texts.is_empty() && calls.is_empty() {
+        return Ok(());
+    }
+    out.push(Message {
+        content: (!texts.is_empty()).then(|| Content::Text(texts.join("\n"))),
+        tool_calls: (!calls.is_empty()).then_some(calls),
+        ..Message::text(Role::Assistant, "")
+    });
+    Ok(())
+}
+
+/// Client tools as OpenAI function tools. Anthropic server tools (web search, code execution…)
+/// run inside Anthropic's API and cannot be offered to another upstream.
+fn function_tools(tools: Vec<AnthropicTool>) -> Result<Vec<Tool>, GatewayError> {
+    tools
+        .into_iter()
+        .enumerate()
+        .map(|(i, tool)| {
+            if let Some(kind) = tool.extra.get("type").and_then(Value::as_str)
+                && kind != CUSTOM_TOOL
+            {
+                return Err(invalid(
+                    &format!("tools.{i}.type"),
+                    &format!("the server tool `{kind}` is only available from Anthropic's API"),
+                ));
+            }
+            Ok(Tool {
+                kind: FUNCTION.to_owned(),
+                function: Some(FunctionDef {
+                    name: tool.name,
+                    description: tool.description,
+                    parameters: Some(
+                        tool.input_schema
+                            .unwrap_or_else(|| serde_json::json!({"type": "object"})),
+                    ),
+                    strict: tool.extra.get("strict").and_then(Value::as_bool),
+                }),
+                extra: Map::new(),
+            })
+        })
+        .collect()
+}
+
+/// `tool_choice` and `parallel_tool_calls` for an Anthropic `tool_choice`.
+fn tool_choice(
+    choice: AnthropicToolChoice,
+) -> Result<(Option<ToolChoice>, Option<bool>), GatewayError> {
+    let mode = |m: &str| ToolChoice::Mode(m.to_owned());
+    let openai = match choice.kind.as_str() {
+        "auto" => mode("auto"),
+        "any" => mode("required"),
+        "none" => mode("none"),
+        "tool" => ToolChoice::Named(NamedToolChoice {
+            kind: FUNCTION.to_owned(),
+            function: Some(NamedFunction {
+                name: choice
+                    .name
+                    .ok_or_else(|| invalid("tool_choice.name", "Field required"))?,
+            }),
+        }),
+        other => {
+            return Err(invalid(
+                "tool_choice.type",
+                &format!("Input should be 'auto', 'any', 'tool' or 'none', not '{other}'"),
+            ));
+        }
+    };
+    let parallel = (choice.disable_parallel_tool_use == Some(true)).then_some(false);
+    Ok((Some(openai), parallel))
+}
+#[cfg(test)]
+mod tests;
