@@ -85,6 +85,9 @@ fn openai_answer(r: &Recorded) -> Canned {
 /// An Anthropic upstream with the same repertoire.
 fn anthropic_answer(r: &Recorded) -> Canned {
     let body = r.json();
+    if r.path.ends_with("/count_tokens") {
+        return Canned::Json(200, json!({"input_tokens": 14}));
+    }
     if body["stream"] == true {
         return Canned::Sse(
             fixtures::sse_events("anthropic/messages_stream_text.sse"),
@@ -150,4 +153,38 @@ async fn the_openai_sdk_against_an_anthropic_upstream() {
     )
     .await;
     assert!(claude.count() >= 5);
+}
+
+#[tokio::test]
+async fn the_anthropic_sdk_against_an_anthropic_upstream() {
+    let (_oa, claude, gw) = gateway().await;
+    let scenarios = ["create", "stream", "tools", "count_tokens", "errors"];
+    run(
+        "anthropic_scenarios.py",
+        &gw,
+        &[("MODEL", "claude-sonnet-4-5")],
+        &scenarios,
+    )
+    .await;
+    assert!(
+        claude
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|r| r.header("x-api-key") == Some(ANTHROPIC_KEY))
+    );
+}
+
+#[tokio::test]
+async fn the_anthropic_sdk_against_an_openai_upstream() {
+    let (oa, _claude, gw) = gateway().await;
+    run(
+        "anthropic_scenarios.py",
+        &gw,
+        &[("MODEL", "gpt-4o")],
+        &["create", "stream", "tools", "count_tokens"],
+    )
+    .await;
+    assert!(oa.count() >= 4);
 }
