@@ -11,7 +11,7 @@ use crate::common::client::{Via, get, post, sse_data};
 use crate::common::upstream::{Canned, Recorded};
 use crate::common::{Gateway, Upstream};
 
-const KEY: &str = "AIza-test-gemini-key-0123";
+pub(crate) const KEY: &str = "AIza-test-gemini-key-0123";
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/reference/gemini"
@@ -144,7 +144,7 @@ fn last_user_text(body: &Value) -> String {
 }
 
 /// The mock Gemini API.
-fn mock_gemini(r: &Recorded) -> Canned {
+pub(crate) fn mock_gemini(r: &Recorded) -> Canned {
     let call = match gemini_rules(r) {
         Ok(call) => call,
         Err(message) => {

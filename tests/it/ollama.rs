@@ -128,7 +128,7 @@ fn ndjson(text: &str) -> Canned {
 }
 
 /// The mock Ollama.
-fn ollama(r: &Recorded) -> Canned {
+pub(crate) fn ollama(r: &Recorded) -> Canned {
     let problems = violations(r);
     if !problems.is_empty() {
         let message = format!("mock ollama: {}", problems.join("; "));

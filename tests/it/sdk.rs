@@ -102,21 +102,44 @@ fn anthropic_answer(r: &Recorded) -> Canned {
     Canned::Json(200, fixtures::json("anthropic/messages_response_text.json"))
 }
 
-pub(crate) async fn gateway() -> (Upstream, Upstream, Gateway) {
-    let oa = Upstream::start(openai_answer).await;
-    let claude = Upstream::start(rules(anthropic_answer)).await;
+/// A gateway in front of one mock upstream per provider type; each mock enforces its API's
+/// rules (see the provider's own test module).
+pub(crate) struct Upstreams {
+    oa: Upstream,
+    claude: Upstream,
+    gemini: Upstream,
+    ollama: Upstream,
+}
+
+pub(crate) async fn gateway() -> (Upstreams, Gateway) {
+    let ups = Upstreams {
+        oa: Upstream::start(openai_answer).await,
+        claude: Upstream::start(rules(anthropic_answer)).await,
+        gemini: Upstream::start(crate::gemini::mock_gemini).await,
+        ollama: Upstream::start(crate::ollama::ollama).await,
+    };
     let gw = Gateway::start(&format!(
-        "providers:\n  - name: oa\n    base_url: {}\n    api_key: sk-upstream\n    models: [gpt-4o, text-embedding-3-small]\n  - name: claude\n    type: anthropic\n    api_key: {ANTHROPIC_KEY}\n    base_url: http://{}\n    models: [claude-sonnet-4-5]\n",
-        oa.base_url(),
-        claude.addr
+        "providers:
+  - {{name: oa, base_url: '{}', api_key: sk-upstream, models: [gpt-4o, text-embedding-3-small]}}
+  - {{name: claude, type: anthropic, api_key: {ANTHROPIC_KEY}, base_url: 'http://{}', models: [claude-sonnet-4-5]}}
+  - {{name: g, type: gemini, api_key: {}, base_url: 'http://{}', models: [gemini-2.5-flash]}}
+  - {{name: local, type: ollama, base_url: 'http://{}'}}
+models:
+  - {{name: llama, deployments: [{{provider: local, model: llama3.2}}]}}
+",
+        ups.oa.base_url(),
+        ups.claude.addr,
+        crate::gemini::KEY,
+        ups.gemini.addr,
+        ups.ollama.addr,
     ))
     .await;
-    (oa, claude, gw)
+    (ups, gw)
 }
 
 #[tokio::test]
 async fn the_openai_sdk_against_an_openai_upstream() {
-    let (oa, _claude, gw) = gateway().await;
+    let (Upstreams { oa, .. }, gw) = gateway().await;
     let scenarios = [
         "chat",
         "stream",
@@ -144,7 +167,7 @@ async fn the_openai_sdk_against_an_openai_upstream() {
 
 #[tokio::test]
 async fn the_openai_sdk_against_an_anthropic_upstream() {
-    let (_oa, claude, gw) = gateway().await;
+    let (Upstreams { claude, .. }, gw) = gateway().await;
     run(
         "openai_scenarios.py",
         &gw,
@@ -157,7 +180,7 @@ async fn the_openai_sdk_against_an_anthropic_upstream() {
 
 #[tokio::test]
 async fn the_anthropic_sdk_against_an_anthropic_upstream() {
-    let (_oa, claude, gw) = gateway().await;
+    let (Upstreams { claude, .. }, gw) = gateway().await;
     let scenarios = ["create", "stream", "tools", "count_tokens", "errors"];
     run(
         "anthropic_scenarios.py",
@@ -178,7 +201,7 @@ async fn the_anthropic_sdk_against_an_anthropic_upstream() {
 
 #[tokio::test]
 async fn the_anthropic_sdk_against_an_openai_upstream() {
-    let (oa, _claude, gw) = gateway().await;
+    let (Upstreams { oa, .. }, gw) = gateway().await;
     run(
         "anthropic_scenarios.py",
         &gw,
@@ -187,4 +210,25 @@ async fn the_anthropic_sdk_against_an_openai_upstream() {
     )
     .await;
     assert!(oa.count() >= 4);
+}
+
+#[tokio::test]
+async fn the_openai_sdk_against_gemini_and_ollama_upstreams() {
+    let (Upstreams { gemini, ollama, .. }, gw) = gateway().await;
+    let scenarios = ["chat", "stream", "stream_usage", "tools"];
+    run(
+        "openai_scenarios.py",
+        &gw,
+        &[("MODEL", "gemini-2.5-flash")],
+        &scenarios,
+    )
+    .await;
+    run(
+        "openai_scenarios.py",
+        &gw,
+        &[("MODEL", "llama")],
+        &scenarios,
+    )
+    .await;
+    assert!(gemini.count() >= 5 && ollama.count() >= 5);
 }

