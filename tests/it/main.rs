@@ -28,3 +28,4 @@ mod passthrough;
 mod reload;
 mod sdk;
 mod serving;
+mod vllm;
