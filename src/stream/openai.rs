@@ -3,6 +3,7 @@
 //! usage-only chunk the gateway asked for on the client's behalf.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 use bytes::Bytes;
 use memchr::memmem;
@@ -31,12 +32,42 @@ pub struct ChunkScan {
 }
 
 /// String fields whose values are generated text.
-const TEXT_KEYS: [&[u8]; 4] = [
-    b"\"content\":\"",
-    b"\"arguments\":\"",
-    b"\"reasoning_content\":\"",
-    b"\"refusal\":\"",
-];
+static TEXT_KEYS: LazyLock<TextKeys<4>> = LazyLock::new(|| {
+    TextKeys::new([
+        b"\"content\":\"",
+        b"\"arguments\":\"",
+        b"\"reasoning_content\":\"",
+        b"\"refusal\":\"",
+    ])
+});
+/// `"usage":` and `"error":`, searched in every chunk.
+static USAGE_KEY: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"\"usage\":"));
+static ERROR_KEY: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"\"error\":"));
+
+/// Keys whose string values are generated text, with searchers built once: building a SIMD
+/// searcher costs more than running it over a typical chunk.
+pub struct TextKeys<const N: usize> {
+    finders: [memmem::Finder<'static>; N],
+}
+
+impl<const N: usize> TextKeys<N> {
+    /// Searchers for `keys` (each written with its opening quote, e.g. `"text":"`).
+    pub fn new(keys: [&'static [u8]; N]) -> Self {
+        Self {
+            finders: keys.map(memmem::Finder::new),
+        }
+    }
+
+    /// Bytes of text in the values of every key in `data`, without parsing it.
+    pub fn bytes_in(&self, data: &[u8]) -> u64 {
+        self.finders
+            .iter()
+            .map(|f| string_bytes_after(data, f))
+            .sum()
+    }
+}
 
 /// Scans one `data:` payload without parsing it unless it holds usage or an error.
 pub fn scan_chunk(data: &[u8]) -> ChunkScan {
@@ -48,13 +79,10 @@ pub fn scan_chunk(data: &[u8]) -> ChunkScan {
         };
     }
     let mut scan = ChunkScan {
-        content_bytes: TEXT_KEYS
-            .iter()
-            .map(|key| string_bytes_after(data, key))
-            .sum(),
+        content_bytes: TEXT_KEYS.bytes_in(data),
         ..ChunkScan::default()
     };
-    if has_object_after(data, b"\"usage\":") {
+    if has_object_after(data, &USAGE_KEY) {
         #[derive(Deserialize)]
         struct UsageChunk {
             #[serde(default)]
@@ -67,14 +95,14 @@ pub fn scan_chunk(data: &[u8]) -> ChunkScan {
         }
     }
     scan.error =
-        data.starts_with(b"{") && has_object_after(data, b"\"error\":") && is_error_object(data);
+        data.starts_with(b"{") && has_object_after(data, &ERROR_KEY) && is_error_object(data);
     scan
 }
 
 /// Whether `key` is followed (after optional spaces) by an object.
-fn has_object_after(data: &[u8], key: &[u8]) -> bool {
-    memmem::find_iter(data, key).any(|at| {
-        data[at + key.len()..]
+fn has_object_after(data: &[u8], key: &memmem::Finder<'_>) -> bool {
+    key.find_iter(data).any(|at| {
+        data[at + key.needle().len()..]
             .iter()
             .find(|b| !b.is_ascii_whitespace())
             .is_some_and(|&b| b == b'{')
@@ -91,10 +119,10 @@ fn is_error_object(data: &[u8]) -> bool {
 
 /// Sum of the (escaped) lengths of every string value that follows `key`: a cheap tally of
 /// generated text in a JSON payload without parsing it.
-pub fn string_bytes_after(data: &[u8], key: &[u8]) -> u64 {
-    memmem::find_iter(data, key)
+fn string_bytes_after(data: &[u8], key: &memmem::Finder<'_>) -> u64 {
+    key.find_iter(data)
         .map(|at| {
-            let value = &data[at + key.len()..];
+            let value = &data[at + key.needle().len()..];
             let mut escaped = false;
             let len = value
                 .iter()

@@ -4,14 +4,17 @@
 
 use bytes::Bytes;
 
-use super::openai::{error_events, string_bytes_after};
+use std::sync::LazyLock;
+
+use super::openai::{TextKeys, error_events};
 use super::sse::{self, Framer};
 use super::{StreamFault, Tally, Translate};
 use crate::error::GatewayError;
 use crate::types::usage::usage_anywhere;
 
 /// String fields whose values are generated text in Responses/completions streams.
-const TEXT_KEYS: [&[u8]; 2] = [b"\"delta\":\"", b"\"text\":\""];
+static TEXT_KEYS: LazyLock<TextKeys<2>> =
+    LazyLock::new(|| TextKeys::new([b"\"delta\":\"", b"\"text\":\""]));
 
 /// Forwards a stream untouched, tallying what it can.
 #[derive(Debug)]
@@ -42,10 +45,7 @@ impl Sniff {
         if let Some(usage) = usage_anywhere(&event.data) {
             tally.usage = Some(usage);
         } else {
-            tally.content_bytes += TEXT_KEYS
-                .iter()
-                .map(|k| string_bytes_after(&event.data, k))
-                .sum::<u64>();
+            tally.content_bytes += TEXT_KEYS.bytes_in(&event.data);
         }
         out.push(raw);
     }

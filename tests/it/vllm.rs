@@ -22,17 +22,29 @@ async fn extra_parameters_pass_through_and_errors_map() {
     ))
     .await;
     let via = Via::Unix(gw.unix.clone());
-    for name in ["vllm/chat_request_extra_params.json", "vllm/chat_request_guided_json_legacy.json"] {
+    for name in [
+        "vllm/chat_request_extra_params.json",
+        "vllm/chat_request_guided_json_legacy.json",
+    ] {
         let mut request = fixtures::json(name);
         request["model"] = Value::from("meta-llama/Llama-3.1-8B-Instruct");
         let reply = post(&via, "/v1/chat/completions", &request).await;
         assert_eq!(reply.status, 200, "{name}: {}", reply.text());
-        assert_eq!(up.last().json(), request, "{name}: every field reaches vLLM as sent");
+        assert_eq!(
+            up.last().json(),
+            request,
+            "{name}: every field reaches vLLM as sent"
+        );
     }
     for scenario in ["legacy", "current"] {
         let body = serde_json::json!({"model": "meta-llama/Llama-3.1-8B-Instruct", "messages": [{"role": "user", "content": scenario}]});
         let reply = post(&via, "/v1/chat/completions", &body).await;
         assert_eq!(reply.status, 400, "{scenario}");
-        assert!(reply.json()["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{scenario}");
+        assert!(
+            reply.json()["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{scenario}"
+        );
     }
 }

@@ -3,12 +3,13 @@
 //! `Translate` impls driven by `stream::Translated`.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use bytes::Bytes;
 
 use super::response::{error, finish_reason, status_of};
 use crate::error::GatewayError;
-use crate::stream::openai::{ChunkWriter, error_events, string_bytes_after};
+use crate::stream::openai::{ChunkWriter, TextKeys, error_events};
 use crate::stream::sse::{self, Framer};
 use crate::stream::{StreamFault, Tally, Translate};
 use crate::types::anthropic::{AnthropicUsage, Block, BlockDelta, StreamEvent};
@@ -223,14 +224,12 @@ impl Passthrough {
 }
 
 /// String fields of Anthropic deltas whose values are generated text.
-const TEXT_KEYS: [&[u8]; 3] = [b"\"text\":\"", b"\"partial_json\":\"", b"\"thinking\":\""];
+static TEXT_KEYS: LazyLock<TextKeys<3>> =
+    LazyLock::new(|| TextKeys::new([b"\"text\":\"", b"\"partial_json\":\"", b"\"thinking\":\""]));
 
 /// Bytes of generated text in an Anthropic delta, without parsing it.
 fn text_bytes(data: &[u8]) -> u64 {
-    TEXT_KEYS
-        .iter()
-        .map(|key| string_bytes_after(data, key))
-        .sum()
+    TEXT_KEYS.bytes_in(data)
 }
 
 impl Translate for Passthrough {
