@@ -4,13 +4,16 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::SystemTime;
 
 use crate::config::{Config, ConfigError, FieldPath};
+use crate::limits::budget::TokenBudget;
 use crate::limits::{Gcra, MINUTE};
 use crate::providers::http::Endpoint;
 use crate::providers::{self, EndpointKey, Provider};
-use crate::router::Router;
+use crate::router::bulkhead::Bulkhead;
+use crate::router::{Inputs, Router};
 
 /// One generation of serving state.
 pub struct Runtime {
@@ -24,46 +27,44 @@ pub struct Runtime {
     pub router: Router,
     /// The seed's global request rate limit, when enabled.
     pub rate_limit: Option<Arc<Gcra>>,
+    /// The in-flight token budget, when configured.
+    pub token_budget: Option<TokenBudget>,
+    /// Health check verdicts by provider name (written by the health checker).
+    pub health: HashMap<String, Arc<AtomicBool>>,
     /// Connection pools by provider name, with what identifies them.
+    endpoints: HashMap<String, (EndpointKey, Arc<Endpoint>)>,
+    /// Bulkheads by provider name.
+    bulkheads: HashMap<String, Bulkhead>,
+}
+
+/// Adapters and their pools, in config order.
+struct Built {
+    adapters: Vec<Arc<dyn Provider>>,
     endpoints: HashMap<String, (EndpointKey, Arc<Endpoint>)>,
 }
 
 impl Runtime {
     /// Builds every provider client and the router for `config`. State that must survive a
-    /// reload is taken over from `previous` when its identity is unchanged: a provider's
-    /// connection pool when its name, type, address and connect settings are the same (a new
-    /// key alone keeps the pool), and the global limiter when its limit is the same.
+    /// reload is taken over from `previous` when its identity is unchanged (ARCHITECTURE.md,
+    /// "State identity across reloads"): connection pools, bulkheads, health verdicts, deployment
+    /// state (breakers, latency, in-flight counts), the global limiter and the token budget.
     pub fn build(
         config: Config,
         generation: u64,
         previous: Option<&Runtime>,
     ) -> Result<Self, ConfigError> {
-        let mut adapters: Vec<Arc<dyn Provider>> = Vec::with_capacity(config.raw.providers.len());
-        let mut endpoints = HashMap::with_capacity(config.raw.providers.len());
-        for (i, p) in config.raw.providers.iter().enumerate() {
-            let at = || FieldPath::root("providers").index(i);
-            let key = EndpointKey::of(p);
-            let reused = previous
-                .and_then(|prev| prev.endpoints.get(&p.name))
-                .filter(|(prev_key, _)| *prev_key == key)
-                .map(|(_, endpoint)| Arc::clone(endpoint));
-            let endpoint = match reused {
-                Some(endpoint) => endpoint,
-                None => Arc::new(providers::endpoint(p).map_err(|e| ConfigError::at(&at(), e))?),
-            };
-            let adapter = providers::build(p, Arc::clone(&endpoint))
-                .map_err(|e| ConfigError::at(&at(), e))?;
-            adapters.push(Arc::from(adapter));
-            endpoints.insert(p.name.clone(), (key, endpoint));
-        }
-        let default_provider = config
-            .raw
-            .routing
-            .default_provider
-            .as_ref()
-            .and_then(|name| config.raw.providers.iter().position(|p| &p.name == name))
-            .and_then(|i| adapters.get(i).cloned());
-        let router = Router::new(&config.groups, &adapters, default_provider);
+        let Built {
+            adapters,
+            endpoints,
+        } = providers(&config, previous)?;
+        let health = health(&config, previous);
+        let router = Router::new(&Inputs {
+            config: &config,
+            providers: &adapters,
+            health: &health,
+            previous: previous.map(|p| &p.router),
+        });
+        let bulkheads = bulkheads(&config, previous);
         let rpm = config.raw.rate_limit.requests_per_minute;
         let rate_limit = config.raw.rate_limit.enabled.then(|| {
             previous
@@ -71,14 +72,32 @@ impl Runtime {
                 .filter(|limit| limit.limit() == rpm)
                 .unwrap_or_else(|| Arc::new(Gcra::new(rpm, MINUTE)))
         });
+        let limits = &config.raw.limits;
+        let token_budget = limits.max_inflight_tokens.map(|total| {
+            previous
+                .and_then(|prev| prev.token_budget.as_ref())
+                .filter(|b| b.total() == TokenBudget::new(total, limits.queue_timeout).total())
+                .map_or_else(
+                    || TokenBudget::new(total, limits.queue_timeout),
+                    |b| b.with_queue_timeout(limits.queue_timeout),
+                )
+        });
         Ok(Self {
             generation,
             applied_at: SystemTime::now(),
             config,
             router,
             rate_limit,
+            token_budget,
+            health,
             endpoints,
+            bulkheads,
         })
+    }
+
+    /// The bulkhead of `provider`.
+    pub fn bulkhead(&self, provider: &str) -> Option<&Bulkhead> {
+        self.bulkheads.get(provider)
     }
 
     /// Whether `other` shares this runtime's connection pool for `provider`.
@@ -88,6 +107,69 @@ impl Runtime {
             _ => false,
         }
     }
+}
+
+/// Adapters for every provider, on the previous pool when the endpoint is the same.
+fn providers(config: &Config, previous: Option<&Runtime>) -> Result<Built, ConfigError> {
+    let mut adapters: Vec<Arc<dyn Provider>> = Vec::with_capacity(config.raw.providers.len());
+    let mut endpoints = HashMap::with_capacity(config.raw.providers.len());
+    for (i, p) in config.raw.providers.iter().enumerate() {
+        let at = || FieldPath::root("providers").index(i);
+        let key = EndpointKey::of(p);
+        let reused = previous
+            .and_then(|prev| prev.endpoints.get(&p.name))
+            .filter(|(prev_key, _)| *prev_key == key)
+            .map(|(_, endpoint)| Arc::clone(endpoint));
+        let endpoint = match reused {
+            Some(endpoint) => endpoint,
+            None => Arc::new(providers::endpoint(p).map_err(|e| ConfigError::at(&at(), e))?),
+        };
+        let adapter =
+            providers::build(p, Arc::clone(&endpoint)).map_err(|e| ConfigError::at(&at(), e))?;
+        adapters.push(Arc::from(adapter));
+        endpoints.insert(p.name.clone(), (key, endpoint));
+    }
+    Ok(Built {
+        adapters,
+        endpoints,
+    })
+}
+
+/// One health flag per provider, kept across reloads (a provider found unhealthy stays out of
+/// rotation until its next check passes).
+fn health(config: &Config, previous: Option<&Runtime>) -> HashMap<String, Arc<AtomicBool>> {
+    config
+        .raw
+        .providers
+        .iter()
+        .map(|p| {
+            let flag = previous
+                .and_then(|prev| prev.health.get(&p.name))
+                .filter(|_| p.health_check.is_some())
+                .cloned()
+                .unwrap_or_else(|| Arc::new(AtomicBool::new(true)));
+            (p.name.clone(), flag)
+        })
+        .collect()
+}
+
+/// One bulkhead per provider; the same size keeps the same slots (and their holders).
+fn bulkheads(config: &Config, previous: Option<&Runtime>) -> HashMap<String, Bulkhead> {
+    config
+        .raw
+        .providers
+        .iter()
+        .map(|p| {
+            let bulkhead = previous
+                .and_then(|prev| prev.bulkheads.get(&p.name))
+                .filter(|b| b.size() == p.max_concurrency)
+                .map_or_else(
+                    || Bulkhead::new(&p.name, p.max_concurrency, p.queue_timeout),
+                    |b| b.with_queue_timeout(p.queue_timeout),
+                );
+            (p.name.clone(), bulkhead)
+        })
+        .collect()
 }
 
 #[cfg(test)]

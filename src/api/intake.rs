@@ -9,6 +9,7 @@ use super::body::read_body;
 use super::respond::REQUEST_ID;
 use crate::error::GatewayError;
 use crate::runtime::Runtime;
+use crate::telemetry::access::RequestRecord;
 use crate::telemetry::ids;
 use crate::telemetry::metrics::{NO_TEAM, RATELIMIT_REJECTIONS};
 
@@ -49,4 +50,21 @@ pub fn admit(runtime: &Runtime) -> Result<(), GatewayError> {
             retry_after,
         }
     })
+}
+
+/// Reserves the request's share of the in-flight token budget (estimated prompt tokens plus
+/// `max_tokens`) until the request ends, when `limits.max_inflight_tokens` is set.
+pub async fn reserve_tokens(
+    runtime: &Runtime,
+    record: &mut RequestRecord,
+    prompt_bytes: usize,
+    max_tokens: Option<u64>,
+) -> Result<(), GatewayError> {
+    let Some(budget) = &runtime.token_budget else {
+        return Ok(());
+    };
+    let cost = crate::tokens::estimate_from_bytes(prompt_bytes) + max_tokens.unwrap_or(0);
+    let permit = budget.admit(cost).await?;
+    record.hold(permit);
+    Ok(())
 }

@@ -8,10 +8,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::AppState;
-use super::intake::{admit, read, request_id};
+use super::intake::{admit, read, request_id, reserve_tokens};
 use super::respond::{Inbound, respond};
 use crate::error::GatewayError;
 use crate::providers::Reply;
+use crate::router::attempt;
 use crate::runtime::Runtime;
 use crate::telemetry::access::RequestRecord;
 use crate::types::{ChatRequest, EmbeddingsRequest};
@@ -27,9 +28,17 @@ pub async fn chat_completions(State(state): State<AppState>, request: Request) -
         let request = ChatRequest::parse(&bytes)?;
         record.stream = request.stream;
         admit(&runtime)?;
-        let route = runtime.router.route(&request.model)?;
-        record.route(route.label, route.provider.name());
-        route.provider.chat(&request, &route.upstream_model).await
+        reserve_tokens(&runtime, &mut record, bytes.len(), request.max_tokens).await?;
+        let routed = attempt::Request {
+            runtime: &runtime,
+            model: &request.model,
+            record: &mut record,
+        };
+        let request = &request;
+        attempt::run(routed, |provider, model| {
+            Box::pin(async move { provider.chat(request, &model).await })
+        })
+        .await
     }
     .await;
     respond(result, record, Inbound::OpenAi)
@@ -45,13 +54,22 @@ pub async fn embeddings(State(state): State<AppState>, request: Request) -> Resp
         record.prompt_bytes = bytes.len();
         let request = EmbeddingsRequest::parse(&bytes)?;
         admit(&runtime)?;
-        let route = runtime.router.route(&request.model)?;
-        record.route(route.label, route.provider.name());
-        route
-            .provider
-            .embeddings(&request, &route.upstream_model)
-            .await
-            .map(Reply::Complete)
+        reserve_tokens(&runtime, &mut record, bytes.len(), None).await?;
+        let routed = attempt::Request {
+            runtime: &runtime,
+            model: &request.model,
+            record: &mut record,
+        };
+        let request = &request;
+        attempt::run(routed, |provider, model| {
+            Box::pin(async move {
+                provider
+                    .embeddings(request, &model)
+                    .await
+                    .map(Reply::Complete)
+            })
+        })
+        .await
     }
     .await;
     respond(result, record, Inbound::OpenAi)

@@ -8,10 +8,11 @@ use axum::response::Response;
 use http::header;
 
 use super::AppState;
-use super::intake::{admit, read, request_id};
+use super::intake::{admit, read, request_id, reserve_tokens};
 use super::respond::{Inbound, respond};
 use crate::error::GatewayError;
 use crate::providers::PassthroughCall;
+use crate::router::attempt;
 use crate::telemetry::access::RequestRecord;
 use crate::types::json::json_string;
 use crate::types::{TopLevel, multipart};
@@ -102,21 +103,31 @@ pub async fn forward(State(state): State<AppState>, request: Request) -> Respons
             GatewayError::invalid("you must provide a model parameter", Some("model"))
         })?;
         admit(&runtime)?;
-        let route = runtime.router.route(&model)?;
-        record.route(route.label, route.provider.name());
-        let call = PassthroughCall {
-            operation,
-            content_type,
-            body: form.with_model(&bytes, &route.upstream_model),
+        reserve_tokens(&runtime, &mut record, bytes.len(), None).await?;
+        let routed = attempt::Request {
+            runtime: &runtime,
+            model: &model,
+            record: &mut record,
         };
-        match route.provider.passthrough(call, &route.upstream_model) {
-            Some(answer) => answer.await,
-            None => Err(unsupported(
-                route.provider.name(),
-                route.provider.kind().as_str(),
-                operation,
-            )),
-        }
+        let (form, bytes) = (&form, &bytes);
+        attempt::run(routed, |provider, upstream_model| {
+            Box::pin(async move {
+                let call = PassthroughCall {
+                    operation,
+                    content_type,
+                    body: form.with_model(bytes, &upstream_model),
+                };
+                match provider.passthrough(call, &upstream_model) {
+                    Some(answer) => answer.await,
+                    None => Err(unsupported(
+                        provider.name(),
+                        provider.kind().as_str(),
+                        operation,
+                    )),
+                }
+            })
+        })
+        .await
     }
     .await;
     respond(result, record, Inbound::OpenAi)

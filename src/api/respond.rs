@@ -16,6 +16,10 @@ use crate::providers::{Complete, Forward, Reply};
 use crate::stream::ClientStream;
 use crate::telemetry::access::{Finish, RequestRecord};
 
+/// Header naming the deployment (`provider/model`) that answered.
+pub const DEPLOYMENT: HeaderName = HeaderName::from_static("x-llm-deployment");
+/// Header counting the upstream attempts (retries and fallbacks included).
+pub const ATTEMPTS: HeaderName = HeaderName::from_static("x-llm-attempts");
 /// Header carrying the request id back to the client.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -74,6 +78,11 @@ pub fn respond(
     inbound: Inbound,
 ) -> Response {
     let id = HeaderValue::try_from(record.request_id.as_str()).ok();
+    let served = record
+        .served
+        .as_deref()
+        .and_then(|s| HeaderValue::try_from(s).ok());
+    let attempts = HeaderValue::from(record.attempts);
     let mut response = match result {
         Ok(Reply::Complete(complete)) => complete_response(complete, record),
         Ok(Reply::Stream(stream)) => stream_response(stream, record),
@@ -88,6 +97,10 @@ pub fn respond(
         }
         response.headers_mut().insert(REQUEST_ID, id);
     }
+    if let Some(served) = served {
+        response.headers_mut().insert(DEPLOYMENT, served);
+    }
+    response.headers_mut().insert(ATTEMPTS, attempts);
     response
 }
 

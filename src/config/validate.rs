@@ -89,6 +89,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let provider_index = providers(&raw.providers)?;
     let groups = groups(&raw, &provider_index)?;
     routing(&raw, &provider_index, &groups)?;
+    breaker(&raw.routing.circuit_breaker)?;
     if raw.rate_limit.enabled && raw.rate_limit.requests_per_minute == 0 {
         return Err(ConfigError::at(
             &FieldPath::root("rate_limit").key("requests_per_minute"),
@@ -111,6 +112,34 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         source: None,
         text: None,
     })
+}
+
+/// The breaker library asserts on these (a panic is an abort in release builds), so they are
+/// checked here.
+fn breaker(b: &schema::BreakerConfig) -> Result<(), ConfigError> {
+    let at = FieldPath::root("routing").key("circuit_breaker");
+    if !(b.failure_ratio > 0.0 && b.failure_ratio <= 1.0) {
+        return Err(ConfigError::at(
+            &at.key("failure_ratio"),
+            "must be greater than 0 and at most 1",
+        ));
+    }
+    if b.window < crate::router::breaker::MIN_WINDOW {
+        return Err(ConfigError::at(&at.key("window"), "must be at least 1s"));
+    }
+    if b.failure_threshold == 0 {
+        return Err(ConfigError::at(
+            &at.key("failure_threshold"),
+            "must be at least 1",
+        ));
+    }
+    if b.open_for.is_zero() {
+        return Err(ConfigError::at(
+            &at.key("open_for"),
+            "must be greater than zero",
+        ));
+    }
+    Ok(())
 }
 
 fn listeners(server: &schema::ServerConfig) -> Result<Listeners, ConfigError> {
@@ -516,6 +545,16 @@ mod tests {
                 "rate_limit:\n  enabled: true\n",
                 "rate_limit.requests_per_minute",
                 "at least 1",
+            ),
+            (
+                "routing:\n  circuit_breaker: {failure_ratio: 1.5}\n",
+                "routing.circuit_breaker.failure_ratio",
+                "at most 1",
+            ),
+            (
+                "routing:\n  circuit_breaker: {window: 500ms}\n",
+                "routing.circuit_breaker.window",
+                "at least 1s",
             ),
             (
                 "logging:\n  level: 'info,,=x=y'\n",

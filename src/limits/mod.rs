@@ -1,5 +1,8 @@
-//! Admission limits. This step has the seed's global request rate (`rate_limit`), a lock-free
-//! GCRA whose burst equals the per-minute limit (a fresh limiter admits a whole minute at once).
+//! Admission limits: the seed's global request rate (`rate_limit`), a lock-free GCRA whose burst
+//! equals the per-minute limit (a fresh limiter admits a whole minute at once), and the in-flight
+//! token budget (`budget`).
+
+pub mod budget;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -143,6 +143,16 @@ pub struct Common {
     pub headers: HeaderMap,
     /// Whole-request timeout.
     pub timeout: Duration,
+    /// Longest silence between stream chunks.
+    pub stream_idle_timeout: Duration,
+}
+
+impl Common {
+    /// Wraps an upstream stream body with `translate` and this provider's idle bound.
+    pub fn stream<B, T>(&self, body: B, translate: T) -> crate::stream::Translated<B, T> {
+        crate::stream::Translated::new(body, translate, &self.name)
+            .with_idle_timeout(self.stream_idle_timeout)
+    }
 }
 
 impl Common {
@@ -176,6 +186,7 @@ impl Common {
             endpoint,
             headers,
             timeout: config.timeout,
+            stream_idle_timeout: config.stream_idle_timeout,
         })
     }
 }

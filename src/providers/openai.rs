@@ -10,8 +10,8 @@ use super::http::Endpoint;
 use super::{BoxFuture, Common, Complete, Forward, PassthroughCall, Provider, Reply, call, errors};
 use crate::config::schema::{ProviderConfig, ProviderKind};
 use crate::error::GatewayError;
+use crate::stream::openai::Passthrough;
 use crate::stream::sniff::Sniff;
-use crate::stream::{Translated, openai::Passthrough};
 use crate::types::json::json_string;
 use crate::types::usage::{usage_anywhere, usage_in};
 use crate::types::{ChatRequest, EmbeddingsRequest};
@@ -136,11 +136,9 @@ impl Provider for OpenAi {
                     body: bytes,
                 }));
             }
-            let stream = Translated::new(
-                response.into_body(),
-                Passthrough::new(inject_usage),
-                &self.common.name,
-            );
+            let stream = self
+                .common
+                .stream(response.into_body(), Passthrough::new(inject_usage));
             Ok(Reply::Stream(Box::new(stream)))
         })
     }
@@ -200,11 +198,7 @@ impl Provider for OpenAi {
             } else {
                 Sniff::raw()
             };
-            let body = Box::new(Translated::new(
-                response.into_body(),
-                sniff,
-                &self.common.name,
-            ));
+            let body = Box::new(self.common.stream(response.into_body(), sniff));
             Ok(Reply::Forward(Forward {
                 status,
                 content_type,

@@ -1,115 +1,124 @@
-//! Model routing: client model name → model group → deployment (provider + upstream model).
+//! Routing and resilience: client model name → model group → deployments in strategy order;
+//! the attempt loop with retries, fallbacks, circuit breakers and bulkheads lives in `attempt`.
 //! Names configured nowhere go to `routing.default_provider` unchanged, when one is set.
 
-use std::borrow::Cow;
+pub mod attempt;
+pub mod breaker;
+pub mod bulkhead;
+pub mod group;
+pub mod retry;
+pub mod state;
+
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 
-use crate::config::GroupSpec;
+pub use group::{Deployment, Group, Limit};
+use state::DeploymentState;
+
+use crate::config::{Config, GroupSpec};
 use crate::error::GatewayError;
 use crate::providers::Provider;
 
 /// Metric label for model names that are not configured (keeps label cardinality bounded).
 pub const OTHER_MODEL: &str = "other";
+/// The model key of the default provider's state (all unconfigured names share it, so their
+/// number cannot grow the state).
+const DEFAULT_MODEL_KEY: &str = "*";
 
-/// One deployment of a model group.
-pub struct Deployment {
-    /// The provider serving it.
-    pub provider: Arc<dyn Provider>,
-    /// The model name sent upstream.
-    pub upstream_model: String,
-    /// Relative share of traffic.
-    pub weight: u32,
-}
-
-/// A client-facing model name and its deployments.
-pub struct Group {
-    /// The client-facing name.
-    pub name: String,
-    /// Where it is served.
-    pub deployments: Vec<Deployment>,
-    /// Model names to fall back to.
-    pub fallbacks: Vec<String>,
-    next: AtomicUsize,
-}
-
-/// Where one request goes.
-pub struct Route<'r> {
-    /// The model label for metrics: the configured name or [`OTHER_MODEL`].
-    pub label: &'r str,
-    /// The provider to call.
-    pub provider: &'r Arc<dyn Provider>,
-    /// The model name to send upstream.
-    pub upstream_model: Cow<'r, str>,
+/// Where a client model name goes.
+pub enum Target<'r> {
+    /// A configured group.
+    Group(&'r Group),
+    /// The default provider, with the name unchanged.
+    Default(&'r Deployment),
 }
 
 /// All model groups of one config generation.
 pub struct Router {
     groups: HashMap<String, Group>,
     order: Vec<String>,
-    default_provider: Option<Arc<dyn Provider>>,
+    default: Option<Deployment>,
+}
+
+/// What a new router can take over from the previous generation's.
+pub struct Inputs<'a> {
+    /// The validated config.
+    pub config: &'a Config,
+    /// Adapters, indexed like `RawConfig::providers`.
+    pub providers: &'a [Arc<dyn Provider>],
+    /// Health flags by provider name.
+    pub health: &'a HashMap<String, Arc<AtomicBool>>,
+    /// The previous generation's router, for state that must survive a reload.
+    pub previous: Option<&'a Router>,
 }
 
 impl Router {
-    /// Builds groups from specs; `providers` is indexed like `RawConfig::providers`.
-    pub fn new(
-        specs: &[GroupSpec],
-        providers: &[Arc<dyn Provider>],
-        default_provider: Option<Arc<dyn Provider>>,
-    ) -> Self {
+    /// Builds groups from the config, carrying deployment state (breakers, in-flight counts,
+    /// latency averages) and concurrency limits over from `previous` by (provider, upstream model).
+    pub fn new(inputs: &Inputs<'_>) -> Self {
+        let specs = &inputs.config.groups;
         let mut groups = HashMap::with_capacity(specs.len());
         let mut order = Vec::with_capacity(specs.len());
         for spec in specs {
-            let deployments = spec
-                .deployments
+            let deployments = deployments(spec, inputs);
+            let config = inputs
+                .config
+                .raw
+                .models
                 .iter()
-                .filter_map(|d| {
-                    providers.get(d.provider).map(|p| Deployment {
-                        provider: Arc::clone(p),
-                        upstream_model: d.upstream_model.clone(),
-                        weight: d.weight,
-                    })
-                })
-                .collect();
+                .find(|m| m.name == spec.name);
+            let strategy = config.map(|m| m.strategy).unwrap_or_default();
+            let context = config
+                .map(|m| m.context_window_fallbacks.clone())
+                .unwrap_or_default();
             order.push(spec.name.clone());
             groups.insert(
                 spec.name.clone(),
-                Group {
-                    name: spec.name.clone(),
+                Group::new(
+                    spec.name.clone(),
+                    strategy,
                     deployments,
-                    fallbacks: spec.fallbacks.clone(),
-                    next: AtomicUsize::new(0),
-                },
+                    spec.fallbacks.clone(),
+                    context,
+                ),
             );
         }
+        let default = inputs
+            .config
+            .raw
+            .routing
+            .default_provider
+            .as_ref()
+            .and_then(|name| {
+                inputs
+                    .config
+                    .raw
+                    .providers
+                    .iter()
+                    .position(|p| &p.name == name)
+            })
+            .and_then(|i| inputs.providers.get(i))
+            .map(|provider| Deployment {
+                provider: Arc::clone(provider),
+                upstream_model: DEFAULT_MODEL_KEY.to_owned(),
+                weight: 1,
+                limit: None,
+                state: state_for(inputs, provider.name(), DEFAULT_MODEL_KEY),
+            });
         Self {
             groups,
             order,
-            default_provider,
+            default,
         }
     }
 
-    /// Picks the deployment for `model` (round robin within its group).
-    pub fn route<'r>(&'r self, model: &str) -> Result<Route<'r>, GatewayError> {
-        if let Some(group) = self.groups.get(model)
-            && !group.deployments.is_empty()
-        {
-            let i = group.next.fetch_add(1, Ordering::Relaxed) % group.deployments.len();
-            let deployment = &group.deployments[i];
-            return Ok(Route {
-                label: &group.name,
-                provider: &deployment.provider,
-                upstream_model: Cow::Borrowed(&deployment.upstream_model),
-            });
-        }
-        match &self.default_provider {
-            Some(provider) => Ok(Route {
-                label: OTHER_MODEL,
-                provider,
-                upstream_model: Cow::Owned(model.to_owned()),
-            }),
-            None => Err(GatewayError::ModelNotFound(model.to_owned())),
+    /// Where `model` goes: its group, else the default provider, else 404.
+    pub fn resolve(&self, model: &str) -> Result<Target<'_>, GatewayError> {
+        match (self.groups.get(model), &self.default) {
+            (Some(group), _) if !group.deployments.is_empty() => Ok(Target::Group(group)),
+            (_, Some(default)) => Ok(Target::Default(default)),
+            _ => Err(GatewayError::ModelNotFound(model.to_owned())),
         }
     }
 
@@ -129,6 +138,73 @@ impl Router {
             .get_key_value(model)
             .map_or(OTHER_MODEL, |(k, _)| k.as_str())
     }
+
+    /// Every deployment's state, for reuse by the next generation.
+    fn state(&self, provider: &str, model: &str) -> Option<&Arc<DeploymentState>> {
+        let in_groups = self.groups.values().flat_map(|g| &g.deployments);
+        in_groups
+            .chain(&self.default)
+            .find(|d| d.provider.name() == provider && d.upstream_model == model)
+            .map(|d| &d.state)
+    }
+
+    /// A deployment's concurrency limit with `size` slots, when one exists.
+    fn limit(&self, provider: &str, model: &str, size: usize) -> Option<Limit> {
+        let in_groups = self.groups.values().flat_map(|g| &g.deployments);
+        in_groups
+            .filter(|d| d.provider.name() == provider && d.upstream_model == model)
+            .find_map(|d| d.limit.clone().filter(|l| l.size == size))
+    }
+}
+
+fn deployments(spec: &GroupSpec, inputs: &Inputs<'_>) -> Vec<Deployment> {
+    let configured = inputs
+        .config
+        .raw
+        .models
+        .iter()
+        .find(|m| m.name == spec.name);
+    spec.deployments
+        .iter()
+        .enumerate()
+        .filter_map(|(j, d)| {
+            let provider = inputs.providers.get(d.provider)?;
+            let max = configured
+                .and_then(|m| m.deployments.get(j))
+                .and_then(|c| c.max_concurrency);
+            let limit = max.map(|size| {
+                inputs
+                    .previous
+                    .and_then(|prev| prev.limit(provider.name(), &d.upstream_model, size))
+                    .unwrap_or_else(|| Limit::new(size))
+            });
+            Some(Deployment {
+                provider: Arc::clone(provider),
+                upstream_model: d.upstream_model.clone(),
+                weight: d.weight,
+                limit,
+                state: state_for(inputs, provider.name(), &d.upstream_model),
+            })
+        })
+        .collect()
+}
+
+/// The previous generation's state for the deployment when compatible, else a fresh one.
+fn state_for(inputs: &Inputs<'_>, provider: &str, model: &str) -> Arc<DeploymentState> {
+    let breaker = &inputs.config.raw.routing.circuit_breaker;
+    inputs
+        .previous
+        .and_then(|prev| prev.state(provider, model))
+        .filter(|s| s.compatible(breaker))
+        .cloned()
+        .unwrap_or_else(|| {
+            let healthy = inputs
+                .health
+                .get(provider)
+                .cloned()
+                .unwrap_or_else(|| Arc::new(AtomicBool::new(true)));
+            Arc::new(DeploymentState::new(breaker, provider, model, healthy))
+        })
 }
 
 #[cfg(test)]
@@ -136,7 +212,7 @@ mod tests {
     use super::*;
     use crate::config;
 
-    fn router(text: &str) -> Router {
+    fn router(text: &str, previous: Option<&Router>) -> Router {
         let cfg = config::parse(text, None).unwrap();
         let providers: Vec<Arc<dyn Provider>> = cfg
             .raw
@@ -147,48 +223,62 @@ mod tests {
                 Arc::from(crate::providers::build(p, endpoint).unwrap())
             })
             .collect();
-        let default = cfg
-            .raw
-            .routing
-            .default_provider
-            .as_ref()
-            .and_then(|name| cfg.raw.providers.iter().position(|p| &p.name == name))
-            .map(|i| Arc::clone(&providers[i]));
-        Router::new(&cfg.groups, &providers, default)
+        Router::new(&Inputs {
+            config: &cfg,
+            providers: &providers,
+            health: &HashMap::new(),
+            previous,
+        })
     }
 
-    #[tokio::test]
-    async fn routes_round_robin_and_to_the_default() {
+    #[test]
+    fn resolves_groups_and_the_default() {
         let r = router(
             "providers:\n  - {name: a, type: mock, models: [m]}\n  - {name: b, type: mock, models: [m]}\nrouting:\n  default_provider: b\n",
+            None,
         );
-        let picks: Vec<_> = (0..4)
-            .map(|_| r.route("m").unwrap().provider.name().to_owned())
-            .collect();
-        assert_eq!(picks, ["a", "b", "a", "b"]);
-        let other = r.route("unlisted").unwrap();
-        assert_eq!(
-            (
-                other.label,
-                other.provider.name(),
-                other.upstream_model.as_ref()
-            ),
-            ("other", "b", "unlisted")
+        assert!(matches!(r.resolve("m"), Ok(Target::Group(g)) if g.deployments.len() == 2));
+        assert!(
+            matches!(r.resolve("unlisted"), Ok(Target::Default(d)) if d.provider.name() == "b")
         );
         assert_eq!(r.label("m"), "m");
         assert_eq!(r.label("zzz"), OTHER_MODEL);
-    }
-
-    #[tokio::test]
-    async fn unknown_models_are_404_without_a_default() {
-        let r = router(
-            "providers:\n  - {name: a, type: mock, models: [m]}\nmodels:\n  - name: alias\n    deployments: [{provider: a, model: m}]\n",
-        );
+        let r = router("providers:\n  - {name: a, type: mock, models: [m]}\n", None);
         assert_eq!(
-            r.route("nope").err().map(|e| e.status().as_u16()),
+            r.resolve("nope").err().map(|e| e.status().as_u16()),
             Some(404)
         );
-        assert_eq!(r.route("alias").unwrap().upstream_model, "m");
-        assert_eq!(r.model_names(), ["alias", "m"]);
+        assert_eq!(r.model_names(), ["m"]);
+    }
+
+    #[test]
+    fn state_survives_a_reload_of_the_same_deployment() {
+        let text = "providers:\n  - {name: a, type: mock, models: [m, n]}\n";
+        let first = router(text, None);
+        let Ok(Target::Group(g)) = first.resolve("m") else {
+            panic!()
+        };
+        g.deployments[0]
+            .state
+            .observe(std::time::Duration::from_millis(7));
+        let second = router(&text.replace(", n]", "]"), Some(&first));
+        let Ok(Target::Group(g2)) = second.resolve("m") else {
+            panic!()
+        };
+        assert!(Arc::ptr_eq(
+            &g.deployments[0].state,
+            &g2.deployments[0].state
+        ));
+        let changed = router(
+            &format!("{text}routing:\n  circuit_breaker: {{failure_threshold: 9}}\n"),
+            Some(&second),
+        );
+        let Ok(Target::Group(g3)) = changed.resolve("m") else {
+            panic!()
+        };
+        assert!(
+            !Arc::ptr_eq(&g2.deployments[0].state, &g3.deployments[0].state),
+            "new breaker settings, new breaker"
+        );
     }
 }

@@ -4,17 +4,18 @@
 
 pub mod ndjson;
 pub mod openai;
+pub mod peek;
 pub mod sniff;
 pub mod sse;
+pub mod translated;
 
-use std::collections::VecDeque;
+pub use translated::Translated;
+
 use std::convert::Infallible;
-use std::pin::Pin;
-use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
+use http_body::Body;
 
 use crate::error::GatewayError;
 use crate::types::Usage;
@@ -78,122 +79,4 @@ pub trait ClientStream: Body<Data = Bytes, Error = Infallible> + Send + Unpin {
     fn tally(&self) -> &Tally;
     /// When the first frame went out.
     fn first_frame_at(&self) -> Option<Instant>;
-}
-
-/// Drives a [`Translate`] over an upstream body; ends with an in-band error on failure.
-pub struct Translated<B, T> {
-    upstream: Option<B>,
-    translate: T,
-    provider: String,
-    ready: VecDeque<Bytes>,
-    scratch: Vec<Bytes>,
-    first_frame_at: Option<Instant>,
-}
-
-impl<B, T> Translated<B, T> {
-    /// Wraps `upstream` for `provider` (named in in-band errors).
-    pub fn new(upstream: B, translate: T, provider: &str) -> Self {
-        Self {
-            upstream: Some(upstream),
-            translate,
-            provider: provider.to_owned(),
-            ready: VecDeque::new(),
-            scratch: Vec::new(),
-            first_frame_at: None,
-        }
-    }
-}
-
-impl<B, T> Translated<B, T>
-where
-    B: Body<Data = Bytes> + Unpin,
-    B::Error: std::fmt::Display,
-    T: Translate,
-{
-    fn fail(&mut self, error: &GatewayError) {
-        self.upstream = None;
-        self.translate.on_error(error, &mut self.scratch);
-        self.ready.extend(self.scratch.drain(..));
-    }
-
-    fn pump(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(upstream) = self.upstream.as_mut() else {
-            return Poll::Ready(());
-        };
-        match ready!(Pin::new(upstream).poll_frame(cx)) {
-            Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data()
-                    && let Err(fault) = self.translate.on_chunk(data, &mut self.scratch)
-                {
-                    self.ready.extend(self.scratch.drain(..));
-                    self.fail(&fault.to_error(&self.provider));
-                }
-            }
-            Some(Err(e)) => {
-                let error = GatewayError::UpstreamProtocol {
-                    provider: self.provider.clone(),
-                    detail: format!("the stream broke: {e}"),
-                };
-                self.fail(&error);
-            }
-            None => {
-                self.upstream = None;
-                if let Err(fault) = self.translate.on_end(&mut self.scratch) {
-                    self.ready.extend(self.scratch.drain(..));
-                    self.fail(&fault.to_error(&self.provider));
-                }
-            }
-        }
-        self.ready.extend(self.scratch.drain(..));
-        Poll::Ready(())
-    }
-}
-
-impl<B, T> Body for Translated<B, T>
-where
-    B: Body<Data = Bytes> + Send + Unpin,
-    B::Error: std::fmt::Display,
-    T: Translate,
-{
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        loop {
-            if let Some(bytes) = self.ready.pop_front() {
-                self.first_frame_at.get_or_insert_with(Instant::now);
-                return Poll::Ready(Some(Ok(Frame::data(bytes))));
-            }
-            if self.upstream.is_none() {
-                return Poll::Ready(None);
-            }
-            ready!(self.pump(cx));
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.upstream.is_none() && self.ready.is_empty()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
-    }
-}
-
-impl<B, T> ClientStream for Translated<B, T>
-where
-    B: Body<Data = Bytes> + Send + Unpin,
-    B::Error: std::fmt::Display,
-    T: Translate,
-{
-    fn tally(&self) -> &Tally {
-        self.translate.tally()
-    }
-
-    fn first_frame_at(&self) -> Option<Instant> {
-        self.first_frame_at
-    }
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::metrics::{self as m, NO_PROVIDER, NO_TEAM};
-use crate::error::{GatewayError, Side};
+use crate::error::GatewayError;
 use crate::router::OTHER_MODEL;
 use crate::tokens;
 use crate::types::Usage;
@@ -39,7 +39,6 @@ impl Outcome {
 }
 
 /// One request's accounting, closed by [`RequestRecord::finish`].
-#[derive(Debug)]
 pub struct RequestRecord {
     /// Request id (also sent back as `x-request-id`).
     pub request_id: String,
@@ -53,7 +52,13 @@ pub struct RequestRecord {
     pub stream: bool,
     /// Size of the prompt-bearing body, for an estimate when the upstream gives no usage.
     pub prompt_bytes: usize,
+    /// Upstream attempts made (retries and fallbacks included).
+    pub attempts: u32,
+    /// `provider/model` of the deployment that answered.
+    pub served: Option<String>,
     routed: bool,
+    /// Held until the request ends (bulkhead slot, in-flight count, token budget…).
+    guards: Vec<Box<dyn Send + Sync>>,
 }
 
 /// What the end of a request reports.
@@ -89,8 +94,17 @@ impl RequestRecord {
             provider: NO_PROVIDER.to_owned(),
             stream: false,
             prompt_bytes: 0,
+            attempts: 0,
+            served: None,
             routed: false,
+            guards: Vec::new(),
         }
+    }
+
+    /// Keeps `guard` alive until the request ends (for a stream: until its last byte or the
+    /// client's disconnect).
+    pub fn hold(&mut self, guard: impl Send + Sync + 'static) {
+        self.guards.push(Box::new(guard));
     }
 
     /// When the request arrived.
@@ -141,11 +155,9 @@ impl RequestRecord {
         if let Some(usage) = &usage {
             m::record_tokens(NO_TEAM, &self.model, &self.provider, usage);
         }
-        if let Some(error) = finish.error
-            && error.side() == Side::Upstream
-        {
-            metrics::counter!(m::UPSTREAM_ERRORS, "provider" => self.provider.clone(), "error_type" => error.metric_label())
-                .increment(1);
+        if finish.failed_in_band {
+            // Failures before the first byte were counted per attempt; this one came mid-stream.
+            m::count_upstream_error(&self.provider, "midstream");
         }
         let usage = usage.unwrap_or_default();
         tracing::info!(
@@ -166,6 +178,8 @@ impl RequestRecord {
             cached_tokens = usage.cached,
             tokens_estimated = estimated,
             error_code = finish.error.and_then(GatewayError::code),
+            attempts = self.attempts,
+            deployment = self.served.as_deref(),
             "request finished"
         );
     }

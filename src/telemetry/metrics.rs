@@ -25,6 +25,12 @@ pub const LIFECYCLE_PHASE: &str = "llm_lifecycle_phase";
 /// Rejections by the global rate limit: `{team,limit}`.
 pub const RATELIMIT_REJECTIONS: &str = "llm_ratelimit_rejections_total";
 
+/// Circuit breaker state: `{provider,model}` (0 closed, 1 half-open, 2 open).
+pub const CIRCUIT_STATE: &str = "llm_circuit_state";
+/// Requests refused by a full provider bulkhead: `{provider}`.
+pub const BULKHEAD_REJECTIONS: &str = "llm_bulkhead_rejections_total";
+/// Whether a provider's active health check passes: `{provider}` (1 healthy, 0 failing).
+pub const PROVIDER_HEALTHY: &str = "llm_provider_healthy";
 /// Config reload attempts: `{result="ok"|"error"}`.
 pub const CONFIG_RELOADS: &str = "llm_config_reloads_total";
 /// When a config was last applied successfully (start included).
@@ -94,6 +100,18 @@ fn describe() {
         "0 starting, 1 ready, 2 draining, 3 stopped."
     );
     metrics::describe_counter!(RATELIMIT_REJECTIONS, "Requests rejected by a rate limit.");
+    metrics::describe_gauge!(
+        CIRCUIT_STATE,
+        "Circuit breaker state: 0 closed, 1 half-open, 2 open."
+    );
+    metrics::describe_counter!(
+        BULKHEAD_REJECTIONS,
+        "Requests refused because a provider's bulkhead was full."
+    );
+    metrics::describe_gauge!(
+        PROVIDER_HEALTHY,
+        "1 while the provider's active health check passes."
+    );
     metrics::describe_counter!(CONFIG_RELOADS, "Config reload attempts by result.");
     metrics::describe_gauge!(
         CONFIG_LAST_SUCCESS,
@@ -118,4 +136,10 @@ pub fn record_tokens(team: &str, model: &str, provider: &str, usage: &Usage) {
             .increment(value);
         }
     }
+}
+
+/// Counts one failed upstream attempt (`error_type`: `429`, `5xx`, `timeout`, `connect`,
+/// `circuit_open`, …).
+pub fn count_upstream_error(provider: &str, error_type: &'static str) {
+    metrics::counter!(UPSTREAM_ERRORS, "provider" => provider.to_owned(), "error_type" => error_type).increment(1);
 }

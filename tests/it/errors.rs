@@ -125,7 +125,9 @@ async fn upstream_errors_keep_status_and_message_except_auth() {
         _ => Canned::Json(200, upstream::chat_completion("m", "ok", 1, 1)),
     })
     .await;
-    let gw = Gateway::start(&provider(&up.base_url(), "")).await;
+    // Every scenario here fails on purpose; keep the breaker out of the way.
+    let breaker = "routing:\n  circuit_breaker: {failure_threshold: 100}\n  retry_backoff: {initial: 1ms, max: 5s}\n";
+    let gw = Gateway::start(&provider(&up.base_url(), breaker)).await;
     let via = Via::Tcp(gw.tcp);
     let ask = |content: &str| json!({"model": "gpt-4o", "messages": [{"role": "user", "content": content}]});
 
@@ -152,7 +154,9 @@ async fn upstream_errors_keep_status_and_message_except_auth() {
         "{metrics}"
     );
     assert!(
-        metrics.contains(r#"llm_upstream_error_total{provider="up",error_type="5xx"} 1"#),
+        // The 500 was retried twice (retry_count 2); the 429's Retry-After (7s) is longer than
+        // retry_backoff.max, so it went back to the client at once.
+        metrics.contains(r#"llm_upstream_error_total{provider="up",error_type="5xx"} 3"#),
         "{metrics}"
     );
     assert!(!gw.log_text().contains("sk-secret-upstream-key"));

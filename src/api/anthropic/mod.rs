@@ -12,6 +12,8 @@ pub mod request;
 pub mod response;
 pub mod stream;
 
+use std::sync::Arc;
+
 use axum::extract::{Request, State};
 use axum::response::Response;
 use http::StatusCode;
@@ -19,11 +21,12 @@ use http::StatusCode;
 use self::request::{Endpoint, Head};
 use self::stream::ToAnthropic;
 use super::AppState;
-use super::intake::{admit, read, request_id};
+use super::intake::{admit, read, request_id, reserve_tokens};
 use super::respond::{Inbound, respond};
 use crate::error::GatewayError;
+use crate::providers::Provider;
 use crate::providers::{Complete, MessagesCall, Reply};
-use crate::router::Route;
+use crate::router::attempt;
 use crate::stream::Translated;
 use crate::telemetry::access::RequestRecord;
 use crate::types::{ChatRequest, Usage};
@@ -39,16 +42,31 @@ pub async fn messages(State(state): State<AppState>, request: Request) -> Respon
         let head = Head::parse(&bytes, Endpoint::Messages)?;
         record.stream = head.stream;
         admit(&runtime)?;
-        let route = runtime.router.route(&head.model)?;
-        record.route(route.label, route.provider.name());
+        let max_tokens = head
+            .top
+            .get("max_tokens")
+            .and_then(|raw| raw.get().parse().ok());
+        reserve_tokens(&runtime, &mut record, bytes.len(), max_tokens).await?;
+        let model = head.model.clone();
         let call = MessagesCall {
             top: head.top,
             stream: head.stream,
         };
-        if let Some(passthrough) = route.provider.messages(&call, &route.upstream_model) {
-            return passthrough.await;
-        }
-        translated(&bytes, &call, &route).await
+        let routed = attempt::Request {
+            runtime: &runtime,
+            model: &model,
+            record: &mut record,
+        };
+        let (call, bytes) = (&call, &bytes);
+        attempt::run(routed, |provider, upstream_model| {
+            Box::pin(async move {
+                match provider.messages(call, &upstream_model) {
+                    Some(passthrough) => passthrough.await,
+                    None => translated(bytes, call, &provider, &upstream_model).await,
+                }
+            })
+        })
+        .await
     }
     .await;
     respond(result, record, Inbound::Anthropic)
@@ -58,17 +76,19 @@ pub async fn messages(State(state): State<AppState>, request: Request) -> Respon
 async fn translated(
     bytes: &[u8],
     call: &MessagesCall<'_>,
-    route: &Route<'_>,
+    provider: &Arc<dyn Provider>,
+    upstream_model: &str,
 ) -> Result<Reply, GatewayError> {
     let typed = request::typed(bytes)?;
     let model = typed.model.clone();
     let input_estimate = count::estimate(&call.top);
-    let openai = request::to_openai(typed, route.provider.kind())?;
+    let openai = request::to_openai(typed, provider.kind())?;
     let body = serde_json::to_vec(&openai).map_err(|e| GatewayError::Internal(e.to_string()))?;
     // The same parse as an OpenAI client's request: one code path from here on.
     let chat = ChatRequest::parse(&body)?;
-    let provider = route.provider.name();
-    match route.provider.chat(&chat, &route.upstream_model).await? {
+    let adapter = provider;
+    let provider = adapter.name();
+    match adapter.chat(&chat, upstream_model).await? {
         Reply::Complete(complete) => response::complete(complete, provider).map(Reply::Complete),
         Reply::Stream(stream) => {
             let translate = ToAnthropic::new(model, input_estimate);
@@ -92,25 +112,35 @@ pub async fn count_tokens(State(state): State<AppState>, request: Request) -> Re
         let bytes = read(&runtime, &parts, body).await?;
         let head = Head::parse(&bytes, Endpoint::CountTokens)?;
         admit(&runtime)?;
-        let route = runtime.router.route(&head.model)?;
-        record.route(route.label, route.provider.name());
+        let model = head.model.clone();
         let call = MessagesCall {
             top: head.top,
             stream: false,
         };
-        let complete = match route.provider.count_tokens(&call, &route.upstream_model) {
-            Some(counted) => counted.await?,
-            None => Complete {
-                status: StatusCode::OK,
-                body: count::count_tokens_body(&call.top).into(),
-                usage: None,
-            },
+        let routed = attempt::Request {
+            runtime: &runtime,
+            model: &model,
+            record: &mut record,
         };
-        // Counting generates nothing; without this the record would charge an estimate.
-        Ok(Reply::Complete(Complete {
-            usage: Some(Usage::default()),
-            ..complete
-        }))
+        let call = &call;
+        attempt::run(routed, |provider, upstream_model| {
+            Box::pin(async move {
+                let complete = match provider.count_tokens(call, &upstream_model) {
+                    Some(counted) => counted.await?,
+                    None => Complete {
+                        status: StatusCode::OK,
+                        body: count::count_tokens_body(&call.top).into(),
+                        usage: None,
+                    },
+                };
+                // Counting generates nothing; without this the record would charge an estimate.
+                Ok(Reply::Complete(Complete {
+                    usage: Some(Usage::default()),
+                    ..complete
+                }))
+            })
+        })
+        .await
     }
     .await;
     respond(result, record, Inbound::Anthropic)

@@ -16,7 +16,6 @@ use super::translate::{new_completion_id, typed_request, unix_now};
 use super::{BoxFuture, Common, Complete, MessagesCall, Provider, Reply, call};
 use crate::config::schema::{ProviderConfig, ProviderKind};
 use crate::error::GatewayError;
-use crate::stream::Translated;
 use crate::stream::openai::ChunkWriter;
 use crate::types::anthropic::{API_VERSION, AnthropicUsage, MessagesResponse};
 use crate::types::json::json_string;
@@ -115,11 +114,9 @@ impl Provider for Anthropic {
                 request.include_usage,
             );
             let translator = stream::ToOpenAi::new(writer, &self.common.name);
-            Ok(Reply::Stream(Box::new(Translated::new(
-                response.into_body(),
-                translator,
-                &self.common.name,
-            ))))
+            Ok(Reply::Stream(Box::new(
+                self.common.stream(response.into_body(), translator),
+            )))
         })
     }
 
@@ -167,11 +164,9 @@ impl Provider for Anthropic {
             )
             .await?;
             let translator = stream::Passthrough::default();
-            Ok(Reply::Stream(Box::new(Translated::new(
-                response.into_body(),
-                translator,
-                &self.common.name,
-            ))))
+            Ok(Reply::Stream(Box::new(
+                self.common.stream(response.into_body(), translator),
+            )))
         }))
     }
 

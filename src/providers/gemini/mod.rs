@@ -27,7 +27,6 @@ use super::translate::typed_request;
 use super::{BoxFuture, Common, Complete, Provider, Reply, call};
 use crate::config::schema::{ProviderConfig, ProviderKind};
 use crate::error::GatewayError;
-use crate::stream::Translated;
 use crate::types::{ChatRequest, EmbeddingsRequest};
 use stream::GeminiStream;
 use wire::{BatchEmbedResponse, GenerateContentResponse};
@@ -151,7 +150,7 @@ impl Provider for Gemini {
             let upstream = call::post(&self.common, &path, body, deadline, errors::gemini).await?;
             let translate =
                 GeminiStream::new(&self.common.name, upstream_model, request.include_usage);
-            let stream = Translated::new(upstream.into_body(), translate, &self.common.name);
+            let stream = self.common.stream(upstream.into_body(), translate);
             Ok(Reply::Stream(Box::new(stream)))
         })
     }

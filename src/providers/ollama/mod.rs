@@ -18,7 +18,6 @@ use super::http::Endpoint;
 use super::{BoxFuture, Common, Complete, Provider, Reply, call, translate};
 use crate::config::schema::{ProviderConfig, ProviderKind};
 use crate::error::GatewayError;
-use crate::stream::Translated;
 use crate::stream::openai::ChunkWriter;
 use crate::types::{ChatRequest, EmbeddingsRequest};
 
@@ -74,7 +73,7 @@ impl Ollama {
             include_usage,
         );
         let translator = stream::ChatStream::new(writer, &self.common.name);
-        let stream = Translated::new(response.into_body(), translator, &self.common.name);
+        let stream = self.common.stream(response.into_body(), translator);
         Ok(Reply::Stream(Box::new(stream)))
     }
 }

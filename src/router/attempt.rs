@@ -1,0 +1,371 @@
+//! The attempt loop: one request, tried on the deployments its model's strategy orders, with
+//! retries (backoff with jitter, `Retry-After` honoured, only what is safe to retry), then the
+//! model's fallbacks, all within `routing.timeout`. Each attempt passes the provider's bulkhead,
+//! the deployment's concurrency limit and its circuit breaker, and a stream is held until its
+//! first chunk so that failover stays possible until the first byte goes to the client.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::group::{Deployment, Group};
+use super::{OTHER_MODEL, Target, retry};
+use crate::error::GatewayError;
+use crate::providers::{BoxFuture, Forward, Provider, Reply};
+use crate::runtime::Runtime;
+use crate::stream::peek::peek;
+use crate::telemetry::access::RequestRecord;
+use crate::telemetry::metrics::count_upstream_error;
+
+/// Error code that sends a request to `context_window_fallbacks`.
+const CONTEXT_LENGTH_EXCEEDED: &str = "context_length_exceeded";
+/// `error_type` of requests refused by an open breaker.
+const CIRCUIT_OPEN: &str = "circuit_open";
+/// Shortest `Retry-After` when every deployment's breaker is open.
+const MIN_OPEN_RETRY: Duration = Duration::from_secs(1);
+
+/// One attempt: a provider and an upstream model name in, the reply out. They are passed owned
+/// so the returned future may borrow the request the closure captured (lifetime `'r`).
+pub trait Call<'r>:
+    FnMut(Arc<dyn Provider>, String) -> BoxFuture<'r, Result<Reply, GatewayError>> + Send
+{
+}
+
+impl<'r, F> Call<'r> for F where
+    F: FnMut(Arc<dyn Provider>, String) -> BoxFuture<'r, Result<Reply, GatewayError>> + Send
+{
+}
+
+/// What the loop needs besides the call itself.
+pub struct Request<'a> {
+    /// The generation serving the request.
+    pub runtime: &'a Runtime,
+    /// The model the client asked for.
+    pub model: &'a str,
+    /// The request's record (routing labels, attempts, guards held to the end).
+    pub record: &'a mut RequestRecord,
+}
+
+/// Serves a request through `call`, which makes one attempt on a provider with an upstream
+/// model name. (A boxed future rather than an async closure: the handler's future must be
+/// provably `Send`.)
+pub async fn run<'r, F>(request: Request<'_>, mut call: F) -> Result<Reply, GatewayError>
+where
+    F: Call<'r>,
+{
+    let Request {
+        runtime,
+        model,
+        record,
+    } = request;
+    let routing = &runtime.config.raw.routing;
+    let mut run = Loop {
+        runtime,
+        record,
+        deadline: Instant::now() + routing.timeout,
+        attempts: 0,
+        last_tried: 0,
+    };
+    let mut target = runtime.router.resolve(model)?;
+    let mut visited = vec![model.to_owned()];
+    let mut queue: VecDeque<String> = VecDeque::new();
+    loop {
+        let error = match target {
+            Target::Default(deployment) => {
+                return run.on_default(deployment, model, &mut call).await;
+            }
+            Target::Group(group) => match run.on_group(group, &mut call).await {
+                Ok(reply) => return Ok(reply),
+                Err(error) => error,
+            },
+        };
+        let Target::Group(group) = target else {
+            return Err(error);
+        };
+        let next = if error.code() == Some(CONTEXT_LENGTH_EXCEEDED) {
+            &group.context_window_fallbacks
+        } else if routing.fallback_enabled && fails_over(&error) {
+            &group.fallbacks
+        } else {
+            return Err(error);
+        };
+        queue.extend(next.iter().filter(|n| !visited.contains(n)).cloned());
+        let Some(resolved) = next_target(runtime, &mut queue, &mut visited) else {
+            return Err(error);
+        };
+        target = resolved;
+    }
+}
+
+/// The next fallback that resolves, in order.
+fn next_target<'r>(
+    runtime: &'r Runtime,
+    queue: &mut VecDeque<String>,
+    visited: &mut Vec<String>,
+) -> Option<Target<'r>> {
+    while let Some(name) = queue.pop_front() {
+        visited.push(name.clone());
+        if let Ok(target) = runtime.router.resolve(&name) {
+            return Some(target);
+        }
+    }
+    None
+}
+
+/// Whether another deployment or model could still answer after `error`.
+fn fails_over(error: &GatewayError) -> bool {
+    error.retryable() || matches!(error, GatewayError::Unavailable { .. })
+}
+
+/// Whether `error` says the deployment is unwell (as opposed to a bad request).
+fn breaker_failure(error: &GatewayError) -> bool {
+    matches!(
+        error,
+        GatewayError::UpstreamConnect { .. }
+            | GatewayError::UpstreamTimeout { .. }
+            | GatewayError::UpstreamProtocol { .. }
+            | GatewayError::UpstreamAuth { .. }
+    ) || (error.retryable() && matches!(error, GatewayError::Upstream { .. }))
+}
+
+struct Loop<'a> {
+    runtime: &'a Runtime,
+    record: &'a mut RequestRecord,
+    deadline: Instant,
+    attempts: u32,
+    /// Address of the last attempt's deployment (an identity, never dereferenced).
+    last_tried: usize,
+}
+
+impl Loop<'_> {
+    async fn on_default<'r, F>(
+        &mut self,
+        deployment: &Deployment,
+        model: &str,
+        call: &mut F,
+    ) -> Result<Reply, GatewayError>
+    where
+        F: Call<'r>,
+    {
+        let tries = self.runtime.config.raw.routing.retry_count + 1;
+        let mut last = None;
+        for _ in 0..tries {
+            match self
+                .next_try(deployment, model, OTHER_MODEL, call, last.as_ref())
+                .await
+            {
+                Ok(reply) => return Ok(reply),
+                Err(e) if fails_over(&e) && self.may_retry(&e) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| self.timeout_error(deployment)))
+    }
+
+    async fn on_group<'r, F>(&mut self, group: &Group, call: &mut F) -> Result<Reply, GatewayError>
+    where
+        F: Call<'r>,
+    {
+        let order = group.order();
+        let tries = self.runtime.config.raw.routing.retry_count + 1;
+        let mut last = None;
+        for n in 0..tries as usize {
+            let picked = (0..order.len())
+                .map(|k| &group.deployments[order[(n + k) % order.len()]])
+                .find(|d| d.available());
+            let Some(deployment) = picked else {
+                return Err(last.unwrap_or_else(|| all_open(group)));
+            };
+            let upstream = deployment.upstream_model.as_str();
+            match self
+                .next_try(deployment, upstream, &group.name, call, last.as_ref())
+                .await
+            {
+                Ok(reply) => return Ok(reply),
+                Err(e) if fails_over(&e) && self.may_retry(&e) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| all_open(group)))
+    }
+
+    /// Whether there is time left for another attempt.
+    fn may_retry(&self, _error: &GatewayError) -> bool {
+        Instant::now() < self.deadline
+    }
+
+    /// Waits out the backoff after a failed attempt, then makes one.
+    async fn next_try<'r, F>(
+        &mut self,
+        deployment: &Deployment,
+        model: &str,
+        label: &str,
+        call: &mut F,
+        previous: Option<&GatewayError>,
+    ) -> Result<Reply, GatewayError>
+    where
+        F: Call<'r>,
+    {
+        if let Some(previous) = previous {
+            let same = self.last_tried == std::ptr::from_ref(deployment).addr();
+            let Some(delay) = self.retry_delay(previous, same) else {
+                return Err(previous.clone());
+            };
+            tokio::time::sleep(delay).await;
+        }
+        self.last_tried = std::ptr::from_ref(deployment).addr();
+        self.attempt(deployment, model, label, call).await
+    }
+
+    /// The wait before retrying after `previous`: backoff with jitter, stretched to the
+    /// upstream's `Retry-After` when retrying the same deployment (another deployment has its
+    /// own quota). `None` when the hint is longer than `retry_backoff.max` (the client is better
+    /// served by the error and its `Retry-After` than by a gateway that sits on the request) or
+    /// the wait would pass the deadline.
+    fn retry_delay(&self, previous: &GatewayError, same_deployment: bool) -> Option<Duration> {
+        let backoff = &self.runtime.config.raw.routing.retry_backoff;
+        let hint = previous.retry_after().filter(|_| same_deployment);
+        if hint.is_some_and(|h| h > backoff.max) {
+            return None;
+        }
+        let delay = retry::delay(backoff, self.attempts, hint);
+        retry::fits(delay, self.deadline).then_some(delay)
+    }
+
+    /// One attempt: bulkhead, concurrency limit, breaker, the call, and (for streams) the first
+    /// chunk. On success the guards are handed to the record, which holds them to the end.
+    async fn attempt<'r, F>(
+        &mut self,
+        deployment: &Deployment,
+        model: &str,
+        label: &str,
+        call: &mut F,
+    ) -> Result<Reply, GatewayError>
+    where
+        F: Call<'r>,
+    {
+        let provider = deployment.provider.name();
+        let slot = match self.runtime.bulkhead(provider) {
+            Some(bulkhead) => Some(bulkhead.enter().await?),
+            None => None,
+        };
+        let limit = match &deployment.limit {
+            Some(limit) => Some(
+                Arc::clone(&limit.slots)
+                    .try_acquire_owned()
+                    .map_err(|_| full(deployment))?,
+            ),
+            None => None,
+        };
+        let Some(permit) = deployment.state.breaker.try_acquire() else {
+            return Err(circuit_open(deployment));
+        };
+        let inflight = deployment.state.start();
+        self.attempts += 1;
+        self.record.route(label, provider);
+        self.record.attempts = self.attempts;
+        let started = Instant::now();
+        let outcome = match tokio::time::timeout_at(
+            self.deadline.into(),
+            call(Arc::clone(&deployment.provider), model.to_owned()),
+        )
+        .await
+        {
+            Ok(outcome) => self.first_chunk(outcome, provider).await,
+            Err(_) => Err(self.timeout_error(deployment)),
+        };
+        match &outcome {
+            Ok(_) => {
+                permit.record(true);
+                deployment.state.observe(started.elapsed());
+                self.record.served = Some(format!("{provider}/{model}"));
+                self.record.hold((inflight, slot, limit));
+            }
+            Err(error) => {
+                permit.record(!breaker_failure(error));
+                if error.side() == crate::error::Side::Upstream || breaker_failure(error) {
+                    count_upstream_error(provider, error.metric_label());
+                }
+            }
+        }
+        outcome
+    }
+
+    /// The deadline (`routing.timeout`) passed during an attempt.
+    fn timeout_error(&self, deployment: &Deployment) -> GatewayError {
+        GatewayError::UpstreamTimeout {
+            provider: deployment.provider.name().to_owned(),
+            after: self.runtime.config.raw.routing.timeout,
+        }
+    }
+
+    /// Holds a stream until its first chunk (bounded by `ttft_timeout` and the deadline).
+    async fn first_chunk(
+        &self,
+        outcome: Result<Reply, GatewayError>,
+        provider: &str,
+    ) -> Result<Reply, GatewayError> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let within = self
+            .runtime
+            .config
+            .raw
+            .routing
+            .ttft_timeout
+            .map_or(left, |t| t.min(left));
+        match outcome? {
+            Reply::Stream(stream) => Ok(Reply::Stream(peek(stream, within, provider).await?)),
+            Reply::Forward(forward) => Ok(Reply::Forward(Forward {
+                body: peek(forward.body, within, provider).await?,
+                ..forward
+            })),
+            complete => Ok(complete),
+        }
+    }
+}
+
+fn full(deployment: &Deployment) -> GatewayError {
+    GatewayError::Unavailable {
+        message: format!(
+            "Deployment `{}` is at its max_concurrency.",
+            deployment.label()
+        ),
+        retry_after: Some(MIN_OPEN_RETRY),
+    }
+}
+
+fn circuit_open(deployment: &Deployment) -> GatewayError {
+    count_upstream_error(deployment.provider.name(), CIRCUIT_OPEN);
+    GatewayError::Unavailable {
+        message: format!(
+            "Deployment `{}` is failing; its circuit breaker is open.",
+            deployment.label()
+        ),
+        retry_after: Some(
+            deployment
+                .state
+                .breaker
+                .remaining_open()
+                .max(MIN_OPEN_RETRY),
+        ),
+    }
+}
+
+/// Every deployment of the group is unavailable: 503 at once, without touching an upstream.
+fn all_open(group: &Group) -> GatewayError {
+    let mut soonest = None::<Duration>;
+    for deployment in &group.deployments {
+        let open = deployment.state.breaker.remaining_open();
+        if !open.is_zero() {
+            count_upstream_error(deployment.provider.name(), CIRCUIT_OPEN);
+        }
+        soonest = Some(soonest.map_or(open, |s| s.min(open)));
+    }
+    GatewayError::Unavailable {
+        message: format!(
+            "No deployment of model `{}` is available (circuit breakers open, unhealthy or at capacity).",
+            group.name
+        ),
+        retry_after: Some(soonest.unwrap_or(MIN_OPEN_RETRY).max(MIN_OPEN_RETRY)),
+    }
+}
