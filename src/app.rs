@@ -15,6 +15,7 @@ use crate::config::watch::{self, Watch};
 use crate::config::{self, Config, ConfigError, schema};
 use crate::lifecycle::{Lifecycle, Phase, Request, Signals};
 use crate::reload::{self, Cause, Outcome, Reloader};
+use crate::router::health::HealthChecks;
 use crate::runtime::Runtime;
 use crate::server::{self, ConnSettings, Server, SettingsSource, SocketFile};
 use crate::telemetry::{self, access};
@@ -67,6 +68,7 @@ struct Running {
     admin: Server,
     socket: Option<SocketFile>,
     reloader: Option<Reloader>,
+    health: HealthChecks,
     watch: Watch,
 }
 
@@ -115,8 +117,10 @@ async fn start(config: Config) -> Result<Running, ExitCode> {
         socket,
         reloader,
         watch: Watch::new(schema::DEFAULT_RELOAD_DEBOUNCE),
+        health: HealthChecks::default(),
     };
     running.refresh_watch();
+    running.health.sync(&running.state.runtime.load());
     running.lifecycle.advance(Phase::Ready);
     tracing::info!(
         tcp = bound.tcp.map(|a| a.to_string()),
@@ -154,7 +158,9 @@ impl Running {
             };
             if let Some(reloader) = &self.reloader {
                 if let Outcome::Applied(_) = reloader.reload(cause).await {
-                    warn_if_open(&self.state.runtime.load());
+                    let runtime = self.state.runtime.load();
+                    warn_if_open(&runtime);
+                    self.health.sync(&runtime);
                 }
             } else {
                 tracing::warn!("reload requested, but there is no config file (env-only mode)");

@@ -95,6 +95,11 @@ impl Runtime {
         })
     }
 
+    /// The connection pool of `provider`.
+    pub fn endpoint(&self, provider: &str) -> Option<&Arc<Endpoint>> {
+        self.endpoints.get(provider).map(|(_, endpoint)| endpoint)
+    }
+
     /// The bulkhead of `provider`.
     pub fn bulkhead(&self, provider: &str) -> Option<&Bulkhead> {
         self.bulkheads.get(provider)

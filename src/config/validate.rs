@@ -270,6 +270,20 @@ fn provider(p: &schema::ProviderConfig, at: &FieldPath) -> Result<(), ConfigErro
             ));
         }
     }
+    if let Some(check) = &p.health_check {
+        if !check.path.starts_with('/') {
+            return Err(ConfigError::at(
+                &at.key("health_check").key("path"),
+                "must start with `/`",
+            ));
+        }
+        if check.interval.is_zero() {
+            return Err(ConfigError::at(
+                &at.key("health_check").key("interval"),
+                "must be greater than zero",
+            ));
+        }
+    }
     kind_specific(p, kind, at)?;
     headers_and_tls(p, at)
 }

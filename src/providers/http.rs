@@ -161,9 +161,14 @@ impl Endpoint {
 
     /// The URI for `path` (which starts with `/`) under the base URL.
     pub fn uri(&self, path: &str) -> Result<Uri, TransportError> {
-        let full_path = format!("{}{path}", self.prefix);
+        self.origin_uri(&format!("{}{path}", self.prefix))
+    }
+
+    /// The URI for `path` at the origin, ignoring the base URL's path prefix (health checks
+    /// such as vLLM's `/health` live at the root, beside `/v1`).
+    pub fn origin_uri(&self, full_path: &str) -> Result<Uri, TransportError> {
         match &self.transport {
-            Transport::Unix { socket, .. } => Ok(hyperlocal::Uri::new(socket, &full_path).into()),
+            Transport::Unix { socket, .. } => Ok(hyperlocal::Uri::new(socket, full_path).into()),
             _ => format!("{}{full_path}", self.origin)
                 .parse()
                 .map_err(|e| TransportError(format!("invalid upstream URI: {e}"))),

@@ -265,13 +265,27 @@ impl Loop<'_> {
         self.record.route(label, provider);
         self.record.attempts = self.attempts;
         let started = Instant::now();
-        let outcome = match tokio::time::timeout_at(
-            self.deadline.into(),
-            call(Arc::clone(&deployment.provider), model.to_owned()),
-        )
-        .await
-        {
-            Ok(outcome) => self.first_chunk(outcome, provider).await,
+        // A stream is committed at its first chunk: until then (headers included) the wait is
+        // bounded by `ttft_timeout`, so a slow first byte can still fail over.
+        let left = self.deadline.saturating_duration_since(started);
+        let ttft = self
+            .runtime
+            .config
+            .raw
+            .routing
+            .ttft_timeout
+            .filter(|_| self.record.stream);
+        let bound = ttft.map_or(left, |t| t.min(left));
+        let answer = async {
+            let outcome = call(Arc::clone(&deployment.provider), model.to_owned()).await;
+            first_chunk(outcome, provider).await
+        };
+        let outcome = match tokio::time::timeout(bound, answer).await {
+            Ok(outcome) => outcome,
+            Err(_) if ttft.is_some_and(|t| t < left) => Err(GatewayError::UpstreamTimeout {
+                provider: provider.to_owned(),
+                after: bound,
+            }),
             Err(_) => Err(self.timeout_error(deployment)),
         };
         match &outcome {
@@ -298,29 +312,20 @@ impl Loop<'_> {
             after: self.runtime.config.raw.routing.timeout,
         }
     }
+}
 
-    /// Holds a stream until its first chunk (bounded by `ttft_timeout` and the deadline).
-    async fn first_chunk(
-        &self,
-        outcome: Result<Reply, GatewayError>,
-        provider: &str,
-    ) -> Result<Reply, GatewayError> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        let within = self
-            .runtime
-            .config
-            .raw
-            .routing
-            .ttft_timeout
-            .map_or(left, |t| t.min(left));
-        match outcome? {
-            Reply::Stream(stream) => Ok(Reply::Stream(peek(stream, within, provider).await?)),
-            Reply::Forward(forward) => Ok(Reply::Forward(Forward {
-                body: peek(forward.body, within, provider).await?,
-                ..forward
-            })),
-            complete => Ok(complete),
-        }
+/// Holds a stream until its first chunk (the caller bounds the wait).
+async fn first_chunk(
+    outcome: Result<Reply, GatewayError>,
+    provider: &str,
+) -> Result<Reply, GatewayError> {
+    match outcome? {
+        Reply::Stream(stream) => Ok(Reply::Stream(peek(stream, provider).await?)),
+        Reply::Forward(forward) => Ok(Reply::Forward(Forward {
+            body: peek(forward.body, provider).await?,
+            ..forward
+        })),
+        complete => Ok(complete),
     }
 }
 

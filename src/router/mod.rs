@@ -6,6 +6,7 @@ pub mod attempt;
 pub mod breaker;
 pub mod bulkhead;
 pub mod group;
+pub mod health;
 pub mod retry;
 pub mod state;
 

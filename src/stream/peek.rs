@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -20,22 +20,15 @@ pub struct Peeked {
     inner: Box<dyn ClientStream>,
 }
 
-/// Waits for the stream's first frame within `within`: a stream that ends or reports an error
-/// before it produced anything is an error the caller may fail over on.
+/// Waits for the stream's first frame (the caller bounds the wait): a stream that ends or
+/// reports an error before it produced anything is an error the caller may fail over on.
 pub async fn peek(
     mut stream: Box<dyn ClientStream>,
-    within: Duration,
     provider: &str,
 ) -> Result<Box<dyn ClientStream>, GatewayError> {
-    let first = match tokio::time::timeout(within, stream.frame()).await {
-        Err(_) => {
-            return Err(GatewayError::UpstreamTimeout {
-                provider: provider.to_owned(),
-                after: within,
-            });
-        }
-        Ok(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
-        Ok(None) | Ok(Some(Err(_))) => Bytes::new(),
+    let first = match stream.frame().await {
+        Some(Ok(frame)) => frame.into_data().unwrap_or_default(),
+        None | Some(Err(_)) => Bytes::new(),
     };
     let tally = stream.tally();
     if first.is_empty() || tally.upstream_error || tally.gateway_error {

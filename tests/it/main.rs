@@ -26,6 +26,7 @@ mod lifecycle;
 mod ollama;
 mod passthrough;
 mod reload;
+mod resilience;
 mod sdk;
 mod serving;
 mod vllm;
