@@ -70,7 +70,7 @@ pub(crate) fn rules(
 
 async fn gateway(up: &Upstream) -> Gateway {
     Gateway::start(&format!(
-        "providers:\n  - name: claude\n    type: anthropic\n    api_key: {KEY}\n    base_url: http://{}\n    anthropic_beta: [prompt-caching-2024-07-31, output-128k-2025-02-19]\n    models: [claude-sonnet-4-5]\n",
+        "providers:\n  - name: claude\n    type: anthropic\n    api_key: {KEY}\n    base_url: http://{}\n    anthropic_beta: [prompt-caching-2024-07-31, output-128k-2025-02-19]\n    models: [claude-sonnet-4-5]\nrouting:\n  retry_count: 0\n",
         up.addr
     ))
     .await

@@ -14,9 +14,12 @@ use crate::common::{Gateway, Upstream};
 
 const MODEL: &str = "claude-direct";
 
+/// These tests look at single answers; retries would only add backoff time.
+const NO_RETRIES: &str = "routing:\n  retry_count: 0\n";
+
 fn config(up: &Upstream) -> String {
     format!(
-        "providers:\n  - name: an\n    type: anthropic\n    api_key: sk-ant-upstream\n    base_url: http://{}\nmodels:\n  - name: {MODEL}\n    deployments:\n      - provider: an\n        model: claude-real\n",
+        "providers:\n  - name: an\n    type: anthropic\n    api_key: sk-ant-upstream\n    base_url: http://{}\nmodels:\n  - name: {MODEL}\n    deployments:\n      - provider: an\n        model: claude-real\n{NO_RETRIES}",
         up.addr
     )
 }
