@@ -473,3 +473,39 @@ async fn a_client_that_leaves_mid_retry_does_not_leave_a_probe_stuck() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn breaker_state_survives_a_reload_of_an_unchanged_deployment() {
+    let up = Upstream::start(fail_500).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    let text = |level: &str| {
+        format!(
+            "{}\nreload:\n  debounce: 50ms\nlogging:\n  level: {level}\nproviders:\n  - {{name: p, base_url: '{}', models: [m]}}\nrouting:\n  retry_count: 0\n  circuit_breaker: {{failure_threshold: 2, open_for: 60s}}\n",
+            crate::common::gateway::server_yaml(dir.path(), &Default::default()),
+            up.base_url()
+        )
+    };
+    std::fs::write(&path, text("info")).unwrap();
+    let next = text("debug");
+    let mut gw = Gateway::start_file(dir, &path, vec![]).await;
+    let via = Via::Unix(gw.unix.clone());
+    for _ in 0..2 {
+        post(&via, "/v1/chat/completions", &chat_body("m", false)).await;
+    }
+    assert_eq!(
+        post(&via, "/v1/chat/completions", &chat_body("m", false))
+            .await
+            .status,
+        503
+    );
+    std::fs::write(&path, next).unwrap();
+    gw.wait_log("\"generation\":2").await;
+    up.respond(ok);
+    let reply = post(&via, "/v1/chat/completions", &chat_body("m", false)).await;
+    assert_eq!(
+        reply.status, 503,
+        "the open breaker came through the reload"
+    );
+    assert_eq!(up.count(), 2);
+}
