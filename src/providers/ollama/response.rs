@@ -11,7 +11,7 @@ use super::wire::{ChatReply, EmbedReply, IncomingCall};
 use crate::error::GatewayError;
 use crate::providers::errors::{self, UpstreamFailure};
 use crate::providers::translate::{
-    EmbeddingEncoding, embeddings_body, new_call_id, new_completion_id, unix_from_rfc3339, unix_now,
+    EmbeddingEncoding, embeddings_body, new_call_id, new_completion_id, unix_now,
 };
 use crate::types::Usage;
 use crate::types::chat::{ChatCompletion, Choice, FunctionCall, ResponseMessage, ToolCall};
@@ -89,7 +89,7 @@ pub fn chat_completion(
         created: reply
             .created_at
             .as_deref()
-            .and_then(unix_from_rfc3339)
+            .and_then(crate::clock::unix_from_rfc3339)
             .unwrap_or_else(unix_now),
         model: reply.model.as_deref().unwrap_or(model).to_owned(),
         choices: vec![Choice {
