@@ -2,6 +2,7 @@
 //! the drain sequence on SIGTERM. `main` only parses arguments and picks the exit code.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +12,12 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, Shared};
 use crate::cli::Cli;
+use crate::config::access::StoreConfig;
 use crate::config::watch::{self, Watch};
 use crate::config::{self, Config, ConfigError, schema};
 use crate::lifecycle::{Lifecycle, Phase, Request, Signals};
+use crate::limits::memory::MemoryStore;
+use crate::limits::store::{Store, StoreError};
 use crate::reload::{self, Cause, Outcome, Reloader};
 use crate::router::health::HealthChecks;
 use crate::runtime::Runtime;
@@ -28,6 +32,8 @@ pub const EXIT_UNAVAILABLE: u8 = 69;
 pub const EXIT_DRAIN_CUT: u8 = 1;
 /// How often the drain logs what is still in flight.
 const DRAIN_LOG_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the in-memory store's usage snapshot is written.
+const STORE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Loads the config named on the command line or in the environment, or the env-only mode.
 pub fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
@@ -91,12 +97,18 @@ async fn start(config: Config) -> Result<Running, ExitCode> {
     })?;
     reload::mark_applied(runtime.generation);
     warn_if_open(&runtime);
+    let store = open_store(&runtime.config.raw.store).await.map_err(|e| {
+        tracing::error!(error = %e, "cannot open the limits store");
+        ExitCode::from(EXIT_UNAVAILABLE)
+    })?;
+    spawn_store_flush(Arc::clone(&store));
     let listeners = runtime.config.listeners.clone();
     let source = runtime.config.source.clone();
     let state = Arc::new(Shared {
         runtime: ArcSwap::from_pointee(runtime),
         lifecycle: lifecycle.clone(),
         metrics,
+        store,
     });
     let settings = settings_source(&state);
     let api = Server::new(Arc::clone(&settings));
@@ -176,6 +188,9 @@ impl Running {
             server.drain_timeout,
         )
         .await;
+        if let Err(e) = self.state.store.flush().await {
+            tracing::warn!(error = %e, "cannot persist usage at shutdown");
+        }
         self.lifecycle.advance(Phase::Stopped);
         self.admin.stop_accepting();
         drop(self.socket.take());
@@ -287,9 +302,32 @@ async fn drain(
     cut
 }
 
-/// The API is open when no keys are configured (this build has no key auth yet): fine on a pod's
-/// Unix socket or loopback, loud when TCP binds a wider address.
+/// The limits store the config names: in memory, or shared in Redis.
+async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
+    let snapshot = config.snapshot_path.as_ref().map(PathBuf::from);
+    Ok(Arc::new(MemoryStore::new(snapshot)))
+}
+
+/// Persists usage every [`STORE_FLUSH_INTERVAL`] (and once more at shutdown), so a crash loses
+/// at most that much spend.
+fn spawn_store_flush(store: Arc<dyn Store>) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(STORE_FLUSH_INTERVAL);
+        loop {
+            ticker.tick().await;
+            if let Err(e) = store.flush().await {
+                tracing::warn!(error = %e, "cannot persist usage");
+            }
+        }
+    });
+}
+
+/// The API is open when no keys and no Unix peers are configured: fine on a pod's Unix socket
+/// or loopback, loud when TCP binds a wider address.
 fn warn_if_open(runtime: &Runtime) {
+    if !runtime.access.is_open() {
+        return;
+    }
     match runtime.config.listeners.tcp {
         Some(addr) if !addr.ip().is_loopback() => tracing::warn!(
             address = %addr,

@@ -77,11 +77,13 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * DAYS_PER_ERA + day_of_era - UNIX_EPOCH_DAYS
 }
 
-
 /// RFC 3339 (UTC, seconds) of Unix seconds, e.g. `2026-11-26T10:56:16Z`.
 pub fn format_rfc3339(unix: u64) -> String {
     let secs = i64::try_from(unix).unwrap_or(i64::MAX);
-    let (days, rest) = (secs.div_euclid(SECONDS_PER_DAY), secs.rem_euclid(SECONDS_PER_DAY));
+    let (days, rest) = (
+        secs.div_euclid(SECONDS_PER_DAY),
+        secs.rem_euclid(SECONDS_PER_DAY),
+    );
     let (year, month, day) = civil_from_days(days);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
@@ -96,11 +98,16 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let days = days + UNIX_EPOCH_DAYS;
     let era = days.div_euclid(DAYS_PER_ERA);
     let day_of_era = days - era * DAYS_PER_ERA;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_from_march = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 };
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -150,7 +157,11 @@ mod tests {
     #[test]
     fn formats_round_trip() {
         for unix in [0, 951_868_800, 1_709_188_200, 1_795_691_776, 4_102_444_800] {
-            assert_eq!(unix_from_rfc3339(&format_rfc3339(unix)), Some(unix), "{unix}");
+            assert_eq!(
+                unix_from_rfc3339(&format_rfc3339(unix)),
+                Some(unix),
+                "{unix}"
+            );
         }
         assert_eq!(format_rfc3339(1_795_691_776), "2026-11-26T11:16:16Z");
     }
@@ -158,7 +169,13 @@ mod tests {
     #[test]
     fn go_durations() {
         use std::time::Duration;
-        let cases = [(250, "250ms"), (1000, "1s"), (59_999, "59s"), (360_000, "6m0s"), (3_723_000, "1h2m3s")];
+        let cases = [
+            (250, "250ms"),
+            (1000, "1s"),
+            (59_999, "59s"),
+            (360_000, "6m0s"),
+            (3_723_000, "1h2m3s"),
+        ];
         for (ms, want) in cases {
             assert_eq!(go_duration(Duration::from_millis(ms)), want);
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderName, HeaderValue, StatusCode, header};
 use serde::Serialize;
 
 /// Longest upstream error message passed on to clients; the rest is cut.
@@ -64,7 +64,15 @@ pub enum GatewayError {
         message: String,
         /// When a retry may succeed.
         retry_after: Duration,
+        /// `x-ratelimit-*` headers for the client.
+        headers: Vec<(HeaderName, HeaderValue)>,
     },
+    /// A spend budget is used up; retrying will not help until the period ends.
+    #[error("{0}")]
+    QuotaExceeded(String),
+    /// The caller may not use what it asked for (e.g. a model outside its key's list).
+    #[error("{0}")]
+    Forbidden(String),
     /// The gateway cannot take the request now (draining, overloaded).
     #[error("{message}")]
     Unavailable {
@@ -146,7 +154,8 @@ impl GatewayError {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::QuotaExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::UpstreamConnect { .. }
             | Self::UpstreamAuth { .. }
@@ -168,6 +177,8 @@ impl GatewayError {
             | Self::PayloadTooLarge(_)
             | Self::RequestTimeout => "invalid_request_error",
             Self::RateLimited { .. } => "rate_limit_error",
+            Self::QuotaExceeded(_) => "insufficient_quota",
+            Self::Forbidden(_) => "permission_error",
             Self::Unavailable { .. } => "overloaded",
             Self::UpstreamConnect { .. }
             | Self::UpstreamTimeout { .. }
@@ -188,6 +199,8 @@ impl GatewayError {
             Self::PayloadTooLarge(_) => Some("request_too_large"),
             Self::RequestTimeout => Some("request_timeout"),
             Self::RateLimited { .. } => Some("rate_limit_exceeded"),
+            Self::QuotaExceeded(_) => Some("insufficient_quota"),
+            Self::Forbidden(_) => Some("model_not_allowed"),
             Self::Unavailable { .. } => Some("service_unavailable"),
             Self::UpstreamConnect { .. } => Some("upstream_unreachable"),
             Self::UpstreamTimeout { .. } => Some("upstream_timeout"),
@@ -213,10 +226,12 @@ impl GatewayError {
             | Self::UnknownRoute { .. }
             | Self::MethodNotAllowed(_)
             | Self::Unauthorized(_)
+            | Self::Forbidden(_)
             | Self::ModelNotFound(_)
             | Self::PayloadTooLarge(_)
             | Self::RequestTimeout => Side::Client,
             Self::RateLimited { .. }
+            | Self::QuotaExceeded(_)
             | Self::Unavailable { .. }
             | Self::Internal(_)
             | Self::UpstreamAuth { .. } => Side::Gateway,
@@ -312,6 +327,33 @@ pub fn retry_after_header(error: &GatewayError) -> Option<HeaderValue> {
     })
 }
 
+impl GatewayError {
+    /// The headers an error response carries besides its body, whatever the inbound format:
+    /// `Retry-After`, the `x-ratelimit-*` state of a rate limit, and `x-should-retry: false` for a
+    /// spent budget (the OpenAI SDKs would otherwise retry a 429).
+    pub fn add_headers(&self, headers: &mut http::HeaderMap) {
+        if let Some(value) = retry_after_header(self) {
+            headers.insert(header::RETRY_AFTER, value);
+        }
+        match self {
+            Self::RateLimited {
+                headers: limits, ..
+            } => {
+                for (name, value) in limits {
+                    headers.insert(name.clone(), value.clone());
+                }
+            }
+            Self::QuotaExceeded(_) => {
+                headers.insert(SHOULD_RETRY, HeaderValue::from_static("false"));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Tells OpenAI and Anthropic SDKs whether to retry.
+const SHOULD_RETRY: HeaderName = HeaderName::from_static("x-should-retry");
+
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         let mut response = (
@@ -323,9 +365,7 @@ impl IntoResponse for GatewayError {
             self.openai_body(),
         )
             .into_response();
-        if let Some(value) = retry_after_header(&self) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
+        self.add_headers(response.headers_mut());
         response
     }
 }

@@ -4,12 +4,14 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod error;
 pub mod lifecycle;
 pub mod limits;
+pub mod pricing;
 pub mod providers;
 pub mod reload;
 pub mod router;

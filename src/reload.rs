@@ -117,6 +117,9 @@ fn restart_only(old: &Config, new: &Config) -> Result<(), ConfigError> {
         Some(server.key("admin"))
     } else if old.raw.logging.format != new.raw.logging.format {
         Some(FieldPath::root("logging").key("format"))
+    } else if old.raw.store.url != new.raw.store.url || old.raw.store.prefix != new.raw.store.prefix
+    {
+        Some(FieldPath::root("store").key("url"))
     } else {
         None
     };

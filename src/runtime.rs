@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::SystemTime;
 
+use crate::auth::Access;
 use crate::config::{Config, ConfigError, FieldPath};
 use crate::limits::budget::TokenBudget;
 use crate::limits::{Gcra, MINUTE};
+use crate::pricing::Prices;
 use crate::providers::http::Endpoint;
 use crate::providers::{self, EndpointKey, Provider};
 use crate::router::bulkhead::Bulkhead;
@@ -29,6 +31,10 @@ pub struct Runtime {
     pub rate_limit: Option<Arc<Gcra>>,
     /// The in-flight token budget, when configured.
     pub token_budget: Option<TokenBudget>,
+    /// Keys, teams and peers.
+    pub access: Access,
+    /// Token prices.
+    pub prices: Arc<Prices>,
     /// Health check verdicts by provider name (written by the health checker).
     pub health: HashMap<String, Arc<AtomicBool>>,
     /// Connection pools by provider name, with what identifies them.
@@ -57,6 +63,8 @@ impl Runtime {
             adapters,
             endpoints,
         } = providers(&config, previous)?;
+        let access = Access::build(&config)?;
+        let prices = Arc::new(Prices::new(&config.raw.pricing));
         let health = health(&config, previous);
         let router = Router::new(&Inputs {
             config: &config,
@@ -89,6 +97,8 @@ impl Runtime {
             router,
             rate_limit,
             token_budget,
+            access,
+            prices,
             health,
             endpoints,
             bulkheads,

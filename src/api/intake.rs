@@ -1,14 +1,20 @@
 //! What every API handler does with a request before it is routed, whatever its inbound format:
-//! pick the request id, read the body within the server's limits, and pass the global rate limit.
+//! pick the request id, identify the caller, read the body within the server's limits, and admit
+//! the request: model allowed for the caller, the global rate, the caller's rate limits and
+//! budgets, the in-flight token budget.
 
 use axum::body::Body;
 use bytes::Bytes;
 use http::request::Parts;
 
+use super::AppState;
 use super::body::read_body;
 use super::respond::REQUEST_ID;
+use crate::auth::Identity;
 use crate::error::GatewayError;
+use crate::limits::admission;
 use crate::runtime::Runtime;
+use crate::server::ConnInfo;
 use crate::telemetry::access::RequestRecord;
 use crate::telemetry::ids;
 use crate::telemetry::metrics::{NO_TEAM, RATELIMIT_REJECTIONS};
@@ -36,7 +42,7 @@ pub fn request_id(parts: &Parts) -> String {
 }
 
 /// The seed's global request rate limit.
-pub fn admit(runtime: &Runtime) -> Result<(), GatewayError> {
+fn global_rate(runtime: &Runtime) -> Result<(), GatewayError> {
     let Some(limit) = &runtime.rate_limit else {
         return Ok(());
     };
@@ -48,13 +54,74 @@ pub fn admit(runtime: &Runtime) -> Result<(), GatewayError> {
                 limit.limit()
             ),
             retry_after,
+            headers: Vec::new(),
         }
     })
 }
 
+/// Who is calling; 401 when credentials are required and missing, unknown or expired.
+pub fn identify(
+    runtime: &Runtime,
+    parts: &Parts,
+    record: &mut RequestRecord,
+) -> Result<Identity, GatewayError> {
+    let conn = parts.extensions.get::<ConnInfo>();
+    let identity = runtime.access.identify(
+        &parts.headers,
+        conn,
+        crate::providers::translate::unix_now(),
+    )?;
+    identity.name().clone_into(&mut record.caller);
+    if let Some(team) = identity.team() {
+        team.clone_into(&mut record.team);
+    }
+    Ok(identity)
+}
+
+/// What a request asks for, for admission.
+pub struct Ask<'a> {
+    /// The client-facing model.
+    pub model: &'a str,
+    /// Bytes of the prompt-bearing body (for the token estimate).
+    pub prompt_bytes: usize,
+    /// The completion limit the client set.
+    pub max_tokens: Option<u64>,
+}
+
+/// Admits a request for `identity`: the model must be allowed to it, then the global rate, its
+/// key's and team's rate limits and budgets, and the in-flight token budget must have room. The
+/// guards and the settlement go into `record`, which holds them to the end.
+pub async fn admit(
+    state: &AppState,
+    runtime: &Runtime,
+    identity: &Identity,
+    ask: &Ask<'_>,
+    record: &mut RequestRecord,
+) -> Result<(), GatewayError> {
+    if !identity.allows(ask.model) {
+        return Err(GatewayError::Forbidden(format!(
+            "`{}` may not use model `{}`.",
+            identity.name(),
+            ask.model
+        )));
+    }
+    global_rate(runtime)?;
+    let estimate =
+        crate::tokens::estimate_from_bytes(ask.prompt_bytes) + ask.max_tokens.unwrap_or(0);
+    let team = identity
+        .team()
+        .and_then(|t| runtime.access.team(t))
+        .map(|t| &t.limits);
+    let admitted =
+        admission::admit(&state.store, &runtime.prices, identity, team, estimate).await?;
+    record.limit_headers = admitted.headers;
+    record.settlement = admitted.settlement;
+    reserve_tokens(runtime, record, ask.prompt_bytes, ask.max_tokens).await
+}
+
 /// Reserves the request's share of the in-flight token budget (estimated prompt tokens plus
 /// `max_tokens`) until the request ends, when `limits.max_inflight_tokens` is set.
-pub async fn reserve_tokens(
+async fn reserve_tokens(
     runtime: &Runtime,
     record: &mut RequestRecord,
     prompt_bytes: usize,

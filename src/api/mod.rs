@@ -22,6 +22,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::error::GatewayError;
 use crate::lifecycle::Lifecycle;
+use crate::limits::store::Store;
 use crate::runtime::Runtime;
 use respond::Inbound;
 
@@ -33,6 +34,8 @@ pub struct Shared {
     pub lifecycle: Lifecycle,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// Rate buckets, usage and spend (outlives config generations).
+    pub store: Arc<dyn Store>,
 }
 
 /// Cheaply clonable handle to [`Shared`].

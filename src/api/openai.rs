@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::AppState;
-use super::intake::{admit, read, request_id, reserve_tokens};
+use super::intake::{Ask, admit, identify, read, request_id};
 use super::respond::{Inbound, respond};
 use crate::error::GatewayError;
 use crate::providers::Reply;
@@ -23,12 +23,17 @@ pub async fn chat_completions(State(state): State<AppState>, request: Request) -
     let (parts, body) = request.into_parts();
     let mut record = RequestRecord::start("chat", request_id(&parts), &parts);
     let result = async {
+        let identity = identify(&runtime, &parts, &mut record)?;
         let bytes = read(&runtime, &parts, body).await?;
         record.prompt_bytes = bytes.len();
         let request = ChatRequest::parse(&bytes)?;
         record.stream = request.stream;
-        admit(&runtime)?;
-        reserve_tokens(&runtime, &mut record, bytes.len(), request.max_tokens).await?;
+        let ask = Ask {
+            model: &request.model,
+            prompt_bytes: bytes.len(),
+            max_tokens: request.max_tokens,
+        };
+        admit(&state, &runtime, &identity, &ask, &mut record).await?;
         let routed = attempt::Request {
             runtime: &runtime,
             model: &request.model,
@@ -50,11 +55,16 @@ pub async fn embeddings(State(state): State<AppState>, request: Request) -> Resp
     let (parts, body) = request.into_parts();
     let mut record = RequestRecord::start("embeddings", request_id(&parts), &parts);
     let result = async {
+        let identity = identify(&runtime, &parts, &mut record)?;
         let bytes = read(&runtime, &parts, body).await?;
         record.prompt_bytes = bytes.len();
         let request = EmbeddingsRequest::parse(&bytes)?;
-        admit(&runtime)?;
-        reserve_tokens(&runtime, &mut record, bytes.len(), None).await?;
+        let ask = Ask {
+            model: &request.model,
+            prompt_bytes: bytes.len(),
+            max_tokens: None,
+        };
+        admit(&state, &runtime, &identity, &ask, &mut record).await?;
         let routed = attempt::Request {
             runtime: &runtime,
             model: &request.model,

@@ -8,7 +8,7 @@ use axum::response::Response;
 use http::header;
 
 use super::AppState;
-use super::intake::{admit, read, request_id, reserve_tokens};
+use super::intake::{Ask, admit, identify, read, request_id};
 use super::respond::{Inbound, respond};
 use crate::error::GatewayError;
 use crate::providers::PassthroughCall;
@@ -94,6 +94,7 @@ pub async fn forward(State(state): State<AppState>, request: Request) -> Respons
     };
     let mut record = RequestRecord::start(operation, request_id(&parts), &parts);
     let result = async {
+        let identity = identify(&runtime, &parts, &mut record)?;
         let bytes = read(&runtime, &parts, body).await?;
         record.prompt_bytes = bytes.len();
         let content_type = parts.headers.get(header::CONTENT_TYPE);
@@ -102,8 +103,12 @@ pub async fn forward(State(state): State<AppState>, request: Request) -> Respons
         let model = form.model(&bytes).ok_or_else(|| {
             GatewayError::invalid("you must provide a model parameter", Some("model"))
         })?;
-        admit(&runtime)?;
-        reserve_tokens(&runtime, &mut record, bytes.len(), None).await?;
+        let ask = Ask {
+            model: &model,
+            prompt_bytes: bytes.len(),
+            max_tokens: None,
+        };
+        admit(&state, &runtime, &identity, &ask, &mut record).await?;
         let routed = attempt::Request {
             runtime: &runtime,
             model: &model,

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderName, HeaderValue, header};
 use http_body::Frame;
 
-use crate::error::{GatewayError, retry_after_header};
+use crate::error::GatewayError;
 use crate::providers::{Complete, Forward, Reply};
 use crate::stream::ClientStream;
 use crate::telemetry::access::{Finish, RequestRecord};
@@ -61,9 +61,7 @@ impl Inbound {
                     super::anthropic::error::body(error),
                 )
                     .into_response();
-                if let Some(value) = retry_after_header(error) {
-                    response.headers_mut().insert(header::RETRY_AFTER, value);
-                }
+                error.add_headers(response.headers_mut());
                 response
             }
         }
@@ -74,7 +72,7 @@ impl Inbound {
 /// that format when it is a reply; an error is rendered here.
 pub fn respond(
     result: Result<Reply, GatewayError>,
-    record: RequestRecord,
+    mut record: RequestRecord,
     inbound: Inbound,
 ) -> Response {
     let id = HeaderValue::try_from(record.request_id.as_str()).ok();
@@ -83,6 +81,7 @@ pub fn respond(
         .as_deref()
         .and_then(|s| HeaderValue::try_from(s).ok());
     let attempts = HeaderValue::from(record.attempts);
+    let limit_headers = std::mem::take(&mut record.limit_headers);
     let mut response = match result {
         Ok(Reply::Complete(complete)) => complete_response(complete, record),
         Ok(Reply::Stream(stream)) => stream_response(stream, record),
@@ -99,6 +98,9 @@ pub fn respond(
     }
     if let Some(served) = served {
         response.headers_mut().insert(DEPLOYMENT, served);
+    }
+    for (name, value) in limit_headers {
+        response.headers_mut().entry(name).or_insert(value);
     }
     response.headers_mut().insert(ATTEMPTS, attempts);
     response
@@ -241,6 +243,7 @@ mod tests {
         let error = GatewayError::RateLimited {
             message: "slow down".into(),
             retry_after: std::time::Duration::from_millis(1500),
+            headers: Vec::new(),
         };
         let response = Inbound::Anthropic.error_response(&error);
         assert_eq!(response.status(), 429);

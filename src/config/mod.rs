@@ -1,6 +1,7 @@
 //! Configuration: the YAML schema, `${VAR}` / `file:` expansion, validation with field paths and
 //! lines, and loading from a file or from the environment alone.
 
+pub mod access;
 pub mod expand;
 pub mod locate;
 pub mod routing;

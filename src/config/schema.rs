@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use super::access::{
+    KeyConfig, OnError, PriceConfig, Pricing, StoreConfig, TeamConfig, UnixPeerConfig,
+};
 use super::expand::{self, Secret};
 pub use super::routing::{
     BreakerConfig, DeploymentConfig, HealthCheckConfig, LimitsConfig, ModelConfig, RetryBackoff,
@@ -71,6 +74,18 @@ pub struct RawConfig {
     /// Gateway-wide admission limits.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Virtual keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<KeyConfig>,
+    /// Teams and their shared limits.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<TeamConfig>,
+    /// Price overrides, USD per million tokens, by model name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pricing: Pricing,
+    /// Where limits, spend and usage live.
+    #[serde(default)]
+    pub store: StoreConfig,
 }
 
 /// `auth:` — gateway-level credentials.
@@ -80,6 +95,9 @@ pub struct AuthConfig {
     /// May call everything, including `/admin/*` (which does not exist without it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master_key: Option<Secret>,
+    /// Processes on the Unix socket authenticated by their uid/gid (never over TCP).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unix_peers: Vec<UnixPeerConfig>,
 }
 
 /// `reload:` — live config reload.

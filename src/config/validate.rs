@@ -29,8 +29,11 @@ impl Config {
     /// Files that secrets were read from (`file:`), which a reload must watch too.
     pub fn secret_files(&self) -> Vec<PathBuf> {
         let providers = self.raw.providers.iter().filter_map(|p| p.api_key.as_ref());
+        let keys = self.raw.keys.iter().filter_map(|k| k.key.as_ref());
         providers
+            .chain(keys)
             .chain(self.raw.auth.master_key.as_ref())
+            .chain(self.raw.store.url.as_ref())
             .filter_map(|s| s.file().map(std::path::Path::to_path_buf))
             .collect()
     }
@@ -90,6 +93,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let groups = groups(&raw, &provider_index)?;
     routing(&raw, &provider_index, &groups)?;
     breaker(&raw.routing.circuit_breaker)?;
+    super::access::validate(&raw)?;
     if raw.rate_limit.enabled && raw.rate_limit.requests_per_minute == 0 {
         return Err(ConfigError::at(
             &FieldPath::root("rate_limit").key("requests_per_minute"),
@@ -570,6 +574,43 @@ mod tests {
                 "routing.circuit_breaker.window",
                 "at least 1s",
             ),
+            ("keys:\n  - {name: k}\n", "keys[0]", "exactly one of"),
+            (
+                "keys:\n  - {name: k, key_sha256: ABC}\n",
+                "keys[0].key_sha256",
+                "64 lowercase hex",
+            ),
+            (
+                "keys:\n  - {name: k, key: a}\n  - {name: k, key: b}\n",
+                "keys[1].name",
+                "unique",
+            ),
+            (
+                "keys:\n  - {name: k, key: a, rpm: 0}\n",
+                "keys[0].rpm",
+                "at least 1",
+            ),
+            (
+                "keys:\n  - {name: k, key: a, expires_at: tomorrow}\n",
+                "keys[0].expires_at",
+                "RFC 3339",
+            ),
+            (
+                "teams:\n  - {name: t}\nkeys:\n  - {name: k, key: a, team: x}\n",
+                "keys[0].team",
+                "unknown team",
+            ),
+            (
+                "auth:\n  unix_peers: [{uid: 1}, {uid: 1}]\n",
+                "auth.unix_peers[1]",
+                "twice",
+            ),
+            (
+                "pricing:\n  m: {input_per_million: -1, output_per_million: 1}\n",
+                "pricing.m",
+                "non-negative",
+            ),
+            ("store:\n  url: http://x\n", "store.url", "redis://"),
             (
                 "logging:\n  level: 'info,,=x=y'\n",
                 "logging.level",

@@ -2,7 +2,10 @@
 //! equals the per-minute limit (a fresh limiter admits a whole minute at once), and the in-flight
 //! token budget (`budget`).
 
+pub mod admission;
 pub mod budget;
+pub mod memory;
+pub mod store;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -293,6 +293,7 @@ impl Loop<'_> {
                 permit.record(true);
                 deployment.state.observe(started.elapsed());
                 self.record.served = Some(format!("{provider}/{model}"));
+                self.record.upstream_model = Some(model.to_owned());
                 self.record.hold((inflight, slot, limit));
             }
             Err(error) => {

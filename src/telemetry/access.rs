@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::metrics::{self as m, NO_PROVIDER, NO_TEAM};
 use crate::error::GatewayError;
+use crate::limits::admission::{LimitHeaders, Settlement};
 use crate::router::OTHER_MODEL;
 use crate::tokens;
 use crate::types::Usage;
@@ -56,6 +57,16 @@ pub struct RequestRecord {
     pub attempts: u32,
     /// `provider/model` of the deployment that answered.
     pub served: Option<String>,
+    /// The upstream model that answered (its price applies).
+    pub upstream_model: Option<String>,
+    /// Who called (key, peer, `anonymous`), for logs.
+    pub caller: String,
+    /// The caller's team (metric label; `none` without one).
+    pub team: String,
+    /// `x-ratelimit-*` headers of the caller's limits.
+    pub limit_headers: LimitHeaders,
+    /// Charges the usage when the request ends.
+    pub settlement: Option<Settlement>,
     routed: bool,
     /// Held until the request ends (bulkhead slot, in-flight count, token budget…).
     guards: Vec<Box<dyn Send + Sync>>,
@@ -96,6 +107,11 @@ impl RequestRecord {
             prompt_bytes: 0,
             attempts: 0,
             served: None,
+            upstream_model: None,
+            caller: "anonymous".to_owned(),
+            team: NO_TEAM.to_owned(),
+            limit_headers: Vec::new(),
+            settlement: None,
             routed: false,
             guards: Vec::new(),
         }
@@ -123,8 +139,8 @@ impl RequestRecord {
         metrics::gauge!(m::INFLIGHT, "provider" => self.provider.clone()).increment(1.0);
     }
 
-    /// Closes the record: metrics and one access log line.
-    pub fn finish(self, finish: Finish<'_>) {
+    /// Closes the record: metrics, the usage charge, and one access log line.
+    pub fn finish(mut self, finish: Finish<'_>) {
         let elapsed = self.started.elapsed();
         let estimated = finish.usage.is_none() && self.routed && finish.error.is_none();
         let usage = finish.usage.or_else(|| {
@@ -141,9 +157,16 @@ impl RequestRecord {
         } else {
             Outcome::Completed
         };
+        let cost = match (self.settlement.take(), &usage) {
+            (Some(settlement), Some(usage)) => {
+                let priced = self.upstream_model.as_deref().unwrap_or(&self.model);
+                settlement.settle(usage, priced, &self.model)
+            }
+            _ => 0.0,
+        };
         let status = finish.status.to_string();
         metrics::counter!(m::REQUESTS_TOTAL, "model" => self.model.clone(), "provider" => self.provider.clone(),
-            "team" => NO_TEAM, "status" => status)
+            "team" => self.team.clone(), "status" => status)
         .increment(1);
         metrics::histogram!(m::REQUEST_LATENCY, "model" => self.model.clone(), "provider" => self.provider.clone(),
             "stream" => if self.stream { "true" } else { "false" })
@@ -153,7 +176,7 @@ impl RequestRecord {
                 .record(ttft.as_secs_f64());
         }
         if let Some(usage) = &usage {
-            m::record_tokens(NO_TEAM, &self.model, &self.provider, usage);
+            m::record_tokens(&self.team, &self.model, &self.provider, usage);
         }
         if finish.failed_in_band {
             // Failures before the first byte were counted per attempt; this one came mid-stream.
@@ -163,6 +186,8 @@ impl RequestRecord {
         tracing::info!(
             target: "access",
             request_id = %self.request_id,
+            caller = %self.caller,
+            team = %self.team,
             method = %self.method,
             path = %self.path,
             endpoint = self.endpoint,
@@ -177,6 +202,7 @@ impl RequestRecord {
             output_tokens = usage.output,
             cached_tokens = usage.cached,
             tokens_estimated = estimated,
+            cost_usd = cost,
             error_code = finish.error.and_then(GatewayError::code),
             attempts = self.attempts,
             deployment = self.served.as_deref(),

@@ -21,7 +21,7 @@ use http::StatusCode;
 use self::request::{Endpoint, Head};
 use self::stream::ToAnthropic;
 use super::AppState;
-use super::intake::{admit, read, request_id, reserve_tokens};
+use super::intake::{Ask, admit, identify, read, request_id};
 use super::respond::{Inbound, respond};
 use crate::error::GatewayError;
 use crate::providers::Provider;
@@ -37,16 +37,21 @@ pub async fn messages(State(state): State<AppState>, request: Request) -> Respon
     let (parts, body) = request.into_parts();
     let mut record = RequestRecord::start("messages", request_id(&parts), &parts);
     let result = async {
+        let identity = identify(&runtime, &parts, &mut record)?;
         let bytes = read(&runtime, &parts, body).await?;
         record.prompt_bytes = bytes.len();
         let head = Head::parse(&bytes, Endpoint::Messages)?;
         record.stream = head.stream;
-        admit(&runtime)?;
         let max_tokens = head
             .top
             .get("max_tokens")
             .and_then(|raw| raw.get().parse().ok());
-        reserve_tokens(&runtime, &mut record, bytes.len(), max_tokens).await?;
+        let ask = Ask {
+            model: &head.model,
+            prompt_bytes: bytes.len(),
+            max_tokens,
+        };
+        admit(&state, &runtime, &identity, &ask, &mut record).await?;
         let model = head.model.clone();
         let call = MessagesCall {
             top: head.top,
@@ -109,9 +114,16 @@ pub async fn count_tokens(State(state): State<AppState>, request: Request) -> Re
     let (parts, body) = request.into_parts();
     let mut record = RequestRecord::start("count_tokens", request_id(&parts), &parts);
     let result = async {
+        let identity = identify(&runtime, &parts, &mut record)?;
         let bytes = read(&runtime, &parts, body).await?;
         let head = Head::parse(&bytes, Endpoint::CountTokens)?;
-        admit(&runtime)?;
+        if !identity.allows(&head.model) {
+            return Err(GatewayError::Forbidden(format!(
+                "`{}` may not use model `{}`.",
+                identity.name(),
+                head.model
+            )));
+        }
         let model = head.model.clone();
         let call = MessagesCall {
             top: head.top,
