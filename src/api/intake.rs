@@ -112,11 +112,12 @@ pub async fn admit(
         .team()
         .and_then(|t| runtime.access.team(t))
         .map(|t| &t.limits);
+    record.estimate = estimate;
     let admitted =
         admission::admit(&state.store, &runtime.prices, identity, team, estimate).await?;
     record.limit_headers = admitted.headers;
     record.settlement = admitted.settlement;
-    reserve_tokens(runtime, record, ask.prompt_bytes, ask.max_tokens).await
+    reserve_tokens(runtime, record, estimate).await
 }
 
 /// Reserves the request's share of the in-flight token budget (estimated prompt tokens plus
@@ -124,14 +125,12 @@ pub async fn admit(
 async fn reserve_tokens(
     runtime: &Runtime,
     record: &mut RequestRecord,
-    prompt_bytes: usize,
-    max_tokens: Option<u64>,
+    estimate: u64,
 ) -> Result<(), GatewayError> {
     let Some(budget) = &runtime.token_budget else {
         return Ok(());
     };
-    let cost = crate::tokens::estimate_from_bytes(prompt_bytes) + max_tokens.unwrap_or(0);
-    let permit = budget.admit(cost).await?;
+    let permit = budget.admit(estimate).await?;
     record.hold(permit);
     Ok(())
 }

@@ -166,7 +166,7 @@ impl Loop<'_> {
     where
         F: Call<'r>,
     {
-        let order = group.order();
+        let order = group.order(self.record.estimate);
         let tries = self.runtime.config.raw.routing.retry_count + 1;
         let mut last = None;
         for n in 0..tries as usize {
@@ -261,6 +261,7 @@ impl Loop<'_> {
             return Err(circuit_open(deployment));
         };
         let inflight = deployment.state.start();
+        deployment.charge_quota(self.record.estimate);
         self.attempts += 1;
         self.record.route(label, provider);
         self.record.attempts = self.attempts;

@@ -4,9 +4,11 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::sync::Semaphore;
 
+use super::quota::Quota;
 use super::state::DeploymentState;
 use crate::config::schema::Strategy;
 use crate::providers::Provider;
@@ -42,6 +44,8 @@ pub struct Deployment {
     pub weight: u32,
     /// `max_concurrency` of the deployment, when set.
     pub limit: Option<Limit>,
+    /// The upstream's rpm/tpm quota, to steer away from before it answers 429.
+    pub quota: Quota,
     /// Breaker, in-flight count, latency, health.
     pub state: Arc<DeploymentState>,
 }
@@ -54,6 +58,18 @@ impl Deployment {
                 .limit
                 .as_ref()
                 .is_none_or(|l| l.slots.available_permits() > 0)
+    }
+
+    /// Whether one more request of `tokens` stays within the upstream quota.
+    pub fn has_headroom(&self, tokens: u64) -> bool {
+        self.state.window.fits(&self.quota, tokens, Instant::now())
+    }
+
+    /// Counts a request of `tokens` against the upstream quota (when one is set).
+    pub fn charge_quota(&self, tokens: u64) {
+        if self.quota.is_set() {
+            self.state.window.record(tokens, Instant::now());
+        }
     }
 
     /// `provider/model`, as the `x-llm-deployment` header and logs show it.
@@ -99,9 +115,11 @@ impl Group {
         }
     }
 
-    /// Deployment indexes in attempt order: the strategy's pick among the available ones first,
-    /// then every other deployment in rotation (available ones before the rest).
-    pub fn order(&self) -> Vec<usize> {
+    /// Deployment indexes in attempt order for a request of `tokens` (estimated): the
+    /// strategy's pick among the available ones with quota headroom first, then every other
+    /// deployment in rotation — those with headroom, then those near their upstream quota (still
+    /// worth a try: the quota is this replica's estimate), then unavailable ones.
+    pub fn order(&self, tokens: u64) -> Vec<usize> {
         let n = self.deployments.len();
         if n == 0 {
             return Vec::new();
@@ -109,16 +127,27 @@ impl Group {
         let available: Vec<usize> = (0..n)
             .filter(|&i| self.deployments[i].available())
             .collect();
+        let roomy: Vec<usize> = available
+            .iter()
+            .copied()
+            .filter(|&i| self.deployments[i].has_headroom(tokens))
+            .collect();
+        let pool = if roomy.is_empty() { &available } else { &roomy };
         let first = match self.strategy {
-            Strategy::RoundRobin => self.round_robin(&available),
-            Strategy::Weighted => self.weighted(&available),
-            Strategy::LeastInflight => self.least_inflight(&available),
-            Strategy::LowestLatency => self.lowest_latency(&available),
+            Strategy::RoundRobin => self.round_robin(pool),
+            Strategy::Weighted => self.weighted(pool),
+            Strategy::LeastInflight => self.least_inflight(pool),
+            Strategy::LowestLatency => self.lowest_latency(pool),
         };
         let start = first.unwrap_or_else(|| self.next.fetch_add(1, Ordering::Relaxed) % n);
         let mut order: Vec<usize> = (0..n).map(|k| (start + k) % n).collect();
-        // Stable: keeps the rotation among available ones, unavailable ones go last.
-        order.sort_by_key(|&i| !available.contains(&i) && i != start);
+        // Stable: keeps the rotation within each rank.
+        let rank = |i: usize| match (i == start, roomy.contains(&i), available.contains(&i)) {
+            (true, _, _) | (false, true, _) => 0,
+            (false, false, true) => 1,
+            (false, false, false) => 2,
+        };
+        order.sort_by_key(|&i| rank(i));
         order
     }
 
@@ -206,6 +235,7 @@ mod tests {
                 upstream_model: format!("m{i}"),
                 weight,
                 limit: None,
+                quota: Quota::default(),
                 state: Arc::new(DeploymentState::new(
                     &BreakerConfig::default(),
                     "p",
@@ -218,14 +248,14 @@ mod tests {
     }
 
     fn firsts(g: &Group, n: usize) -> Vec<usize> {
-        (0..n).map(|_| g.order()[0]).collect()
+        (0..n).map(|_| g.order(0)[0]).collect()
     }
 
     #[test]
     fn round_robin_and_orders_cover_every_deployment() {
         let g = group(Strategy::RoundRobin, &[1, 1, 1]);
         assert_eq!(firsts(&g, 6), [0, 1, 2, 0, 1, 2]);
-        let mut order = g.order();
+        let mut order = g.order(0);
         order.sort_unstable();
         assert_eq!(order, [0, 1, 2]);
     }
@@ -268,6 +298,34 @@ mod tests {
     }
 
     #[test]
+    fn deployments_near_their_upstream_quota_are_tried_after_the_others() {
+        let mut g = group(Strategy::RoundRobin, &[1, 1, 1]);
+        g.deployments[0].quota = Quota {
+            rpm: Some(1),
+            tpm: None,
+        };
+        g.deployments[1].quota = Quota {
+            rpm: None,
+            tpm: Some(100),
+        };
+        g.deployments[0].charge_quota(0);
+        // 0 is out of requests; 1 has room for 60 tokens but not for 200.
+        assert!(firsts(&g, 4).iter().all(|&i| i != 0));
+        for _ in 0..4 {
+            let order = g.order(200);
+            assert_eq!(order[0], 2);
+            assert!(order[1..].contains(&0) && order[1..].contains(&1));
+        }
+        // All near their quotas: still served, by the strategy, rather than refused.
+        g.deployments[2].quota = Quota {
+            rpm: Some(1),
+            tpm: None,
+        };
+        g.deployments[2].charge_quota(0);
+        assert_eq!(g.order(200).len(), 3);
+    }
+
+    #[test]
     fn unavailable_deployments_are_skipped_first_and_tried_last() {
         let g = group(Strategy::RoundRobin, &[1, 1, 1]);
         for _ in 0..5 {
@@ -279,7 +337,7 @@ mod tests {
                 .record(false);
         }
         for _ in 0..6 {
-            let order = g.order();
+            let order = g.order(0);
             assert_ne!(order[0], 1);
             assert_eq!(order[2], 1);
         }

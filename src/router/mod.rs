@@ -7,6 +7,7 @@ pub mod breaker;
 pub mod bulkhead;
 pub mod group;
 pub mod health;
+pub mod quota;
 pub mod retry;
 pub mod state;
 
@@ -105,6 +106,7 @@ impl Router {
                 upstream_model: DEFAULT_MODEL_KEY.to_owned(),
                 weight: 1,
                 limit: None,
+                quota: quota::Quota::default(),
                 state: state_for(inputs, provider.name(), DEFAULT_MODEL_KEY),
             });
         Self {
@@ -170,9 +172,12 @@ fn deployments(spec: &GroupSpec, inputs: &Inputs<'_>) -> Vec<Deployment> {
         .enumerate()
         .filter_map(|(j, d)| {
             let provider = inputs.providers.get(d.provider)?;
-            let max = configured
-                .and_then(|m| m.deployments.get(j))
-                .and_then(|c| c.max_concurrency);
+            let config = configured.and_then(|m| m.deployments.get(j));
+            let max = config.and_then(|c| c.max_concurrency);
+            let quota = config.map_or_else(quota::Quota::default, |c| quota::Quota {
+                rpm: c.rpm.map(u64::from),
+                tpm: c.tpm,
+            });
             let limit = max.map(|size| {
                 inputs
                     .previous
@@ -184,6 +189,7 @@ fn deployments(spec: &GroupSpec, inputs: &Inputs<'_>) -> Vec<Deployment> {
                 upstream_model: d.upstream_model.clone(),
                 weight: d.weight,
                 limit,
+                quota,
                 state: state_for(inputs, provider.name(), &d.upstream_model),
             })
         })

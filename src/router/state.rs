@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::breaker::Breaker;
+use super::quota::MinuteWindow;
 use crate::config::schema::BreakerConfig;
 
 /// Weight of a new latency sample in the moving average (higher reacts faster).
@@ -23,6 +24,8 @@ pub struct DeploymentState {
     latency_us: AtomicU64,
     /// The provider's active health check verdict (shared by all its deployments).
     healthy: Arc<AtomicBool>,
+    /// What was sent over the trailing minute (against the deployment's upstream quota).
+    pub window: MinuteWindow,
 }
 
 /// Counts a request in flight until dropped.
@@ -48,6 +51,7 @@ impl DeploymentState {
             inflight: AtomicU32::new(0),
             latency_us: AtomicU64::new(0),
             healthy,
+            window: MinuteWindow::default(),
         }
     }
 

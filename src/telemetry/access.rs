@@ -53,6 +53,8 @@ pub struct RequestRecord {
     pub stream: bool,
     /// Size of the prompt-bearing body, for an estimate when the upstream gives no usage.
     pub prompt_bytes: usize,
+    /// Estimated tokens of the request (prompt estimate + `max_tokens`), set at admission.
+    pub estimate: u64,
     /// Upstream attempts made (retries and fallbacks included).
     pub attempts: u32,
     /// `provider/model` of the deployment that answered.
@@ -105,6 +107,7 @@ impl RequestRecord {
             provider: NO_PROVIDER.to_owned(),
             stream: false,
             prompt_bytes: 0,
+            estimate: 0,
             attempts: 0,
             served: None,
             upstream_model: None,
