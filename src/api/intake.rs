@@ -59,18 +59,26 @@ fn global_rate(runtime: &Runtime) -> Result<(), GatewayError> {
     })
 }
 
-/// Who is calling; 401 when credentials are required and missing, unknown or expired.
+/// Who is calling, from the credentials and the connection; 401 when credentials are required
+/// and missing, unknown or expired.
+pub fn caller(
+    runtime: &Runtime,
+    headers: &http::HeaderMap,
+    extensions: &http::Extensions,
+) -> Result<Identity, GatewayError> {
+    let conn = extensions.get::<ConnInfo>();
+    runtime
+        .access
+        .identify(headers, conn, crate::providers::translate::unix_now())
+}
+
+/// Who is calling (see [`caller`]), noted in the record; 401 when credentials are required and missing, unknown or expired.
 pub fn identify(
     runtime: &Runtime,
     parts: &Parts,
     record: &mut RequestRecord,
 ) -> Result<Identity, GatewayError> {
-    let conn = parts.extensions.get::<ConnInfo>();
-    let identity = runtime.access.identify(
-        &parts.headers,
-        conn,
-        crate::providers::translate::unix_now(),
-    )?;
+    let identity = caller(runtime, &parts.headers, &parts.extensions)?;
     identity.name().clone_into(&mut record.caller);
     if let Some(team) = identity.team() {
         team.clone_into(&mut record.team);

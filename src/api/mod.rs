@@ -10,6 +10,7 @@ pub mod intake;
 pub mod openai;
 pub mod passthrough;
 pub mod respond;
+pub mod usage;
 
 use std::sync::Arc;
 
@@ -55,6 +56,7 @@ pub fn api_router(state: AppState, with_probes: bool) -> Router {
             .route(&format!("{prefix}/models"), get(openai::list_models))
             .route(&format!("{prefix}/models/{{*id}}"), get(openai::get_model))
             .route(&format!("{prefix}/messages"), post(anthropic::messages))
+            .route(&format!("{prefix}/key/info"), get(usage::own_info))
             .route(
                 &format!("{prefix}/messages/count_tokens"),
                 post(anthropic::count_tokens),
@@ -80,6 +82,7 @@ fn probe_routes() -> Router<AppState> {
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
         .route("/admin/config", get(admin::config))
+        .route("/admin/usage", get(usage::admin_usage))
 }
 
 fn finish(router: Router<AppState>, state: AppState) -> Router {

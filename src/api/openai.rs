@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::AppState;
-use super::intake::{Ask, admit, identify, read, request_id};
+use super::intake::{Ask, admit, caller, identify, read, request_id};
 use super::respond::{Inbound, respond};
 use crate::error::GatewayError;
 use crate::providers::Reply;
@@ -117,13 +117,18 @@ fn model_object<'a>(runtime: &'a Runtime, name: &'a str) -> Option<ModelObject<'
     })
 }
 
-/// `GET /v1/models`: the configured model names.
-pub async fn list_models(State(state): State<AppState>) -> Response {
+/// `GET /v1/models`: the configured model names the caller may use.
+pub async fn list_models(State(state): State<AppState>, request: Request) -> Response {
     let runtime = state.runtime.load();
+    let identity = match caller(&runtime, request.headers(), request.extensions()) {
+        Ok(identity) => identity,
+        Err(e) => return e.into_response(),
+    };
     let data = runtime
         .router
         .model_names()
         .iter()
+        .filter(|name| identity.allows(name))
         .filter_map(|name| model_object(&runtime, name))
         .collect();
     axum::Json(ModelList {
@@ -133,10 +138,18 @@ pub async fn list_models(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-/// `GET /v1/models/{id}`.
-pub async fn get_model(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+/// `GET /v1/models/{id}`; a model the caller may not use does not exist for it.
+pub async fn get_model(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
     let runtime = state.runtime.load();
-    match model_object(&runtime, &id) {
+    let identity = match caller(&runtime, request.headers(), request.extensions()) {
+        Ok(identity) => identity,
+        Err(e) => return e.into_response(),
+    };
+    match model_object(&runtime, &id).filter(|_| identity.allows(&id)) {
         Some(model) => axum::Json(model).into_response(),
         None => GatewayError::ModelNotFound(id).into_response(),
     }

@@ -3,6 +3,7 @@
 //! (SO_PEERCRED; never over TCP). With no keys and no peers configured the API is open — the pod
 //! boundary is the trust boundary.
 
+pub mod credentials;
 pub mod glob;
 
 use std::collections::HashMap;
@@ -47,10 +48,12 @@ pub struct KeyEntry {
     pub name: String,
     /// Its team.
     pub team: Option<String>,
-    models: Vec<String>,
+    /// Model globs it may use (empty: every model).
+    pub models: Vec<String>,
     /// Its limits.
     pub limits: Limits,
-    expires_at: Option<u64>,
+    /// When it stops working (Unix seconds).
+    pub expires_at: Option<u64>,
 }
 
 /// A configured team.
@@ -232,6 +235,19 @@ impl Access {
         })
     }
 
+    /// Whether a master key is configured.
+    pub fn has_master(&self) -> bool {
+        self.master.is_some()
+    }
+
+    /// Whether `headers` present the master key.
+    pub fn is_master(&self, headers: &HeaderMap) -> bool {
+        match (&self.master, credentials::presented_key(headers)) {
+            (Some(master), Some(key)) => same(master, &digest(key)),
+            _ => false,
+        }
+    }
+
     /// Whether anyone may call without credentials (no keys and no peers configured).
     pub fn is_open(&self) -> bool {
         self.keys.is_empty() && self.peers.is_empty()
@@ -240,6 +256,13 @@ impl Access {
     /// Every configured key.
     pub fn keys(&self) -> impl Iterator<Item = &Arc<KeyEntry>> {
         self.keys.values()
+    }
+
+    /// Every configured Unix peer: (name, team).
+    pub fn peers(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.peers
+            .iter()
+            .map(|p| (p.name.as_str(), p.team.as_deref()))
     }
 
     /// A team's entry.
@@ -261,7 +284,7 @@ impl Access {
         conn: Option<&ConnInfo>,
         now: u64,
     ) -> Result<Identity, GatewayError> {
-        let presented = crate::api::admin::presented_key(headers).filter(|k| !k.is_empty());
+        let presented = credentials::presented_key(headers);
         if let Some(key) = presented {
             let hashed = digest(key);
             if self.master.as_ref().is_some_and(|m| same(m, &hashed)) {

@@ -208,16 +208,21 @@ fn push_buckets(
             (_, true) => "team_tpm",
         };
         buckets.push(Bucket {
-            take: Take {
-                key: format!("{scope}:{unit}"),
-                limit,
-                window: MINUTE,
-                cost,
-            },
+            take: rate_take(scope, unit, limit, cost),
             label,
             owner: owner.to_owned(),
             tokens,
         });
+    }
+}
+
+/// The take of `cost` from `scope`'s per-minute `unit` (`rpm`/`tpm`) bucket.
+pub fn rate_take(scope: &str, unit: &str, limit: u64, cost: u64) -> Take {
+    Take {
+        key: format!("{scope}:{unit}"),
+        limit,
+        window: MINUTE,
+        cost,
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod admission;
 pub mod budget;
 pub mod memory;
+pub mod report;
 pub mod store;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -9,6 +9,7 @@
     reason = "tests fail loudly and are not API"
 )]
 
+mod access;
 mod anthropic;
 mod anthropic_inbound;
 mod anthropic_inbound_passthrough;
