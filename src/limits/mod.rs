@@ -5,7 +5,9 @@
 pub mod admission;
 pub mod budget;
 pub mod memory;
+pub mod redis;
 pub mod report;
+pub mod shared;
 pub mod store;
 
 use std::sync::atomic::{AtomicU64, Ordering};

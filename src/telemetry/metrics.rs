@@ -34,6 +34,8 @@ pub const CIRCUIT_STATE: &str = "llm_circuit_state";
 pub const BULKHEAD_REJECTIONS: &str = "llm_bulkhead_rejections_total";
 /// Whether a provider's active health check passes: `{provider}` (1 healthy, 0 failing).
 pub const PROVIDER_HEALTHY: &str = "llm_provider_healthy";
+/// Failed calls to the shared store (Redis): `{operation="admit"|"charge"|"usage"|"peek"|"probe"}`.
+pub const STORE_ERRORS: &str = "llm_store_errors_total";
 /// Config reload attempts: `{result="ok"|"error"}`.
 pub const CONFIG_RELOADS: &str = "llm_config_reloads_total";
 /// When a config was last applied successfully (start included).
@@ -114,6 +116,10 @@ fn describe() {
     metrics::describe_gauge!(
         PROVIDER_HEALTHY,
         "1 while the provider's active health check passes."
+    );
+    metrics::describe_counter!(
+        STORE_ERRORS,
+        "Failed or timed-out calls to the shared store (Redis), by operation."
     );
     metrics::describe_counter!(CONFIG_RELOADS, "Config reload attempts by result.");
     metrics::describe_gauge!(

@@ -1,0 +1,407 @@
+//! The Redis [`Store`]: rate buckets, usage counters and spend shared by every replica.
+//!
+//! Every operation is one Lua script run atomically on the server (EVALSHA, loaded on first use),
+//! so concurrent replicas never read-then-write past each other. Time comes from Redis `TIME`, so
+//! replicas with skewed clocks agree on buckets and budget periods. The scripts count microseconds
+//! (Lua numbers are doubles: epoch microseconds are exact, nanoseconds would not be) and run the
+//! same GCRA as [`super::store::gcra`].
+//!
+//! Key layout, under the configured prefix `P`:
+//!
+//! | key | type | holds | expires |
+//! |---|---|---|---|
+//! | `P:tat:{take.key}` | string | the bucket's theoretical arrival time, µs since the epoch | when that time passes (the bucket is full again) |
+//! | `P:usage:{scope}` | hash | `requests`, `input_tokens`, `output_tokens`, `cached_tokens`, `spend_micros` since the counters began | never |
+//! | `P:spend:{scope}:{period_secs}:{start}` | string | micro-dollars spent in the period starting at `start` (epoch seconds) | [`SPEND_MARGIN`] after the period ends |
+//!
+//! Spend keys are derived inside the scripts from Redis time, so the store needs a standalone
+//! Redis (or a primary with replicas), not Redis Cluster.
+//!
+//! Every call is bounded by [`CALL_TIMEOUT`]: a hung Redis turns into a [`StoreError`] quickly,
+//! and [`super::shared::SharedStore`] decides what the request gets then.
+
+use std::sync::{LazyLock, Mutex, PoisonError};
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{ErrorKind, FromRedisValue, RedisError, Script, ScriptInvocation};
+
+use super::store::{
+    Admission, BucketState, Budget, Charge, Counters, ScopeUsage, Store, StoreError, Take,
+};
+use crate::config::expand::Secret;
+use crate::providers::BoxFuture;
+
+/// The longest one store call may take, connecting included: a hung Redis must not hang requests.
+pub const CALL_TIMEOUT: Duration = Duration::from_millis(250);
+/// How long a spend key outlives its period.
+pub const SPEND_MARGIN: Duration = Duration::from_secs(3600);
+/// Bound on establishing one connection (a reconnect runs in the background, so it may take
+/// longer than one call).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Reconnect attempts per failure before waiting for the next call to start over.
+const RECONNECT_RETRIES: usize = 3;
+/// Backoff between reconnect attempts: from this…
+const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
+/// …up to this, so a Redis that comes back is found within about this long.
+const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
+
+/// Reply tags of `admit.lua`.
+const ADMITTED: i64 = 0;
+const LIMITED: i64 = 1;
+const OVER_BUDGET: i64 = 2;
+/// Values per take in a reply: remaining, reset.
+const BUCKET_FIELDS: usize = 2;
+/// Fields of a usage hash (`Counters`) in a `usage.lua` reply, before the period spend.
+const COUNTER_FIELDS: usize = 5;
+
+/// The scripts, each with the shared GCRA prelude.
+struct Scripts {
+    admit: Script,
+    charge: Script,
+    usage: Script,
+    peek: Script,
+}
+
+static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
+    let with_prelude =
+        |body: &str| Script::new(&format!("{}\n{body}", include_str!("redis/gcra.lua")));
+    Scripts {
+        admit: with_prelude(include_str!("redis/admit.lua")),
+        charge: with_prelude(include_str!("redis/charge.lua")),
+        usage: with_prelude(include_str!("redis/usage.lua")),
+        peek: with_prelude(include_str!("redis/peek.lua")),
+    }
+});
+
+/// Rate buckets, usage and spend in Redis.
+pub struct RedisStore {
+    client: ::redis::Client,
+    /// Swapped for a fresh one when a connection fails in a way the manager does not retry
+    /// (a rejected password, a protocol error).
+    connection: Mutex<ConnectionManager>,
+    prefix: String,
+}
+
+impl std::fmt::Debug for RedisStore {
+    // The URL may hold a password: show only the prefix.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// A store on `url` (`redis://[:password@]host:port/db` or `redis+unix:///path`) whose keys
+    /// start with `prefix:`. Does not connect: the first call does, and calls after a failure
+    /// reconnect. Fails only on a malformed URL (the message never quotes it).
+    pub async fn open(url: &Secret, prefix: &str) -> Result<Self, StoreError> {
+        let client = ::redis::Client::open(url.expose())
+            .map_err(|e| StoreError(format!("store.url is not a usable Redis URL: {e}")))?;
+        let connection = manager(&client)?;
+        Ok(Self {
+            client,
+            connection: Mutex::new(connection),
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    /// Runs one script within [`CALL_TIMEOUT`].
+    async fn run<T: FromRedisValue>(
+        &self,
+        operation: &str,
+        invocation: ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let mut connection = self
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match tokio::time::timeout(CALL_TIMEOUT, invocation.invoke_async(&mut connection)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => {
+                self.renew_after(&e);
+                Err(StoreError(format!("redis {operation}: {e}")))
+            }
+            Err(_) => Err(StoreError(format!(
+                "redis {operation}: no answer within {CALL_TIMEOUT:?}"
+            ))),
+        }
+    }
+
+    /// The connection manager reconnects by itself after I/O errors, but keeps a failed handshake
+    /// (wrong password, protocol error) forever: start over with a fresh one.
+    fn renew_after(&self, error: &RedisError) {
+        if matches!(error.kind(), ErrorKind::Io | ErrorKind::Server(_)) {
+            return;
+        }
+        match manager(&self.client) {
+            Ok(fresh) => {
+                *self
+                    .connection
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = fresh
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot renew the redis connection"),
+        }
+    }
+
+    fn tat_key(&self, take: &Take) -> String {
+        format!("{}:tat:{}", self.prefix, take.key)
+    }
+
+    fn usage_key(&self, scope: &str) -> String {
+        format!("{}:usage:{scope}", self.prefix)
+    }
+
+    /// The spend key without its period start, which the scripts append from Redis time.
+    fn spend_base(&self, scope: &str, period_secs: u64) -> String {
+        format!("{}:spend:{scope}:{period_secs}", self.prefix)
+    }
+
+    async fn admit_script(
+        &self,
+        takes: &[Take],
+        budgets: &[Budget],
+    ) -> Result<Admission, StoreError> {
+        let mut invocation = SCRIPTS.admit.prepare_invoke();
+        invocation.arg(budgets.len());
+        for budget in budgets {
+            let period = period_secs(budget.period);
+            invocation
+                .arg(self.spend_base(&budget.scope, period))
+                .arg(period)
+                .arg(budget.limit_micros);
+        }
+        for take in takes {
+            invocation
+                .key(self.tat_key(take))
+                .arg(take.limit)
+                .arg(micros(take.window))
+                .arg(take.cost);
+        }
+        let reply: Vec<i64> = self.run("admit", invocation).await?;
+        decode_admission(&reply, takes.len())
+    }
+
+    async fn charge_script(&self, charge: &Charge) -> Result<(), StoreError> {
+        let mut invocation = SCRIPTS.charge.prepare_invoke();
+        let counters = &charge.counters;
+        invocation.arg(charge.scopes.len());
+        for scope in &charge.scopes {
+            invocation.key(self.usage_key(scope));
+        }
+        invocation
+            .arg(counters.requests)
+            .arg(counters.input_tokens)
+            .arg(counters.output_tokens)
+            .arg(counters.cached_tokens)
+            .arg(counters.spend_micros)
+            .arg(SPEND_MARGIN.as_secs())
+            .arg(charge.periods.len());
+        for (scope, period) in &charge.periods {
+            let period = period_secs(*period);
+            invocation.arg(self.spend_base(scope, period)).arg(period);
+        }
+        for (take, delta) in &charge.corrections {
+            invocation
+                .key(self.tat_key(take))
+                .arg(take.limit)
+                .arg(micros(take.window))
+                .arg(*delta);
+        }
+        let _: i64 = self.run("charge", invocation).await?;
+        Ok(())
+    }
+
+    async fn usage_script(
+        &self,
+        scope: &str,
+        period: Option<Duration>,
+    ) -> Result<ScopeUsage, StoreError> {
+        let mut invocation = SCRIPTS.usage.prepare_invoke();
+        let period = period.map_or(0, period_secs);
+        invocation
+            .key(self.usage_key(scope))
+            .arg(self.spend_base(scope, period))
+            .arg(period);
+        let reply: Vec<Option<u64>> = self.run("usage", invocation).await?;
+        let field = |i: usize| reply.get(i).copied().flatten().unwrap_or(0);
+        if reply.len() != COUNTER_FIELDS + 1 {
+            return Err(unexpected("usage", reply.len()));
+        }
+        Ok(ScopeUsage {
+            total: Counters {
+                requests: field(0),
+                input_tokens: field(1),
+                output_tokens: field(2),
+                cached_tokens: field(3),
+                spend_micros: field(4),
+            },
+            period_spend_micros: field(COUNTER_FIELDS),
+        })
+    }
+
+    async fn peek_script(&self, take: &Take) -> Result<BucketState, StoreError> {
+        let mut invocation = SCRIPTS.peek.prepare_invoke();
+        invocation
+            .key(self.tat_key(take))
+            .arg(take.limit)
+            .arg(micros(take.window));
+        let reply: Vec<i64> = self.run("peek", invocation).await?;
+        decode_buckets("peek", &reply, 1)
+            .and_then(|b| b.into_iter().next().ok_or_else(|| unexpected("peek", 0)))
+    }
+}
+
+impl Store for RedisStore {
+    fn admit<'a>(
+        &'a self,
+        takes: &'a [Take],
+        budgets: &'a [Budget],
+    ) -> BoxFuture<'a, Result<Admission, StoreError>> {
+        Box::pin(self.admit_script(takes, budgets))
+    }
+
+    fn charge<'a>(&'a self, charge: &'a Charge) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.charge_script(charge))
+    }
+
+    fn usage<'a>(
+        &'a self,
+        scope: &'a str,
+        period: Option<Duration>,
+    ) -> BoxFuture<'a, Result<ScopeUsage, StoreError>> {
+        Box::pin(self.usage_script(scope, period))
+    }
+
+    fn peek<'a>(&'a self, take: &'a Take) -> BoxFuture<'a, Result<BucketState, StoreError>> {
+        Box::pin(self.peek_script(take))
+    }
+}
+
+/// A lazy connection manager: it connects on first use, so a store can be built while Redis is
+/// down.
+fn manager(client: &::redis::Client) -> Result<ConnectionManager, StoreError> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(CALL_TIMEOUT))
+        .set_number_of_retries(RECONNECT_RETRIES)
+        .set_min_delay(RECONNECT_MIN_DELAY)
+        .set_max_delay(RECONNECT_MAX_DELAY);
+    ConnectionManager::new_lazy_with_config(client.clone(), config)
+        .map_err(|e| StoreError(format!("cannot set up the redis connection: {e}")))
+}
+
+/// A budget period in whole seconds, at least one (as `store::period_start` counts it).
+fn period_secs(period: Duration) -> u64 {
+    period.as_secs().max(1)
+}
+
+fn micros(window: Duration) -> u64 {
+    u64::try_from(window.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn unexpected(operation: &str, length: usize) -> StoreError {
+    StoreError(format!(
+        "redis {operation}: unexpected script reply ({length} values)"
+    ))
+}
+
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// Reads `count` (remaining, reset µs) pairs.
+fn decode_buckets(
+    operation: &str,
+    values: &[i64],
+    count: usize,
+) -> Result<Vec<BucketState>, StoreError> {
+    if values.len() != count * BUCKET_FIELDS {
+        return Err(unexpected(operation, values.len()));
+    }
+    Ok(values
+        .chunks_exact(BUCKET_FIELDS)
+        .map(|pair| BucketState {
+            remaining: to_u64(pair[0]),
+            reset: Duration::from_micros(to_u64(pair[1])),
+        })
+        .collect())
+}
+
+/// Reads `admit.lua`'s reply for `takes` takes.
+fn decode_admission(reply: &[i64], takes: usize) -> Result<Admission, StoreError> {
+    let index = |i: i64| usize::try_from(i).map_err(|_| unexpected("admit", reply.len()));
+    match reply {
+        [ADMITTED, rest @ ..] => Ok(Admission::Admitted {
+            buckets: decode_buckets("admit", rest, takes)?,
+        }),
+        [LIMITED, at, wait, rest @ ..] => Ok(Admission::Limited {
+            index: index(*at)?,
+            retry_after: Duration::from_micros(to_u64(*wait)),
+            buckets: decode_buckets("admit", rest, takes)?,
+        }),
+        [OVER_BUDGET, at, spent] => Ok(Admission::OverBudget {
+            index: index(*at)?,
+            spent_micros: to_u64(*spent),
+        }),
+        _ => Err(unexpected("admit", reply.len())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_decode_and_malformed_ones_are_errors() {
+        let admitted = decode_admission(&[ADMITTED, 3, 20_000_000], 1).unwrap();
+        let bucket = BucketState {
+            remaining: 3,
+            reset: Duration::from_secs(20),
+        };
+        assert_eq!(
+            admitted,
+            Admission::Admitted {
+                buckets: vec![bucket]
+            }
+        );
+        let limited = decode_admission(&[LIMITED, 0, 1_500, 0, 60_000_000], 1).unwrap();
+        assert!(
+            matches!(limited, Admission::Limited { index: 0, retry_after, .. } if retry_after.as_micros() == 1_500)
+        );
+        let over = decode_admission(&[OVER_BUDGET, 1, 42], 0).unwrap();
+        assert_eq!(
+            over,
+            Admission::OverBudget {
+                index: 1,
+                spent_micros: 42
+            }
+        );
+        assert!(
+            decode_admission(&[ADMITTED, 3], 1).is_err(),
+            "half a bucket"
+        );
+        assert!(
+            decode_admission(&[OVER_BUDGET, -1, 0], 0).is_err(),
+            "negative index"
+        );
+        assert!(decode_admission(&[7], 0).is_err(), "unknown tag");
+        assert!(decode_admission(&[], 0).is_err());
+    }
+
+    #[test]
+    fn scripts_carry_the_prelude() {
+        for script in [
+            &SCRIPTS.admit,
+            &SCRIPTS.charge,
+            &SCRIPTS.usage,
+            &SCRIPTS.peek,
+        ] {
+            assert_eq!(script.get_hash().len(), 40);
+        }
+        assert_ne!(SCRIPTS.admit.get_hash(), SCRIPTS.peek.get_hash());
+    }
+}
