@@ -26,6 +26,7 @@ mod gemini;
 mod lifecycle;
 mod ollama;
 mod passthrough;
+mod redis_store;
 mod reload;
 mod resilience;
 mod sdk;
