@@ -2,7 +2,6 @@
 //! the drain sequence on SIGTERM. `main` only parses arguments and picks the exit code.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +15,6 @@ use crate::config::access::StoreConfig;
 use crate::config::watch::{self, Watch};
 use crate::config::{self, Config, ConfigError, schema};
 use crate::lifecycle::{Lifecycle, Phase, Request, Signals};
-use crate::limits::memory::MemoryStore;
 use crate::limits::store::{Store, StoreError};
 use crate::reload::{self, Cause, Outcome, Reloader};
 use crate::router::health::HealthChecks;
@@ -304,8 +302,7 @@ async fn drain(
 
 /// The limits store the config names: in memory, or shared in Redis.
 async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
-    let snapshot = config.snapshot_path.as_ref().map(PathBuf::from);
-    Ok(Arc::new(MemoryStore::new(snapshot)))
+    crate::limits::shared::connect(config).await
 }
 
 /// Persists usage every [`STORE_FLUSH_INTERVAL`] (and once more at shutdown), so a crash loses

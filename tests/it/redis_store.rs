@@ -3,6 +3,7 @@
 //! Unix sockets. `failover` covers the open/closed policy when Redis goes away.
 
 mod failover;
+mod gateways;
 mod server;
 mod urls;
 
