@@ -74,11 +74,22 @@ struct Running {
     reloader: Option<Reloader>,
     health: HealthChecks,
     watch: Watch,
+    traces: Option<telemetry::otel::Tracing>,
 }
 
 /// Logging, metrics, signal handlers, the first runtime, the listeners; then Ready.
 async fn start(config: Config) -> Result<Running, ExitCode> {
     let log = telemetry::logging::init(config.raw.logging.format, &config.raw.logging.level);
+    let traces = telemetry::otel::init(&config.raw.telemetry).map_err(|e| {
+        tracing::error!(error = %e, "cannot set up tracing");
+        ExitCode::from(EXIT_CONFIG)
+    })?;
+    if let Some(path) = &config.raw.logging.usage_file {
+        telemetry::usage::open_file(path).map_err(|e| {
+            tracing::error!(path = %path.display(), error = %e, "cannot open the usage file");
+            ExitCode::from(EXIT_UNAVAILABLE)
+        })?;
+    }
     let metrics = telemetry::metrics::install().map_err(|e| {
         tracing::error!(error = %e, "cannot install the metrics recorder");
         ExitCode::from(EXIT_UNAVAILABLE)
@@ -107,6 +118,7 @@ async fn start(config: Config) -> Result<Running, ExitCode> {
         lifecycle: lifecycle.clone(),
         metrics,
         store,
+        log: log.clone(),
     });
     let settings = settings_source(&state);
     let api = Server::new(Arc::clone(&settings));
@@ -128,6 +140,7 @@ async fn start(config: Config) -> Result<Running, ExitCode> {
         reloader,
         watch: Watch::new(schema::DEFAULT_RELOAD_DEBOUNCE),
         health: HealthChecks::default(),
+        traces: Some(traces),
     };
     running.refresh_watch();
     running.health.sync(&running.state.runtime.load());
@@ -136,6 +149,10 @@ async fn start(config: Config) -> Result<Running, ExitCode> {
         tcp = bound.tcp.map(|a| a.to_string()),
         unix = listeners.unix.as_ref().map(|p| p.display().to_string()),
         admin = bound.admin.map(|a| a.to_string()),
+        traces = running
+            .traces
+            .as_ref()
+            .and_then(|t| t.exporting_to.as_deref()),
         version = env!("CARGO_PKG_VERSION"),
         "llm-sidecar ready"
     );
@@ -188,6 +205,10 @@ impl Running {
         .await;
         if let Err(e) = self.state.store.flush().await {
             tracing::warn!(error = %e, "cannot persist usage at shutdown");
+        }
+        if let Some(traces) = self.traces.take() {
+            // Flushing blocks on the exporter thread; keep it off the workers.
+            let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
         }
         self.lifecycle.advance(Phase::Stopped);
         self.admin.stop_accepting();

@@ -120,6 +120,10 @@ fn restart_only(old: &Config, new: &Config) -> Result<(), ConfigError> {
     } else if old.raw.store.url != new.raw.store.url || old.raw.store.prefix != new.raw.store.prefix
     {
         Some(FieldPath::root("store").key("url"))
+    } else if old.raw.logging.usage_file != new.raw.logging.usage_file {
+        Some(FieldPath::root("logging").key("usage_file"))
+    } else if old.raw.telemetry != new.raw.telemetry {
+        Some(FieldPath::root("telemetry"))
     } else {
         None
     };

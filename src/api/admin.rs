@@ -58,3 +58,59 @@ pub async fn config(State(state): State<AppState>, request: Request) -> Response
     };
     axum::Json(body).into_response()
 }
+
+/// Longest `PUT /admin/log-level` body (a filter is a short line).
+const MAX_LEVEL_BYTES: u64 = 4096;
+
+#[derive(Serialize, serde::Deserialize)]
+struct Level {
+    level: String,
+}
+
+/// `GET /admin/log-level`: the log filter in force.
+pub async fn log_level(State(state): State<AppState>, request: Request) -> Response {
+    let runtime = state.runtime.load_full();
+    if let Err(e) = require_master(&runtime, &request) {
+        return e.into_response();
+    }
+    axum::Json(Level {
+        level: state.log.current(),
+    })
+    .into_response()
+}
+
+/// `PUT /admin/log-level`: sets the log filter — `{"level": "debug"}` or the bare filter
+/// (`info,llm_sidecar::router=debug`) — until the next one or a config reload that changes
+/// `logging.level`.
+pub async fn set_log_level(State(state): State<AppState>, request: Request) -> Response {
+    let runtime = state.runtime.load_full();
+    if let Err(e) = require_master(&runtime, &request) {
+        return e.into_response();
+    }
+    let (parts, body) = request.into_parts();
+    let timeout = runtime.config.raw.server.read_timeout;
+    let bytes = match super::body::read_body(&parts.headers, body, MAX_LEVEL_BYTES, timeout).await {
+        Ok(bytes) => bytes,
+        Err(e) => return e.into_response(),
+    };
+    let filter = match serde_json::from_slice::<Level>(&bytes) {
+        Ok(level) => level.level,
+        Err(_) => String::from_utf8_lossy(&bytes).trim().to_owned(),
+    };
+    if filter.is_empty() {
+        return GatewayError::invalid("give a level, e.g. {\"level\": \"debug\"}", Some("level"))
+            .into_response();
+    }
+    match state.log.force_level(&filter) {
+        Ok(()) => {
+            tracing::info!(level = %filter, "log level changed");
+            axum::Json(Level {
+                level: state.log.current(),
+            })
+            .into_response()
+        }
+        Err(e) => {
+            GatewayError::invalid(format!("invalid log filter: {e}"), Some("level")).into_response()
+        }
+    }
+}

@@ -25,7 +25,11 @@ use crate::error::GatewayError;
 use crate::lifecycle::Lifecycle;
 use crate::limits::store::Store;
 use crate::runtime::Runtime;
+use crate::telemetry::genai::ServerSpan;
+use crate::telemetry::logging::LogControl;
+use crate::telemetry::otel;
 use respond::Inbound;
+use tracing::Instrument as _;
 
 /// What every handler can reach.
 pub struct Shared {
@@ -37,6 +41,8 @@ pub struct Shared {
     pub metrics: PrometheusHandle,
     /// Rate buckets, usage and spend (outlives config generations).
     pub store: Arc<dyn Store>,
+    /// The log filter (`PUT /admin/log-level`).
+    pub log: LogControl,
 }
 
 /// Cheaply clonable handle to [`Shared`].
@@ -65,6 +71,7 @@ pub fn api_router(state: AppState, with_probes: bool) -> Router {
             router = router.route(&format!("{prefix}/{operation}"), post(passthrough::forward));
         }
     }
+    router = router.route_layer(axum::middleware::from_fn(traced));
     if with_probes {
         router = router.merge(probe_routes());
     }
@@ -83,6 +90,10 @@ fn probe_routes() -> Router<AppState> {
         .route("/metrics", get(health::metrics))
         .route("/admin/config", get(admin::config))
         .route("/admin/usage", get(usage::admin_usage))
+        .route(
+            "/admin/log-level",
+            get(admin::log_level).put(admin::set_log_level),
+        )
 }
 
 fn finish(router: Router<AppState>, state: AppState) -> Router {
@@ -90,6 +101,18 @@ fn finish(router: Router<AppState>, state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+/// Opens the request's SERVER span (child of the client's `traceparent`) for the handler's
+/// record, and runs the handler inside a log span carrying the trace and span ids, so every log
+/// line of the request names its trace.
+async fn traced(mut request: Request, next: axum::middleware::Next) -> Response {
+    let span = ServerSpan::start(request.method(), request.uri().path(), request.headers());
+    let (trace_id, span_id) = otel::ids(span.context()).unwrap_or_default();
+    request.extensions_mut().insert(span);
+    next.run(request)
+        .instrument(tracing::info_span!("request", %trace_id, %span_id))
+        .await
 }
 
 async fn unknown_route(request: Request) -> Response {

@@ -15,6 +15,7 @@ use crate::providers::Reply;
 use crate::router::attempt;
 use crate::runtime::Runtime;
 use crate::telemetry::access::RequestRecord;
+use crate::telemetry::genai::RequestFacts;
 use crate::types::{ChatRequest, EmbeddingsRequest};
 
 /// `POST /v1/chat/completions`.
@@ -28,6 +29,7 @@ pub async fn chat_completions(State(state): State<AppState>, request: Request) -
         record.prompt_bytes = bytes.len();
         let request = ChatRequest::parse(&bytes)?;
         record.stream = request.stream;
+        record.facts = RequestFacts::read(&request.top, request.max_tokens);
         let ask = Ask {
             model: &request.model,
             prompt_bytes: bytes.len(),
@@ -59,6 +61,7 @@ pub async fn embeddings(State(state): State<AppState>, request: Request) -> Resp
         let bytes = read(&runtime, &parts, body).await?;
         record.prompt_bytes = bytes.len();
         let request = EmbeddingsRequest::parse(&bytes)?;
+        record.facts = RequestFacts::read(&request.top, None);
         let ask = Ask {
             model: &request.model,
             prompt_bytes: bytes.len(),

@@ -14,6 +14,7 @@ use crate::error::GatewayError;
 use crate::providers::PassthroughCall;
 use crate::router::attempt;
 use crate::telemetry::access::RequestRecord;
+use crate::telemetry::genai::RequestFacts;
 use crate::types::json::json_string;
 use crate::types::{TopLevel, multipart};
 
@@ -100,6 +101,9 @@ pub async fn forward(State(state): State<AppState>, request: Request) -> Respons
         let content_type = parts.headers.get(header::CONTENT_TYPE);
         let form = Form::of(content_type.and_then(|v| v.to_str().ok()), &bytes)?;
         record.stream = form.is_stream();
+        if let Form::Json(top) = &form {
+            record.facts = RequestFacts::read(top, None);
+        }
         let model = form.model(&bytes).ok_or_else(|| {
             GatewayError::invalid("you must provide a model parameter", Some("model"))
         })?;

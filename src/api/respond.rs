@@ -106,7 +106,10 @@ pub fn respond(
     response
 }
 
-fn complete_response(complete: Complete, record: RequestRecord) -> Response {
+fn complete_response(complete: Complete, mut record: RequestRecord) -> Response {
+    if record.wants_response_facts() {
+        record.observe_response(&complete.body);
+    }
     record.finish(Finish {
         status: complete.status.as_u16(),
         usage: complete.usage,
@@ -134,6 +137,7 @@ fn error_response(error: &GatewayError, record: RequestRecord, inbound: Inbound)
 
 fn stream_response(stream: Box<dyn ClientStream>, record: RequestRecord) -> Response {
     let body = AccountedBody {
+        scan: record.wants_response_facts(),
         inner: stream,
         record: Some(record),
     };
@@ -152,6 +156,7 @@ fn stream_response(stream: Box<dyn ClientStream>, record: RequestRecord) -> Resp
 
 fn forward_response(forward: Forward, record: RequestRecord) -> Response {
     let body = AccountedBody {
+        scan: record.wants_response_facts(),
         inner: forward.body,
         record: Some(record),
     };
@@ -169,6 +174,8 @@ fn forward_response(forward: Forward, record: RequestRecord) -> Response {
 struct AccountedBody {
     inner: Box<dyn ClientStream>,
     record: Option<RequestRecord>,
+    /// Scan frames for the response's id, model and finish reasons (the span records).
+    scan: bool,
 }
 
 impl AccountedBody {
@@ -202,8 +209,14 @@ impl http_body::Body for AccountedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<bytes::Bytes>, Infallible>>> {
         let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
-        if frame.is_none() {
-            self.close(false);
+        match &frame {
+            None => self.close(false),
+            Some(Ok(frame)) if self.scan => {
+                if let (Some(data), Some(record)) = (frame.data_ref(), self.record.as_mut()) {
+                    record.observe_response(data);
+                }
+            }
+            Some(_) => {}
         }
         Poll::Ready(frame)
     }

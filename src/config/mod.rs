@@ -6,6 +6,7 @@ pub mod expand;
 pub mod locate;
 pub mod routing;
 pub mod schema;
+pub mod telemetry;
 pub mod units;
 pub mod validate;
 pub mod watch;

@@ -2,6 +2,7 @@
 //! checked for consistency in `validate`; nothing here does I/O beyond secret files.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -14,6 +15,7 @@ pub use super::routing::{
     BreakerConfig, DeploymentConfig, HealthCheckConfig, LimitsConfig, ModelConfig, RetryBackoff,
     RoutingConfig, Strategy,
 };
+pub use super::telemetry::TelemetryConfig;
 use super::units;
 
 /// Default bound on reading one request (headers and body).
@@ -86,6 +88,9 @@ pub struct RawConfig {
     /// Where limits, spend and usage live.
     #[serde(default)]
     pub store: StoreConfig,
+    /// OpenTelemetry trace export.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
 }
 
 /// `auth:` — gateway-level credentials.
@@ -399,6 +404,9 @@ pub struct LoggingConfig {
     /// Line format.
     #[serde(default)]
     pub format: LogFormat,
+    /// Also append every usage record to this file as a JSON line (applies at start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_file: Option<PathBuf>,
 }
 
 impl Default for LoggingConfig {
@@ -406,6 +414,7 @@ impl Default for LoggingConfig {
         Self {
             level: d_log_level(),
             format: LogFormat::Json,
+            usage_file: None,
         }
     }
 }

@@ -94,6 +94,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     routing(&raw, &provider_index, &groups)?;
     breaker(&raw.routing.circuit_breaker)?;
     super::access::validate(&raw)?;
+    super::telemetry::validate(&raw.telemetry)?;
     if raw.rate_limit.enabled && raw.rate_limit.requests_per_minute == 0 {
         return Err(ConfigError::at(
             &FieldPath::root("rate_limit").key("requests_per_minute"),

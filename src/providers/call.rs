@@ -54,6 +54,8 @@ pub async fn post_as(
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
     *request.headers_mut() = common.headers.clone();
+    // The attempt's span is current here: the upstream joins the client's trace.
+    crate::telemetry::otel::inject_current(request.headers_mut());
     if let Some(content_type) = content_type {
         request
             .headers_mut()

@@ -202,6 +202,15 @@ impl Endpoint {
     }
 }
 
+/// A pooled HTTP(S) client trusting the embedded roots, without proxy: for the gateway's own
+/// calls (the trace exporter), not for providers.
+pub fn plain_client() -> Result<Client<HttpsConnector<HttpConnector>, Full<Bytes>>, String> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    Ok(pooled(https(client_tls(None)?, http)))
+}
+
 /// Splits `https://host:port/v1/` into (`https://host:port`, `/v1`).
 fn split_base_url(url: &str) -> Result<(String, String), String> {
     let uri: Uri = url

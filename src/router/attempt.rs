@@ -15,7 +15,9 @@ use crate::providers::{BoxFuture, Forward, Provider, Reply};
 use crate::runtime::Runtime;
 use crate::stream::peek::peek;
 use crate::telemetry::access::RequestRecord;
+use crate::telemetry::genai::{Attempt, AttemptSpan};
 use crate::telemetry::metrics::count_upstream_error;
+use opentelemetry::context::FutureExt as _;
 
 /// Error code that sends a request to `context_window_fallbacks`.
 const CONTEXT_LENGTH_EXCEEDED: &str = "context_length_exceeded";
@@ -265,6 +267,7 @@ impl Loop<'_> {
         self.attempts += 1;
         self.record.route(label, provider);
         self.record.attempts = self.attempts;
+        let span = self.span(deployment, model);
         let started = Instant::now();
         // A stream is committed at its first chunk: until then (headers included) the wait is
         // bounded by `ttft_timeout`, so a slow first byte can still fail over.
@@ -280,7 +283,8 @@ impl Loop<'_> {
         let answer = async {
             let outcome = call(Arc::clone(&deployment.provider), model.to_owned()).await;
             first_chunk(outcome, provider).await
-        };
+        }
+        .with_context(span.context());
         let outcome = match tokio::time::timeout(bound, answer).await {
             Ok(outcome) => outcome,
             Err(_) if ttft.is_some_and(|t| t < left) => Err(GatewayError::UpstreamTimeout {
@@ -290,14 +294,19 @@ impl Loop<'_> {
             Err(_) => Err(self.timeout_error(deployment)),
         };
         match &outcome {
-            Ok(_) => {
+            Ok(reply) => {
                 permit.record(true);
+                if !matches!(reply, Reply::Complete(_)) {
+                    span.first_chunk(started.elapsed());
+                }
+                self.record.answered_by(span, deployment.provider.kind());
                 deployment.state.observe(started.elapsed());
                 self.record.served = Some(format!("{provider}/{model}"));
                 self.record.upstream_model = Some(model.to_owned());
                 self.record.hold((inflight, slot, limit));
             }
             Err(error) => {
+                span.fail(error.metric_label());
                 permit.record(!breaker_failure(error));
                 if error.side() == crate::error::Side::Upstream || breaker_failure(error) {
                     count_upstream_error(provider, error.metric_label());
@@ -305,6 +314,23 @@ impl Loop<'_> {
             }
         }
         outcome
+    }
+
+    /// The CLIENT span of an attempt on `deployment` with upstream `model`.
+    fn span(&self, deployment: &Deployment, model: &str) -> AttemptSpan {
+        let provider = deployment.provider.name();
+        let server = self.runtime.endpoint(provider).map_or("", |e| e.host());
+        AttemptSpan::start(
+            self.record.trace_context(),
+            &Attempt {
+                operation: self.record.operation(),
+                kind: deployment.provider.kind(),
+                model,
+                server,
+                stream: self.record.stream,
+                facts: &self.record.facts,
+            },
+        )
     }
 
     /// The deadline (`routing.timeout`) passed during an attempt.

@@ -4,7 +4,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use super::genai::{self, AttemptSpan, RequestFacts, ResponseFacts, ServerSpan, SpanEnd};
 use super::metrics::{self as m, NO_PROVIDER, NO_TEAM};
+use super::usage::UsageRecord;
+use crate::config::schema::ProviderKind;
 use crate::error::GatewayError;
 use crate::limits::admission::{LimitHeaders, Settlement};
 use crate::router::OTHER_MODEL;
@@ -12,6 +15,9 @@ use crate::tokens;
 use crate::types::Usage;
 
 static INFLIGHT_TOTAL: AtomicUsize = AtomicUsize::new(0);
+
+/// `error.type` of a stream that failed after its first byte.
+const MIDSTREAM: &str = "midstream";
 
 /// Requests currently in flight in this process (for drain logs and the exit code).
 pub fn inflight() -> usize {
@@ -69,6 +75,13 @@ pub struct RequestRecord {
     pub limit_headers: LimitHeaders,
     /// Charges the usage when the request ends.
     pub settlement: Option<Settlement>,
+    /// What the request asked for (spans, usage record).
+    pub facts: RequestFacts,
+    span: ServerSpan,
+    trace_ids: Option<(String, String)>,
+    attempt: Option<AttemptSpan>,
+    provider_kind: Option<ProviderKind>,
+    response: ResponseFacts,
     routed: bool,
     /// Held until the request ends (bulkhead slot, in-flight count, token budget…).
     guards: Vec<Box<dyn Send + Sync>>,
@@ -97,6 +110,13 @@ impl RequestRecord {
     /// Opens a record for a request to `endpoint` (e.g. `chat`, `embeddings`).
     pub fn start(endpoint: &'static str, request_id: String, parts: &http::request::Parts) -> Self {
         INFLIGHT_TOTAL.fetch_add(1, Ordering::Relaxed);
+        // The tracing middleware opened it; handlers called without it (tests) open their own.
+        let span = parts
+            .extensions
+            .get::<ServerSpan>()
+            .cloned()
+            .unwrap_or_else(|| ServerSpan::start(&parts.method, parts.uri.path(), &parts.headers));
+        let trace_ids = super::otel::ids(span.context());
         Self {
             request_id,
             endpoint,
@@ -115,6 +135,12 @@ impl RequestRecord {
             team: NO_TEAM.to_owned(),
             limit_headers: Vec::new(),
             settlement: None,
+            facts: RequestFacts::default(),
+            span,
+            trace_ids,
+            attempt: None,
+            provider_kind: None,
+            response: ResponseFacts::default(),
             routed: false,
             guards: Vec::new(),
         }
@@ -124,6 +150,37 @@ impl RequestRecord {
     /// client's disconnect).
     pub fn hold(&mut self, guard: impl Send + Sync + 'static) {
         self.guards.push(Box::new(guard));
+    }
+
+    /// The request's trace context (parent of its attempt spans).
+    pub fn trace_context(&self) -> &opentelemetry::Context {
+        self.span.context()
+    }
+
+    /// The trace id, when there is one.
+    pub fn trace_id(&self) -> Option<&str> {
+        self.trace_ids.as_ref().map(|(trace, _)| trace.as_str())
+    }
+
+    /// `gen_ai.operation.name` of this request.
+    pub fn operation(&self) -> &'static str {
+        genai::operation_of(self.endpoint)
+    }
+
+    /// Keeps the span of the attempt that answered, to end it with the response's facts.
+    pub fn answered_by(&mut self, span: AttemptSpan, kind: ProviderKind) {
+        self.attempt = Some(span);
+        self.provider_kind = Some(kind);
+    }
+
+    /// Whether response bodies are worth scanning for their id, model and finish reasons.
+    pub fn wants_response_facts(&self) -> bool {
+        self.attempt.as_ref().is_some_and(AttemptSpan::is_recording)
+    }
+
+    /// Folds a response body or stream frame into the response facts.
+    pub fn observe_response(&mut self, bytes: &[u8]) {
+        self.response.observe(bytes);
     }
 
     /// When the request arrived.
@@ -142,17 +199,11 @@ impl RequestRecord {
         metrics::gauge!(m::INFLIGHT, "provider" => self.provider.clone()).increment(1.0);
     }
 
-    /// Closes the record: metrics, the usage charge, and one access log line.
+    /// Closes the record: the usage charge, metrics, spans, the access log line and the usage
+    /// record.
     pub fn finish(mut self, finish: Finish<'_>) {
         let elapsed = self.started.elapsed();
-        let estimated = finish.usage.is_none() && self.routed && finish.error.is_none();
-        let usage = finish.usage.or_else(|| {
-            estimated.then(|| Usage {
-                input: tokens::estimate_from_bytes(self.prompt_bytes),
-                output: finish.content_bytes.div_ceil(tokens::BYTES_PER_TOKEN),
-                ..Usage::default()
-            })
-        });
+        let (usage, estimated) = self.usage_of(&finish);
         let outcome = if finish.client_closed {
             Outcome::ClientClosed
         } else if finish.error.is_some() || finish.failed_in_band || finish.status >= 400 {
@@ -167,6 +218,65 @@ impl RequestRecord {
             }
             _ => 0.0,
         };
+        let error_type = finish
+            .error
+            .map(GatewayError::metric_label)
+            .or_else(|| finish.failed_in_band.then_some(MIDSTREAM));
+        self.record_metrics(&finish, usage.as_ref(), elapsed, error_type);
+        if let Some(attempt) = self.attempt.take() {
+            attempt.finish(usage.as_ref(), &self.response, error_type);
+        }
+        self.span.end(&SpanEnd {
+            status: finish.status,
+            operation: self.operation(),
+            model: &self.model,
+            error_type,
+        });
+        let usage = usage.unwrap_or_default();
+        self.log_access(&finish, &usage, outcome, elapsed, cost, estimated);
+        UsageRecord {
+            request_id: &self.request_id,
+            trace_id: self.trace_id(),
+            key: &self.caller,
+            team: &self.team,
+            end_user: self.facts.end_user.as_deref(),
+            model: &self.model,
+            deployment: self.served.as_deref(),
+            attempts: self.attempts,
+            input_tokens: usage.input,
+            cached_tokens: usage.cached,
+            output_tokens: usage.output,
+            tokens_estimated: estimated,
+            cost_usd: cost,
+            latency_ms: elapsed.as_secs_f64() * 1e3,
+            ttft_ms: finish.ttft.map(|t| t.as_secs_f64() * 1e3),
+            status: finish.status,
+            outcome: outcome.as_str(),
+        }
+        .emit();
+    }
+
+    /// The upstream's usage, else (for a routed request that did not fail) an estimate from the
+    /// prompt and the generated bytes; and whether it is estimated.
+    fn usage_of(&self, finish: &Finish<'_>) -> (Option<Usage>, bool) {
+        let estimated = finish.usage.is_none() && self.routed && finish.error.is_none();
+        let usage = finish.usage.or_else(|| {
+            estimated.then(|| Usage {
+                input: tokens::estimate_from_bytes(self.prompt_bytes),
+                output: finish.content_bytes.div_ceil(tokens::BYTES_PER_TOKEN),
+                ..Usage::default()
+            })
+        });
+        (usage, estimated)
+    }
+
+    fn record_metrics(
+        &self,
+        finish: &Finish<'_>,
+        usage: Option<&Usage>,
+        elapsed: Duration,
+        error_type: Option<&'static str>,
+    ) {
         let status = finish.status.to_string();
         metrics::counter!(m::REQUESTS_TOTAL, "model" => self.model.clone(), "provider" => self.provider.clone(),
             "team" => self.team.clone(), "status" => status)
@@ -178,17 +288,40 @@ impl RequestRecord {
             metrics::histogram!(m::TTFT, "model" => self.model.clone(), "provider" => self.provider.clone())
                 .record(ttft.as_secs_f64());
         }
-        if let Some(usage) = &usage {
+        if let Some(usage) = usage {
             m::record_tokens(&self.team, &self.model, &self.provider, usage);
         }
         if finish.failed_in_band {
             // Failures before the first byte were counted per attempt; this one came mid-stream.
-            m::count_upstream_error(&self.provider, "midstream");
+            m::count_upstream_error(&self.provider, MIDSTREAM);
         }
-        let usage = usage.unwrap_or_default();
+        if self.routed {
+            m::record_genai(&m::GenAiOperation {
+                operation: self.operation(),
+                provider: self.provider_kind.map_or(NO_PROVIDER, genai::provider_name),
+                model: &self.model,
+                duration: elapsed,
+                first_chunk: finish.ttft,
+                error_type,
+                usage,
+            });
+        }
+    }
+
+    fn log_access(
+        &self,
+        finish: &Finish<'_>,
+        usage: &Usage,
+        outcome: Outcome,
+        elapsed: Duration,
+        cost: f64,
+        estimated: bool,
+    ) {
         tracing::info!(
             target: "access",
             request_id = %self.request_id,
+            trace_id = self.trace_id(),
+            span_id = self.trace_ids.as_ref().map(|(_, span)| span.as_str()),
             caller = %self.caller,
             team = %self.team,
             method = %self.method,

@@ -15,13 +15,26 @@ pub struct LogControl {
 }
 
 impl LogControl {
-    /// Applies `level` unless `RUST_LOG` pinned the filter at start.
+    /// Applies the config's `level` unless `RUST_LOG` pinned the filter at start.
     pub fn set_level(&self, level: &str) -> Result<(), String> {
         if self.from_env {
             return Ok(());
         }
-        let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+        self.force_level(level)
+    }
+
+    /// Applies `filter` (a level or a `RUST_LOG`-style directive list) whatever set the current
+    /// one: an operator's explicit change (`PUT /admin/log-level`).
+    pub fn force_level(&self, filter: &str) -> Result<(), String> {
+        let filter = EnvFilter::try_new(filter).map_err(|e| e.to_string())?;
         self.handle.reload(filter).map_err(|e| e.to_string())
+    }
+
+    /// The filter in force, as `RUST_LOG` would spell it.
+    pub fn current(&self) -> String {
+        self.handle
+            .with_current(ToString::to_string)
+            .unwrap_or_default()
     }
 }
 
@@ -43,7 +56,7 @@ pub fn init(format: LogFormat, level: &str) -> LogControl {
                 fmt::layer()
                     .json()
                     .flatten_event(true)
-                    .with_current_span(false)
+                    .with_current_span(true)
                     .with_span_list(false)
                     .with_writer(std::io::stdout),
             )

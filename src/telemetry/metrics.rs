@@ -43,6 +43,27 @@ pub const CONFIG_LAST_SUCCESS: &str = "llm_config_last_reload_success_timestamp_
 /// The generation number of the config in use.
 pub const CONFIG_GENERATION: &str = "llm_config_generation";
 
+/// GenAI client token usage histogram: `{gen_ai_operation_name,gen_ai_provider_name,
+/// gen_ai_request_model,gen_ai_token_type}`.
+pub const GENAI_TOKEN_USAGE: &str = "gen_ai_client_token_usage";
+/// GenAI client operation duration: `{gen_ai_operation_name,gen_ai_provider_name,
+/// gen_ai_request_model,error_type}`.
+pub const GENAI_DURATION: &str = "gen_ai_client_operation_duration_seconds";
+/// GenAI time to the first chunk of a stream: `{gen_ai_operation_name,gen_ai_provider_name,
+/// gen_ai_request_model}`.
+pub const GENAI_TTFC: &str = "gen_ai_client_operation_time_to_first_chunk_seconds";
+
+/// The GenAI conventions' recommended buckets for `gen_ai.client.token.usage` (powers of 4).
+const GENAI_TOKEN_BUCKETS: [f64; 14] = [
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
+    16777216.0, 67108864.0,
+];
+/// The GenAI conventions' recommended buckets for durations (`operation.duration`,
+/// `time_to_first_chunk`): doubling from 10 ms.
+const GENAI_SECONDS_BUCKETS: [f64; 14] = [
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+];
+
 /// Latency buckets: LLM calls span milliseconds (cache hits, embeddings) to minutes.
 const LATENCY_BUCKETS: [f64; 16] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0,
@@ -64,13 +85,20 @@ pub fn install() -> Result<PrometheusHandle, String> {
     static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Full(REQUEST_LATENCY.to_owned()), &LATENCY_BUCKETS)
-                .and_then(|b| {
-                    b.set_buckets_for_metric(Matcher::Full(TTFT.to_owned()), &TTFT_BUCKETS)
-                })
-                .map_err(|e| e.to_string())?
-                .build_recorder();
+            let buckets: [(&str, &[f64]); 5] = [
+                (REQUEST_LATENCY, &LATENCY_BUCKETS),
+                (TTFT, &TTFT_BUCKETS),
+                (GENAI_TOKEN_USAGE, &GENAI_TOKEN_BUCKETS),
+                (GENAI_DURATION, &GENAI_SECONDS_BUCKETS),
+                (GENAI_TTFC, &GENAI_SECONDS_BUCKETS),
+            ];
+            let mut builder = PrometheusBuilder::new();
+            for (name, bounds) in buckets {
+                builder = builder
+                    .set_buckets_for_metric(Matcher::Full(name.to_owned()), bounds)
+                    .map_err(|e| e.to_string())?;
+            }
+            let recorder = builder.build_recorder();
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
             describe();
@@ -128,6 +156,62 @@ fn describe() {
         "Unix time the config was last applied."
     );
     metrics::describe_gauge!(CONFIG_GENERATION, "Generation number of the config in use.");
+    metrics::describe_histogram!(
+        GENAI_TOKEN_USAGE,
+        "Tokens per operation (OpenTelemetry GenAI client metric)."
+    );
+    metrics::describe_histogram!(
+        GENAI_DURATION,
+        metrics::Unit::Seconds,
+        "Operation duration (OpenTelemetry GenAI client metric)."
+    );
+    metrics::describe_histogram!(
+        GENAI_TTFC,
+        metrics::Unit::Seconds,
+        "Time to the first chunk of a stream (OpenTelemetry GenAI client metric)."
+    );
+}
+
+/// One finished operation in the GenAI client metrics' terms.
+pub struct GenAiOperation<'a> {
+    /// `gen_ai.operation.name`.
+    pub operation: &'static str,
+    /// `gen_ai.provider.name` (`none` when nothing was routed).
+    pub provider: &'static str,
+    /// Client-facing model label (bounded).
+    pub model: &'a str,
+    /// Start to last byte.
+    pub duration: Duration,
+    /// Time to the first chunk of a stream.
+    pub first_chunk: Option<Duration>,
+    /// `error.type`, when it failed.
+    pub error_type: Option<&'static str>,
+    /// Tokens, when known.
+    pub usage: Option<&'a Usage>,
+}
+
+/// Records the GenAI client metrics of one operation.
+pub fn record_genai(op: &GenAiOperation<'_>) {
+    let labels = [
+        ("gen_ai_operation_name", op.operation.to_owned()),
+        ("gen_ai_provider_name", op.provider.to_owned()),
+        ("gen_ai_request_model", op.model.to_owned()),
+    ];
+    let mut with_error = labels.to_vec();
+    if let Some(error) = op.error_type {
+        with_error.push(("error_type", error.to_owned()));
+    }
+    metrics::histogram!(GENAI_DURATION, &with_error).record(op.duration.as_secs_f64());
+    if let Some(ttfc) = op.first_chunk {
+        metrics::histogram!(GENAI_TTFC, &labels).record(ttfc.as_secs_f64());
+    }
+    if let Some(usage) = op.usage {
+        for (kind, count) in [("input", usage.input), ("output", usage.output)] {
+            let mut typed = labels.to_vec();
+            typed.push(("gen_ai_token_type", kind.to_owned()));
+            metrics::histogram!(GENAI_TOKEN_USAGE, &typed).record(count as f64);
+        }
+    }
 }
 
 /// Counts tokens of one finished request.

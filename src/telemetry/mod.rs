@@ -1,7 +1,11 @@
-//! Telemetry: structured logging, Prometheus metrics, request ids, and the per-request record
-//! that turns each finished request into one access log line and its metrics.
+//! Telemetry: structured logging, Prometheus metrics, request ids, OpenTelemetry traces with the
+//! GenAI conventions, and the per-request record that turns each finished request into its access
+//! log line, usage record, metrics and spans.
 
 pub mod access;
+pub mod genai;
 pub mod ids;
 pub mod logging;
 pub mod metrics;
+pub mod otel;
+pub mod usage;

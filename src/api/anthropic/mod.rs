@@ -29,6 +29,7 @@ use crate::providers::{Complete, MessagesCall, Reply};
 use crate::router::attempt;
 use crate::stream::Translated;
 use crate::telemetry::access::RequestRecord;
+use crate::telemetry::genai::RequestFacts;
 use crate::types::{ChatRequest, Usage};
 
 /// `POST /v1/messages`.
@@ -46,6 +47,7 @@ pub async fn messages(State(state): State<AppState>, request: Request) -> Respon
             .top
             .get("max_tokens")
             .and_then(|raw| raw.get().parse().ok());
+        record.facts = RequestFacts::read(&head.top, max_tokens);
         let ask = Ask {
             model: &head.model,
             prompt_bytes: bytes.len(),

@@ -1,0 +1,149 @@
+//! Usage records: one structured event per finished request — who (key, team, end user), what
+//! (model, deployment, attempts), how much (tokens, cost), how it went (latency, TTFT, status) —
+//! on the `usage` log target, and optionally appended as JSON lines to `logging.usage_file` by a
+//! background thread. The request path never waits on the file: a full queue drops the record
+//! and counts it.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::OnceLock;
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::clock::format_rfc3339;
+
+/// Records queued for the file at most (a burst beyond it is dropped, never waited for).
+const QUEUE_RECORDS: usize = 4096;
+/// How long the writer waits for a record before checking whether it should stop.
+const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// Records dropped because the file writer fell behind.
+pub const USAGE_DROPPED: &str = "llm_usage_records_dropped_total";
+
+static SINK: OnceLock<SyncSender<Vec<u8>>> = OnceLock::new();
+
+/// One request's usage record.
+#[derive(Debug, Serialize)]
+pub struct UsageRecord<'a> {
+    /// Request id.
+    pub request_id: &'a str,
+    /// Trace id (W3C), when the request had one.
+    pub trace_id: Option<&'a str>,
+    /// Key, peer or `anonymous`/`master`.
+    pub key: &'a str,
+    /// Team (`none` without one).
+    pub team: &'a str,
+    /// The end user the client named (`user`, `safety_identifier`, `metadata.user_id`).
+    pub end_user: Option<&'a str>,
+    /// Client-facing model.
+    pub model: &'a str,
+    /// `provider/model` that answered.
+    pub deployment: Option<&'a str>,
+    /// Upstream attempts.
+    pub attempts: u32,
+    /// Input tokens (cached included).
+    pub input_tokens: u64,
+    /// Cached input tokens.
+    pub cached_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Whether the tokens are an estimate (the upstream reported none).
+    pub tokens_estimated: bool,
+    /// Cost in US dollars.
+    pub cost_usd: f64,
+    /// Start to last byte, in milliseconds.
+    pub latency_ms: f64,
+    /// Time to the first streamed byte, in milliseconds.
+    pub ttft_ms: Option<f64>,
+    /// HTTP status sent.
+    pub status: u16,
+    /// `completed`, `client_closed` or `failed`.
+    pub outcome: &'a str,
+}
+
+impl UsageRecord<'_> {
+    /// Logs the record on the `usage` target and queues it for the file, when one is open.
+    pub fn emit(&self) {
+        tracing::info!(
+            target: "usage",
+            request_id = self.request_id,
+            trace_id = self.trace_id,
+            key = self.key,
+            team = self.team,
+            end_user = self.end_user,
+            model = self.model,
+            deployment = self.deployment,
+            attempts = self.attempts,
+            input_tokens = self.input_tokens,
+            cached_tokens = self.cached_tokens,
+            output_tokens = self.output_tokens,
+            tokens_estimated = self.tokens_estimated,
+            cost_usd = self.cost_usd,
+            latency_ms = self.latency_ms,
+            ttft_ms = self.ttft_ms,
+            status = self.status,
+            outcome = self.outcome,
+            "usage"
+        );
+        if let Some(sink) = SINK.get() {
+            self.queue(sink);
+        }
+    }
+
+    fn queue(&self, sink: &SyncSender<Vec<u8>>) {
+        #[derive(Serialize)]
+        struct Line<'r, 'a> {
+            timestamp: String,
+            #[serde(flatten)]
+            record: &'r UsageRecord<'a>,
+        }
+        let line = Line {
+            timestamp: format_rfc3339(crate::providers::translate::unix_now()),
+            record: self,
+        };
+        let Ok(mut bytes) = serde_json::to_vec(&line) else {
+            return;
+        };
+        bytes.push(b'\n');
+        if let Err(TrySendError::Full(_)) = sink.try_send(bytes) {
+            metrics::counter!(USAGE_DROPPED).increment(1);
+        }
+    }
+}
+
+/// Opens `path` for appending and starts the writer thread; records are written from now on.
+pub fn open_file(path: &Path) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let (tx, rx) = mpsc::sync_channel(QUEUE_RECORDS);
+    std::thread::Builder::new()
+        .name("usage-file".to_owned())
+        .spawn(move || write_loop(file, &rx))?;
+    // A second open (tests in one process) keeps the first file.
+    let _ = SINK.set(tx);
+    Ok(())
+}
+
+/// Appends queued records, flushing whenever the queue runs dry (so a record is on disk within
+/// moments, and a burst costs one flush).
+fn write_loop(file: std::fs::File, rx: &Receiver<Vec<u8>>) {
+    let mut out = std::io::BufWriter::new(file);
+    loop {
+        match rx.recv_timeout(FLUSH_INTERVAL) {
+            Ok(first) => {
+                let written = std::iter::once(first)
+                    .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+                    .try_for_each(|line| out.write_all(&line))
+                    .and_then(|()| out.flush());
+                if let Err(e) = written {
+                    tracing::warn!(error = %e, "cannot write usage records");
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
