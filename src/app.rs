@@ -351,8 +351,8 @@ fn warn_if_open(runtime: &Runtime) {
             address = %addr,
             "the API has no keys configured and listens on a non-loopback TCP address: anyone who can reach it can spend your provider credits"
         ),
-        _ => tracing::info!(
-            "the API has no keys configured: access is open to everything that can reach its listeners"
+        _ => tracing::warn!(
+            "OPEN ACCESS: no keys and no unix_peers are configured, so every process that can reach the socket or the loopback port may call every model; fine when the pod is the trust boundary, otherwise configure keys"
         ),
     }
 }

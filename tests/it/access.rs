@@ -330,3 +330,21 @@ async fn usage_is_attributed_to_teams_in_metrics_and_the_admin_report() {
         assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
     }
 }
+
+#[tokio::test]
+async fn an_open_api_says_so_at_start_and_a_keyed_one_does_not() {
+    let mock = "providers:\n  - {name: mock, type: mock, models: [m]}\n";
+    let open = Gateway::start(mock).await;
+    let keyed = Gateway::start(&format!(
+        "{mock}keys:\n  - {{name: k, key: sk-keyed-0001}}\n"
+    ))
+    .await;
+    let warning = open
+        .log_text()
+        .lines()
+        .find(|l| l.contains("OPEN ACCESS"))
+        .map(str::to_owned)
+        .expect("the open API is announced");
+    assert!(warning.contains("\"level\":\"WARN\""), "{warning}");
+    assert!(!keyed.log_text().contains("OPEN ACCESS"));
+}
