@@ -238,6 +238,12 @@ def app_chart(helm, checks, work):
         return []
     lint = run([helm, "lint", "--strict", str(chart)])
     checks.ok(lint.returncode == 0, f"my-app: helm lint: {lint.stdout}{lint.stderr}")
+    # Injecting from a dependency left in standalone mode would give a sidecar without a socket.
+    standalone = run([helm, "template", "shop", str(chart), "--set", "llm-sidecar.mode=standalone"])
+    checks.ok(
+        standalone.returncode != 0 and "set llm-sidecar.mode=library" in standalone.stderr,
+        f"my-app: a standalone dependency was not refused: {standalone.stderr}",
+    )
     return template(helm, chart, ["--kube-version", OLDEST_NATIVE], checks, "my-app", release="shop")
 
 

@@ -14,13 +14,23 @@ described in _helpers.tpl. In a pod spec:
     {{- include "llm-sidecar.volumes" $llm | nindent 4 }}
 */}}
 
+{{/* Injecting needs the sidecar's config (socket, loopback API): a standalone release has neither,
+and would also render its own Deployment and Service into the app's release. */}}
+{{- define "llm-sidecar.requireSidecarMode" -}}
+{{- if not (include "llm-sidecar.sidecarMode" .) -}}
+{{- fail "llm-sidecar is injected into this chart's pods: set llm-sidecar.mode=library" -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The sidecar for initContainers: rendered when sidecar.native is true, else nothing. */}}
 {{- define "llm-sidecar.initContainers" -}}
+{{- include "llm-sidecar.requireSidecarMode" . -}}
 {{- if .values.sidecar.native }}{{ include "llm-sidecar.container" . }}{{ end -}}
 {{- end -}}
 
 {{/* The sidecar for containers: rendered when sidecar.native is false, else nothing. */}}
 {{- define "llm-sidecar.containers" -}}
+{{- include "llm-sidecar.requireSidecarMode" . -}}
 {{- if not .values.sidecar.native }}{{ include "llm-sidecar.container" . }}{{ end -}}
 {{- end -}}
 
