@@ -52,11 +52,16 @@ impl Reply {
 trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Io for T {}
 
+async fn try_connect(via: &Via) -> std::io::Result<Box<dyn Io>> {
+    let io: Box<dyn Io> = match via {
+        Via::Tcp(addr) => Box::new(TcpStream::connect(addr).await?),
+        Via::Unix(path) => Box::new(UnixStream::connect(path).await?),
+    };
+    Ok(io)
+}
+
 async fn connect(via: &Via) -> Box<dyn Io> {
-    match via {
-        Via::Tcp(addr) => Box::new(TcpStream::connect(addr).await.unwrap()),
-        Via::Unix(path) => Box::new(UnixStream::connect(path).await.unwrap()),
-    }
+    try_connect(via).await.unwrap()
 }
 
 /// Sends `request` on a fresh connection and returns the response head with its live body.
@@ -142,12 +147,7 @@ pub async fn try_call(
     timeout: std::time::Duration,
 ) -> Result<Reply, String> {
     let exchange = async {
-        let io: Box<dyn Io> = match via {
-            Via::Tcp(addr) => Box::new(TcpStream::connect(addr).await.map_err(|e| e.to_string())?),
-            Via::Unix(path) => {
-                Box::new(UnixStream::connect(path).await.map_err(|e| e.to_string())?)
-            }
-        };
+        let io = try_connect(via).await.map_err(|e| e.to_string())?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
             .map_err(|e| e.to_string())?;
