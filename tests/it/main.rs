@@ -23,6 +23,7 @@ mod common;
 mod connectivity;
 mod errors;
 mod gemini;
+mod kubelet;
 mod lifecycle;
 mod observability;
 mod ollama;
