@@ -42,6 +42,8 @@ pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_MAX_CONCURRENCY: usize = 1000;
 /// Default longest wait for a bulkhead slot.
 pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Whether logs mask e-mail addresses, phone numbers and card numbers unless told otherwise.
+pub const DEFAULT_REDACT_PII: bool = true;
 /// TCP address used when the config names no listener at all.
 pub const DEFAULT_TCP_LISTEN: &str = "127.0.0.1:8080";
 
@@ -394,7 +396,7 @@ pub enum LogFormat {
     Text,
 }
 
-/// `logging:` — level and format.
+/// `logging:` — level, format and what may appear in log lines.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LoggingConfig {
@@ -407,6 +409,13 @@ pub struct LoggingConfig {
     /// Also append every usage record to this file as a JSON line (applies at start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_file: Option<PathBuf>,
+    /// Mask e-mail addresses, phone numbers and payment card numbers in every log line
+    /// (credentials and configured secrets are always masked).
+    #[serde(default = "d_redact_pii")]
+    pub redact_pii: bool,
+    /// Log prompt and completion text (redacted like everything else); off by default.
+    #[serde(default)]
+    pub log_content: bool,
 }
 
 impl Default for LoggingConfig {
@@ -415,6 +424,8 @@ impl Default for LoggingConfig {
             level: d_log_level(),
             format: LogFormat::Json,
             usage_file: None,
+            redact_pii: DEFAULT_REDACT_PII,
+            log_content: false,
         }
     }
 }
@@ -454,6 +465,9 @@ pub(crate) fn d_true() -> bool {
 }
 fn d_debounce() -> Duration {
     DEFAULT_RELOAD_DEBOUNCE
+}
+fn d_redact_pii() -> bool {
+    DEFAULT_REDACT_PII
 }
 fn d_log_level() -> String {
     "info".to_owned()

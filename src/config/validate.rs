@@ -38,6 +38,22 @@ impl Config {
             .collect()
     }
 
+    /// Every secret value in this config (provider keys and extra header values, virtual keys,
+    /// the master key, the store URL), for the log redactor to mask by value.
+    pub fn secret_values(&self) -> impl Iterator<Item = &str> {
+        let providers = self
+            .raw
+            .providers
+            .iter()
+            .flat_map(|p| p.api_key.iter().chain(p.extra_headers.values()));
+        let keys = self.raw.keys.iter().filter_map(|k| k.key.as_ref());
+        providers
+            .chain(keys)
+            .chain(self.raw.auth.master_key.as_ref())
+            .chain(self.raw.store.url.as_ref())
+            .map(super::Secret::expose)
+    }
+
     /// An error about the value at `path`, with this config's file and line.
     pub fn error_at(&self, path: &FieldPath, message: impl Into<String>) -> ConfigError {
         let mut error = ConfigError::at(path, message);
