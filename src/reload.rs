@@ -73,6 +73,8 @@ impl Reloader {
                 if let Err(e) = self.log.set_level(&runtime.config.raw.logging.level) {
                     tracing::warn!(error = %e, "could not apply the new log level");
                 }
+                // Before the new runtime serves, so a rotated key is masked from its first use.
+                crate::telemetry::redact::configure(&runtime.config);
                 self.state.runtime.store(Arc::new(runtime));
                 Outcome::Applied(generation)
             }

@@ -1,6 +1,6 @@
-//! Telemetry: structured logging, Prometheus metrics, request ids, OpenTelemetry traces with the
-//! GenAI conventions, and the per-request record that turns each finished request into its access
-//! log line, usage record, metrics and spans.
+//! Telemetry: structured logging (every line redacted), Prometheus metrics, request ids,
+//! OpenTelemetry traces with the GenAI conventions, and the per-request record that turns each
+//! finished request into its access log line, usage record, metrics and spans.
 
 pub mod access;
 pub mod genai;
@@ -8,4 +8,5 @@ pub mod ids;
 pub mod logging;
 pub mod metrics;
 pub mod otel;
+pub mod redact;
 pub mod usage;
