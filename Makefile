@@ -72,11 +72,13 @@ coverage: tools tools-coverage
 audit: tools-audit
 	$(CARGO) audit --db $(ADVISORY_DB) --no-fetch --deny warnings
 
-## bench: load test over UDS and TCP vs the upstream directly; writes bench/out/results.json
+## bench: load test over UDS and TCP vs the upstream directly (writes bench/out/results.json),
+##        then the stream translation and log redaction micro-benchmarks
 bench: tools-bench
 	$(CARGO) build --release --locked --bin llm-sidecar --example bench_upstream
 	python3 scripts/bench.py
 	$(CARGO) bench --locked --bench translate
+	$(CARGO) bench --locked --bench redact
 
 # ---- Kubernetes packaging: static binary, image, chart, manifests ----------------------------
 
