@@ -1,6 +1,7 @@
-//! A token estimate for a Messages request without a tokenizer: the bytes of its text (system,
-//! messages, tools), read by a serde visitor that walks the raw JSON without building it, and
-//! skips what is not text (block types, base64 payloads, signatures).
+//! Token counts for a Messages request: its text (system, messages, tools), read by a serde
+//! visitor that walks the raw JSON without building it and skips what is not text (block types,
+//! base64 payloads, signatures). Admission uses the byte length; `count_tokens` answers with
+//! the tokenizer's count once it is built (see `tokens`).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -20,14 +21,25 @@ const SKIPPED_KEYS: [&str; 5] = ["type", "role", "media_type", "data", "signatur
 
 /// Bytes of prompt text in a Messages request.
 pub fn text_bytes(top: &TopLevel<'_>) -> usize {
-    PROMPT_FIELDS
-        .iter()
-        .filter_map(|key| top.get(key))
-        .map(|raw| {
-            let mut de = serde_json::Deserializer::from_str(raw.get());
-            TextBytes.deserialize(&mut de).unwrap_or(0)
-        })
-        .sum()
+    let mut bytes = 0;
+    walk(top, &mut bytes);
+    bytes
+}
+
+/// The prompt text of a Messages request, one line per text value.
+pub fn prompt_text(top: &TopLevel<'_>) -> String {
+    let mut text = String::new();
+    walk(top, &mut text);
+    text
+}
+
+/// Feeds every text value of the prompt fields to `sink`.
+fn walk(top: &TopLevel<'_>, sink: &mut impl Sink) {
+    for raw in PROMPT_FIELDS.iter().filter_map(|key| top.get(key)) {
+        let mut de = serde_json::Deserializer::from_str(raw.get());
+        // A malformed field adds nothing; the request's own parse reports it.
+        let _ = Texts(&mut *sink).deserialize(&mut de);
+    }
 }
 
 /// Estimated input tokens of a Messages request.
@@ -35,71 +47,96 @@ pub fn estimate(top: &TopLevel<'_>) -> u64 {
     tokens::estimate_from_bytes(text_bytes(top))
 }
 
-/// `{"input_tokens": N}`, the body of a `count_tokens` answer.
+/// `{"input_tokens": N}`, the body of a `count_tokens` answer: the tokenizer's count of the
+/// prompt text when it is built, else the byte estimate.
 pub fn count_tokens_body(top: &TopLevel<'_>) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({ "input_tokens": estimate(top) })).unwrap_or_default()
+    let model: String = top
+        .get("model")
+        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+        .unwrap_or_default();
+    let counted = tokens::count_text(&model, &prompt_text(top));
+    serde_json::to_vec(&serde_json::json!({ "input_tokens": counted.tokens })).unwrap_or_default()
 }
 
-/// Sums the lengths of the string values of a JSON document.
-struct TextBytes;
+/// Where the walk puts the text values it finds.
+trait Sink {
+    fn text(&mut self, text: &str);
+}
 
-impl<'de> DeserializeSeed<'de> for TextBytes {
-    type Value = usize;
+/// Counts bytes.
+impl Sink for usize {
+    fn text(&mut self, text: &str) {
+        *self += text.len();
+    }
+}
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+/// Collects the text, one value per line (so words of two values do not merge into one token).
+impl Sink for String {
+    fn text(&mut self, text: &str) {
+        if !self.is_empty() {
+            self.push('\n');
+        }
+        self.push_str(text);
+    }
+}
+
+/// Walks a JSON document, handing its string values to the sink.
+struct Texts<'s, S>(&'s mut S);
+
+impl<'de, S: Sink> DeserializeSeed<'de> for Texts<'_, S> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for TextBytes {
-    type Value = usize;
+impl<'de, S: Sink> Visitor<'de> for Texts<'_, S> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<usize, E> {
-        Ok(v.len())
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.0.text(v);
+        Ok(())
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<usize, E> {
-        Ok(0)
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_i64<E>(self, _: i64) -> Result<usize, E> {
-        Ok(0)
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_u64<E>(self, _: u64) -> Result<usize, E> {
-        Ok(0)
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_f64<E>(self, _: f64) -> Result<usize, E> {
-        Ok(0)
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_unit<E>(self) -> Result<usize, E> {
-        Ok(0)
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
-        let mut total = 0;
-        while let Some(bytes) = seq.next_element_seed(TextBytes)? {
-            total += bytes;
-        }
-        Ok(total)
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Texts(&mut *self.0))?.is_some() {}
+        Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<usize, A::Error> {
-        let mut total = 0;
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             if SKIPPED_KEYS.contains(&key.as_ref()) {
                 map.next_value::<IgnoredAny>()?;
             } else {
-                total += map.next_value_seed(TextBytes)?;
+                map.next_value_seed(Texts(&mut *self.0))?;
             }
         }
-        Ok(total)
+        Ok(())
     }
 }
 
@@ -128,11 +165,19 @@ mod tests {
             let top = TopLevel::parse(body.as_bytes()).unwrap();
             assert_eq!(text_bytes(&top), want, "{body}");
         }
-        let top =
-            TopLevel::parse(br#"{"messages":[{"role":"user","content":"abcdefgh"}]}"#).unwrap();
+    }
+
+    #[test]
+    fn count_tokens_uses_the_tokenizer_once_built() {
+        let body = br#"{"model":"claude-sonnet-4-5","system":"Be brief.","messages":[{"role":"user","content":[{"type":"text","text":"Hello, world!"}]}]}"#;
+        let top = TopLevel::parse(body).unwrap();
+        assert_eq!(prompt_text(&top), "Be brief.\nHello, world!");
+        assert!(tokens::warm_blocking());
+        let want = tokens::count_text("claude-sonnet-4-5", "Be brief.\nHello, world!");
+        assert!(want.exact);
         assert_eq!(
             String::from_utf8(count_tokens_body(&top)).unwrap(),
-            r#"{"input_tokens":2}"#
+            format!(r#"{{"input_tokens":{}}}"#, want.tokens)
         );
     }
 }
