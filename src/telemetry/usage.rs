@@ -1,8 +1,8 @@
 //! Usage records: one structured event per finished request — who (key, team, end user), what
 //! (model, deployment, attempts), how much (tokens, cost), how it went (latency, TTFT, status) —
 //! on the `usage` log target, and optionally appended as JSON lines to `logging.usage_file` by a
-//! background thread. The request path never waits on the file: a full queue drops the record
-//! and counts it.
+//! background thread, redacted like every log line. The request path never waits on the file: a
+//! full queue drops the record and counts it.
 
 use std::io::Write;
 use std::path::Path;
@@ -136,7 +136,11 @@ fn write_loop(file: std::fs::File, rx: &Receiver<Vec<u8>>) {
             Ok(first) => {
                 let written = std::iter::once(first)
                     .chain(std::iter::from_fn(|| rx.try_recv().ok()))
-                    .try_for_each(|line| out.write_all(&line))
+                    // Redacted here, off the request path, like every log line (an end user id
+                    // is often an e-mail address).
+                    .try_for_each(|line| {
+                        out.write_all(&super::redact::global().redact_bytes(&line))
+                    })
                     .and_then(|()| out.flush());
                 if let Err(e) = written {
                     tracing::warn!(error = %e, "cannot write usage records");

@@ -95,7 +95,7 @@ async fn every_request_leaves_a_usage_record_in_the_log_and_the_usage_file() {
         file.display()
     ))
     .await;
-    let body = json!({"model": "m", "user": "end-user-7", "messages": [{"role": "user", "content": "hi"}]});
+    let body = json!({"model": "m", "user": "jane.doe@example.com", "messages": [{"role": "user", "content": "hi"}]});
     let mut request = raw_request("POST", "/v1/chat/completions", body.to_string().into());
     request
         .headers_mut()
@@ -108,7 +108,8 @@ async fn every_request_leaves_a_usage_record_in_the_log_and_the_usage_file() {
         ("request_id", json!(request_id)),
         ("key", json!("billing-app")),
         ("team", json!("finance")),
-        ("end_user", json!("end-user-7")),
+        // An e-mail address as the end user is personal data: masked in the log and the file.
+        ("end_user", json!("[email]")),
         ("model", json!("m")),
         ("input_tokens", json!(7)),
         ("output_tokens", json!(3)),
