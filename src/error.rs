@@ -296,11 +296,14 @@ impl GatewayError {
         Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
     }
 
-    /// Cuts an upstream message to a bounded length (an upstream may echo a whole prompt).
+    /// Cuts an upstream message to a bounded length (an upstream may echo a whole prompt) and
+    /// masks what the log redaction masks: an upstream that echoes the gateway's key (`Incorrect
+    /// API key provided: sk-…`) must not hand it to the client, nor to the logs.
     pub fn bounded_message(message: &str) -> String {
+        let message = crate::telemetry::redact::global().redact(message);
         match message.char_indices().nth(MAX_UPSTREAM_MESSAGE_CHARS) {
             Some((cut, _)) => format!("{}…", &message[..cut]),
-            None => message.to_owned(),
+            None => message.into_owned(),
         }
     }
 }
@@ -452,5 +455,13 @@ mod tests {
         let cut = GatewayError::bounded_message(&long);
         assert_eq!(cut.chars().count(), MAX_UPSTREAM_MESSAGE_CHARS + 1);
         assert_eq!(GatewayError::bounded_message("short"), "short");
+        let echoed = GatewayError::bounded_message(
+            "Incorrect API key provided: sk-proj-abcdefghijklmnopqrstuvwxyz012345.",
+        );
+        assert!(
+            echoed.starts_with("Incorrect API key provided: "),
+            "{echoed}"
+        );
+        assert!(!echoed.contains("abcdefghijklmnop"), "{echoed}");
     }
 }
