@@ -90,8 +90,8 @@ pub fn identify(
 pub struct Ask<'a> {
     /// The client-facing model.
     pub model: &'a str,
-    /// Bytes of the prompt-bearing body (for the token estimate).
-    pub prompt_bytes: usize,
+    /// The prompt-bearing body (its length gives the token estimate).
+    pub body: &'a [u8],
     /// The completion limit the client set.
     pub max_tokens: Option<u64>,
 }
@@ -114,8 +114,10 @@ pub async fn admit(
         )));
     }
     global_rate(runtime)?;
-    let estimate =
-        crate::tokens::estimate_from_bytes(ask.prompt_bytes) + ask.max_tokens.unwrap_or(0);
+    if runtime.config.raw.logging.log_content {
+        record.keep_content(ask.body);
+    }
+    let estimate = crate::tokens::estimate_from_bytes(ask.body.len()) + ask.max_tokens.unwrap_or(0);
     let team = identity
         .team()
         .and_then(|t| runtime.access.team(t))

@@ -32,7 +32,7 @@ pub async fn chat_completions(State(state): State<AppState>, request: Request) -
         record.facts = RequestFacts::read(&request.top, request.max_tokens);
         let ask = Ask {
             model: &request.model,
-            prompt_bytes: bytes.len(),
+            body: &bytes,
             max_tokens: request.max_tokens,
         };
         admit(&state, &runtime, &identity, &ask, &mut record).await?;
@@ -64,7 +64,7 @@ pub async fn embeddings(State(state): State<AppState>, request: Request) -> Resp
         record.facts = RequestFacts::read(&request.top, None);
         let ask = Ask {
             model: &request.model,
-            prompt_bytes: bytes.len(),
+            body: &bytes,
             max_tokens: None,
         };
         admit(&state, &runtime, &identity, &ask, &mut record).await?;

@@ -109,7 +109,7 @@ pub async fn forward(State(state): State<AppState>, request: Request) -> Respons
         })?;
         let ask = Ask {
             model: &model,
-            prompt_bytes: bytes.len(),
+            body: &bytes,
             max_tokens: None,
         };
         admit(&state, &runtime, &identity, &ask, &mut record).await?;

@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use super::content::Transcript;
 use super::genai::{self, AttemptSpan, RequestFacts, ResponseFacts, ServerSpan, SpanEnd};
 use super::metrics::{self as m, NO_PROVIDER, NO_TEAM};
 use super::usage::UsageRecord;
@@ -83,6 +84,8 @@ pub struct RequestRecord {
     provider_kind: Option<ProviderKind>,
     response: ResponseFacts,
     routed: bool,
+    /// Prompt and response, kept only for `logging.log_content`.
+    transcript: Option<Box<Transcript>>,
     /// Held until the request ends (bulkhead slot, in-flight count, token budget…).
     guards: Vec<Box<dyn Send + Sync>>,
 }
@@ -142,6 +145,7 @@ impl RequestRecord {
             provider_kind: None,
             response: ResponseFacts::default(),
             routed: false,
+            transcript: None,
             guards: Vec::new(),
         }
     }
@@ -173,14 +177,24 @@ impl RequestRecord {
         self.provider_kind = Some(kind);
     }
 
-    /// Whether response bodies are worth scanning for their id, model and finish reasons.
-    pub fn wants_response_facts(&self) -> bool {
-        self.attempt.as_ref().is_some_and(AttemptSpan::is_recording)
+    /// Keeps the prompt of `body` and, from now on, the response, to log them when the request
+    /// ends (`logging.log_content`).
+    pub fn keep_content(&mut self, body: &[u8]) {
+        self.transcript = Some(Box::new(Transcript::of_request(body)));
     }
 
-    /// Folds a response body or stream frame into the response facts.
+    /// Whether response bodies are worth looking at: for their id, model and finish reasons
+    /// (a recording span) or their text (`logging.log_content`).
+    pub fn wants_response_facts(&self) -> bool {
+        self.transcript.is_some() || self.attempt.as_ref().is_some_and(AttemptSpan::is_recording)
+    }
+
+    /// Folds a response body or stream frame into the response facts and the transcript.
     pub fn observe_response(&mut self, bytes: &[u8]) {
         self.response.observe(bytes);
+        if let Some(transcript) = self.transcript.as_mut() {
+            transcript.observe(bytes);
+        }
     }
 
     /// When the request arrived.
@@ -233,6 +247,9 @@ impl RequestRecord {
             error_type,
         });
         let usage = usage.unwrap_or_default();
+        if let Some(transcript) = &self.transcript {
+            transcript.log(&self.request_id, self.trace_id());
+        }
         self.log_access(&finish, &usage, outcome, elapsed, cost, estimated);
         UsageRecord {
             request_id: &self.request_id,

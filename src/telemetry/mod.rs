@@ -3,6 +3,7 @@
 //! finished request into its access log line, usage record, metrics and spans.
 
 pub mod access;
+pub mod content;
 pub mod genai;
 pub mod ids;
 pub mod logging;

@@ -21,6 +21,7 @@ mod cli;
 )]
 mod common;
 mod connectivity;
+mod content;
 mod errors;
 mod gemini;
 mod kubelet;

@@ -50,7 +50,7 @@ pub async fn messages(State(state): State<AppState>, request: Request) -> Respon
         record.facts = RequestFacts::read(&head.top, max_tokens);
         let ask = Ask {
             model: &head.model,
-            prompt_bytes: bytes.len(),
+            body: &bytes,
             max_tokens,
         };
         admit(&state, &runtime, &identity, &ask, &mut record).await?;
