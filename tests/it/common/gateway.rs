@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::WAIT;
+use super::hygiene::Forbidden;
 
 /// The gateway binary built by cargo for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_llm-sidecar");
@@ -27,6 +28,10 @@ pub struct Gateway {
     /// Every log line so far.
     pub logs: Arc<Mutex<Vec<String>>>,
     lines: mpsc::UnboundedReceiver<String>,
+    /// Threads reading the output; they end when the process closes it.
+    readers: Vec<std::thread::JoinHandle<()>>,
+    /// What the logs must not contain, checked when the gateway stops.
+    forbidden: Forbidden,
     /// Temp directory holding the config and socket.
     pub dir: tempfile::TempDir,
 }
@@ -102,11 +107,12 @@ impl Gateway {
             .env_remove("OPENAI_API_KEY")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for (k, v) in env {
+        for (k, v) in &env {
             command.env(k, v);
         }
         let child = command.spawn().unwrap();
         let mut gateway = Self::attach(child, dir, sock);
+        gateway.forbidden = Forbidden::of(config, &env);
         let ready = gateway.wait_log("llm-sidecar ready").await;
         let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
         gateway.tcp = ready["tcp"]
@@ -121,6 +127,7 @@ impl Gateway {
     pub fn attach(mut child: Child, dir: tempfile::TempDir, unix: PathBuf) -> Self {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let (tx, lines) = mpsc::unbounded_channel();
+        let mut readers = Vec::new();
         for stream in [
             child
                 .stdout
@@ -136,12 +143,12 @@ impl Gateway {
         {
             let logs = logs.clone();
             let tx = tx.clone();
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     logs.lock().unwrap().push(line.clone());
                     let _ = tx.send(line);
                 }
-            });
+            }));
         }
         Self {
             child,
@@ -150,6 +157,8 @@ impl Gateway {
             admin: None,
             logs,
             lines,
+            readers,
+            forbidden: Forbidden::default(),
             dir,
         }
     }
@@ -213,9 +222,23 @@ impl Gateway {
 const EXIT_GRACE: [Duration; 2] = [Duration::from_millis(500), Duration::from_secs(3)];
 
 impl Drop for Gateway {
+    /// Stops the process, then checks the log hygiene of everything it wrote (unless the test
+    /// already failed).
+    fn drop(&mut self) {
+        self.stop();
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        if !std::thread::panicking() {
+            self.forbidden.check(&self.logs.lock().unwrap());
+        }
+    }
+}
+
+impl Gateway {
     /// Stops the process the way Kubernetes would (SIGTERM, a second one to cut the drain, then
     /// SIGKILL), so it exits normally and writes its coverage data.
-    fn drop(&mut self) {
+    fn stop(&mut self) {
         for grace in EXIT_GRACE {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
                 return;

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod fixtures;
 pub mod gateway;
+pub mod hygiene;
 pub mod upstream;
 
 pub use gateway::Gateway;
