@@ -87,6 +87,27 @@ pub fn count_text(model: &str, text: &str) -> Estimate {
     TOKENIZER.count(text)
 }
 
+/// Tokens in `total_bytes` bytes of text of which `sample` is the beginning: the sample counted
+/// by the tokenizer and scaled to the whole (exact when the sample is the whole), or the byte
+/// heuristic while the tokenizer is not built (the call starts the build). Bounded work: the
+/// sample is what a caller kept, a few KiB at most.
+pub fn estimate_scaled(sample: &[u8], total_bytes: u64) -> u64 {
+    if sample.is_empty() {
+        return total_bytes.div_ceil(BYTES_PER_TOKEN);
+    }
+    let counted = TOKENIZER.count(&String::from_utf8_lossy(sample));
+    if !counted.exact {
+        return total_bytes.div_ceil(BYTES_PER_TOKEN);
+    }
+    let sampled = sample.len() as u64;
+    if total_bytes <= sampled {
+        return counted.tokens;
+    }
+    // u128: tokens × bytes cannot overflow, whatever a stream claims to have sent.
+    let scaled = u128::from(counted.tokens) * u128::from(total_bytes) / u128::from(sampled);
+    u64::try_from(scaled).unwrap_or(u64::MAX)
+}
+
 /// Starts building the tokenizer in the background, if nothing started it yet.
 pub fn warm() {
     TOKENIZER.start();
@@ -232,6 +253,27 @@ mod tests {
             }
         );
         assert!(slot.started.load(Ordering::Acquire));
+    }
+
+    #[test]
+    fn scaled_estimates_count_the_sample_and_scale_it() {
+        assert!(warm_blocking());
+        let text = "The quick brown fox jumps over the lazy dog.";
+        let exact = count_text("gpt-4o", text).tokens;
+        let len = text.len() as u64;
+        let cases = [
+            ("", 10, 3),
+            (text, len, exact),
+            (text, 2 * len, 2 * exact),
+            (text, len / 2, exact),
+        ];
+        for (sample, total, want) in cases {
+            assert_eq!(
+                estimate_scaled(sample.as_bytes(), total),
+                want,
+                "{sample:?} of {total}"
+            );
+        }
     }
 
     #[test]

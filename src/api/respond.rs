@@ -192,6 +192,7 @@ impl AccountedBody {
             status: http::StatusCode::OK.as_u16(),
             usage: tally.usage,
             content_bytes: tally.content_bytes,
+            content_sample: &tally.sample,
             ttft,
             error: None,
             client_closed,

@@ -20,6 +20,10 @@ use http_body::Body;
 use crate::error::GatewayError;
 use crate::types::Usage;
 
+/// Bytes of generated text a [`Tally`] keeps to count tokens from when the upstream never
+/// reports usage: enough for a stable tokens-per-byte ratio, bounded per stream.
+pub const SAMPLE_BYTES: usize = 4096;
+
 /// What a stream produced, for accounting when it ends or is abandoned.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tally {
@@ -27,12 +31,34 @@ pub struct Tally {
     pub usage: Option<Usage>,
     /// Bytes of generated text forwarded (for an estimate when usage never came).
     pub content_bytes: u64,
+    /// The first [`SAMPLE_BYTES`] of that text (JSON-escaped where it was read from JSON), for
+    /// [`crate::tokens::estimate_scaled`].
+    pub sample: Vec<u8>,
     /// The upstream finished its stream properly.
     pub done: bool,
     /// The upstream sent an in-band error.
     pub upstream_error: bool,
     /// The gateway ended the stream with an in-band error.
     pub gateway_error: bool,
+}
+
+impl Tally {
+    /// Counts generated text forwarded to the client.
+    pub fn add_text(&mut self, text: &[u8]) {
+        self.content_bytes += text.len() as u64;
+        self.sample_text(text);
+    }
+
+    /// Keeps `text` in the sample while it has room (the bytes were counted elsewhere).
+    pub fn sample_text(&mut self, text: &[u8]) {
+        let room = SAMPLE_BYTES.saturating_sub(self.sample.len());
+        self.sample.extend_from_slice(&text[..text.len().min(room)]);
+    }
+
+    /// Whether the sample still takes text.
+    pub fn wants_sample(&self) -> bool {
+        self.sample.len() < SAMPLE_BYTES
+    }
 }
 
 /// Why a stream could not continue.

@@ -62,10 +62,31 @@ impl<const N: usize> TextKeys<N> {
 
     /// Bytes of text in the values of every key in `data`, without parsing it.
     pub fn bytes_in(&self, data: &[u8]) -> u64 {
+        self.values_in(data).map(|v| v.len() as u64).sum()
+    }
+
+    /// The (still JSON-escaped) values of every key in `data`.
+    pub fn values_in<'d>(&'d self, data: &'d [u8]) -> impl Iterator<Item = &'d [u8]> {
         self.finders
             .iter()
-            .map(|f| string_bytes_after(data, f))
-            .sum()
+            .flat_map(move |f| string_values_after(data, f))
+    }
+
+    /// Counts the text in `data` into `tally` and its sample.
+    pub fn add_to(&self, data: &[u8], tally: &mut Tally) {
+        for value in self.values_in(data) {
+            tally.add_text(value);
+        }
+    }
+}
+
+/// Keeps the generated text of a chat chunk `data` in `tally`'s sample while it has room (the
+/// bytes were counted by [`scan_chunk`]).
+pub fn sample_chunk(data: &[u8], tally: &mut Tally) {
+    if tally.wants_sample() {
+        for value in TEXT_KEYS.values_in(data) {
+            tally.sample_text(value);
+        }
     }
 }
 
@@ -119,22 +140,23 @@ fn is_error_object(data: &[u8]) -> bool {
 
 /// Sum of the (escaped) lengths of every string value that follows `key`: a cheap tally of
 /// generated text in a JSON payload without parsing it.
-fn string_bytes_after(data: &[u8], key: &memmem::Finder<'_>) -> u64 {
-    key.find_iter(data)
-        .map(|at| {
-            let value = &data[at + key.needle().len()..];
-            let mut escaped = false;
-            let len = value
-                .iter()
-                .position(|&b| {
-                    let end = b == b'"' && !escaped;
-                    escaped = b == b'\\' && !escaped;
-                    end
-                })
-                .unwrap_or(value.len());
-            len as u64
-        })
-        .sum()
+fn string_values_after<'d>(
+    data: &'d [u8],
+    key: &'d memmem::Finder<'_>,
+) -> impl Iterator<Item = &'d [u8]> {
+    key.find_iter(data).map(move |at| {
+        let value = &data[at + key.needle().len()..];
+        let mut escaped = false;
+        let len = value
+            .iter()
+            .position(|&b| {
+                let end = b == b'"' && !escaped;
+                escaped = b == b'\\' && !escaped;
+                end
+            })
+            .unwrap_or(value.len());
+        &value[..len]
+    })
 }
 
 /// Ends an OpenAI stream with an in-band error: `data: {"error":{…}}` then `data: [DONE]` (the
@@ -310,8 +332,10 @@ impl Passthrough {
     }
 
     fn forward(&mut self, event: Bytes, out: &mut Vec<Bytes>) {
-        let scan = scan_chunk(&sse::parse_event(&event).data);
+        let data = sse::parse_event(&event).data;
+        let scan = scan_chunk(&data);
         self.tally.content_bytes += scan.content_bytes;
+        sample_chunk(&data, &mut self.tally);
         if let Some(usage) = scan.usage {
             self.tally.usage = Some(usage);
         }

@@ -45,7 +45,7 @@ impl Sniff {
         if let Some(usage) = usage_anywhere(&event.data) {
             tally.usage = Some(usage);
         } else {
-            tally.content_bytes += TEXT_KEYS.bytes_in(&event.data);
+            TEXT_KEYS.add_to(&event.data, tally);
         }
         out.push(raw);
     }

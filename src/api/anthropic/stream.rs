@@ -13,7 +13,7 @@ use super::error::ERROR as ERROR_EVENT;
 use super::response::{ASSISTANT, END_TURN, MESSAGE_TYPE, empty_input, message_id, stop_reason};
 use crate::error::GatewayError;
 use crate::providers::translate::new_call_id;
-use crate::stream::openai::scan_chunk;
+use crate::stream::openai::{sample_chunk, scan_chunk};
 use crate::stream::sse::{self, Framer};
 use crate::stream::{StreamFault, Tally, Translate};
 use crate::tokens;
@@ -122,6 +122,7 @@ impl ToAnthropic {
         }
         let scan = scan_chunk(data);
         self.tally.content_bytes += scan.content_bytes;
+        sample_chunk(data, &mut self.tally);
         if scan.done {
             return self.finish(out);
         }
@@ -271,7 +272,10 @@ impl ToAnthropic {
         let usage = self.usage.map_or_else(
             || AnthropicUsage {
                 input_tokens: self.input_estimate,
-                output_tokens: self.tally.content_bytes.div_ceil(tokens::BYTES_PER_TOKEN),
+                output_tokens: tokens::estimate_scaled(
+                    &self.tally.sample,
+                    self.tally.content_bytes,
+                ),
                 ..AnthropicUsage::default()
             },
             AnthropicUsage::from_usage,

@@ -122,7 +122,7 @@ impl ToOpenAi {
                 out.push(self.writer.tool_start(tool_index, &id, &name));
             }
             Block::Text { text, .. } if !text.is_empty() => {
-                self.tally.content_bytes += text.len() as u64;
+                self.tally.add_text(text.as_bytes());
                 out.push(self.writer.text(&text));
             }
             _ => {}
@@ -132,15 +132,15 @@ impl ToOpenAi {
     fn block_delta(&mut self, index: u32, delta: BlockDelta<'_>, out: &mut Vec<Bytes>) {
         match delta {
             BlockDelta::TextDelta { text } => {
-                self.tally.content_bytes += text.len() as u64;
+                self.tally.add_text(text.as_bytes());
                 out.push(self.writer.text(&text));
             }
             BlockDelta::ThinkingDelta { thinking } => {
-                self.tally.content_bytes += thinking.len() as u64;
+                self.tally.add_text(thinking.as_bytes());
                 out.push(self.writer.reasoning(&thinking));
             }
             BlockDelta::InputJsonDelta { partial_json } if !partial_json.is_empty() => {
-                self.tally.content_bytes += partial_json.len() as u64;
+                self.tally.add_text(partial_json.as_bytes());
                 if let Some(tool) = self.tools.get_mut(&index) {
                     tool.has_arguments = true;
                     out.push(self.writer.tool_arguments(tool.index, &partial_json));
@@ -202,7 +202,7 @@ impl Passthrough {
         let event = sse::parse_event(&raw);
         match event.name {
             Some(name) if ACCOUNTED_EVENTS.contains(&name) => self.account(&event.data),
-            _ => self.tally.content_bytes += text_bytes(&event.data),
+            _ => TEXT_KEYS.add_to(&event.data, &mut self.tally),
         }
         out.push(raw);
     }
@@ -226,11 +226,6 @@ impl Passthrough {
 /// String fields of Anthropic deltas whose values are generated text.
 static TEXT_KEYS: LazyLock<TextKeys<3>> =
     LazyLock::new(|| TextKeys::new([b"\"text\":\"", b"\"partial_json\":\"", b"\"thinking\":\""]));
-
-/// Bytes of generated text in an Anthropic delta, without parsing it.
-fn text_bytes(data: &[u8]) -> u64 {
-    TEXT_KEYS.bytes_in(data)
-}
 
 impl Translate for Passthrough {
     fn on_chunk(&mut self, chunk: Bytes, out: &mut Vec<Bytes>) -> Result<(), StreamFault> {

@@ -154,14 +154,14 @@ impl GeminiStream {
             let arguments = arguments_json(call);
             out.push(self.writer.tool_start(self.tools, &id, &call.name));
             out.push(self.writer.tool_arguments(self.tools, &arguments));
-            self.tally.content_bytes += arguments.len() as u64;
+            self.tally.add_text(arguments.as_bytes());
             self.tools += 1;
             return;
         }
         let Some(text) = part.text.as_deref().filter(|t| !t.is_empty()) else {
             return;
         };
-        self.tally.content_bytes += text.len() as u64;
+        self.tally.add_text(text.as_bytes());
         out.push(if is_thought(part) {
             self.writer.reasoning(text)
         } else {

@@ -71,17 +71,17 @@ impl ChatStream {
             return;
         };
         if let Some(thinking) = message.thinking.as_deref().filter(|t| !t.is_empty()) {
-            self.tally.content_bytes += thinking.len() as u64;
+            self.tally.add_text(thinking.as_bytes());
             out.push(self.writer.reasoning(thinking));
         }
         if let Some(text) = message.content.as_deref().filter(|t| !t.is_empty()) {
-            self.tally.content_bytes += text.len() as u64;
+            self.tally.add_text(text.as_bytes());
             out.push(self.writer.text(text));
         }
         for call in message.tool_calls.iter().flatten() {
             let call = tool_call(call);
             let arguments = &call.function.arguments;
-            self.tally.content_bytes += arguments.len() as u64;
+            self.tally.add_text(arguments.as_bytes());
             out.push(
                 self.writer
                     .tool_start(self.calls, &call.id, &call.function.name),
@@ -220,6 +220,7 @@ mod tests {
         let finished = Tally {
             usage: usage(26, 282),
             content_bytes: 3,
+            sample: b"The".to_vec(),
             done: true,
             ..Tally::default()
         };
@@ -279,6 +280,7 @@ mod tests {
         let tally = Tally {
             usage: usage(10, 5),
             content_bytes: 12 + 16 + 2,
+            sample: br#"need weather{"city":"Tokyo"}{}"#.to_vec(),
             done: true,
             ..Tally::default()
         };

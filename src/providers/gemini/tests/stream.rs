@@ -106,6 +106,7 @@ fn crlf_fixture_without_done_becomes_an_openai_stream() {
                 ..Usage::default()
             }),
             content_bytes: ("It is 21 °C and clear in Boston.".len()) as u64,
+            sample: b"It is 21 \xc2\xb0C and clear in Boston.".to_vec(),
             done: true,
             ..Tally::default()
         };
