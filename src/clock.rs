@@ -14,7 +14,7 @@ const UNIX_EPOCH_DAYS: i64 = 719_468;
 
 /// Unix seconds of an RFC 3339 timestamp (`2025-07-07T20:32:53.844124Z`,
 /// `2023-08-04T08:52:19.385406455-07:00`); fractions are cut. `None` when it does not parse, so
-/// callers fall back to [`unix_now`].
+/// callers fall back to [`unix_now`](crate::providers::translate::unix_now).
 pub fn unix_from_rfc3339(text: &str) -> Option<u64> {
     let number = |from: usize, to: usize| -> Option<i64> {
         let digits = text.get(from..to)?;

@@ -1,6 +1,6 @@
 //! Log setup: JSON (default) or text lines, level from `RUST_LOG` or `logging.level`, changeable
 //! at runtime through a reload handle. Every formatted line passes through the process-wide
-//! [`redact`](super::redact) pass on its way to stdout, the only place logs are written.
+//! [`redact`] pass on its way to stdout, the only place logs are written.
 
 use std::io::{self, Write};
 
