@@ -143,7 +143,7 @@ pub async fn count_tokens(State(state): State<AppState>, request: Request) -> Re
                     Some(counted) => counted.await?,
                     None => Complete {
                         status: StatusCode::OK,
-                        body: count::count_tokens_body(&call.top).into(),
+                        body: count::count_tokens_body(&call.top).await.into(),
                         usage: None,
                     },
                 };
