@@ -7,9 +7,9 @@
 //! thread and answers with the heuristic, as does every call until it is ready. It is built at
 //! most once per process and shared.
 //!
-//! Only `o200k_base` is compiled in. Each vocabulary tiktoken-rs embeds costs its size in the
-//! binary (o200k 3.6 MB, cl100k 1.7 MB) and both together took the release binary over its
-//! 12 MiB budget (13.2 MiB). Models of the `cl100k_base` family (GPT-4, GPT-3.5,
+//! Only `o200k_base` is compiled in, and in a compact form `build.rs` writes (1.6 MB instead of
+//! tiktoken-rs's 3.6 MB of base64 text): each vocabulary costs its size in the binary, and
+//! tiktoken-rs's own `o200k_base` alone took the static binary over its 12 MiB budget. Models of the `cl100k_base` family (GPT-4, GPT-3.5,
 //! `text-embedding-*`) are counted with `o200k_base` too: on English text and code the two
 //! agree within 0.5 % (on German text o200k counts about a quarter fewer tokens), against
 //! 10–25 % for the byte heuristic. `BENCHMARKS.md` has the numbers.
@@ -17,7 +17,8 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tiktoken_rs::CoreBPE;
+use rustc_hash::FxHashMap;
+use tiktoken_rs::{CoreBPE, Rank};
 
 /// Average bytes per token of English text under the common BPE encodings.
 pub const BYTES_PER_TOKEN: u64 = 4;
@@ -189,11 +190,43 @@ impl Slot {
     }
 }
 
+/// `o200k_base`'s ordinary tokens in rank order, each behind a one-byte length (see build.rs).
+static O200K_TOKENS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/o200k_base.bin"));
+/// `o200k_base`'s special tokens and their ranks (as tiktoken defines them).
+const O200K_SPECIALS: [(&str, Rank); 2] = [
+    (tiktoken_rs::ENDOFTEXT, 199_999),
+    (tiktoken_rs::ENDOFPROMPT, 200_018),
+];
+
 /// Builds the tokenizer from the vocabulary compiled into the binary.
 fn build() -> Option<CoreBPE> {
-    tiktoken_rs::o200k_base()
+    let Some(encoder) = vocabulary(O200K_TOKENS) else {
+        tracing::error!("cannot build the tokenizer: the embedded vocabulary is malformed");
+        return None;
+    };
+    let specials = O200K_SPECIALS
+        .iter()
+        .map(|&(token, rank)| (token.to_owned(), rank))
+        .collect();
+    CoreBPE::new(encoder, specials, tiktoken_rs::O200K_BASE_PAT_STR)
         .map_err(|e| tracing::error!(error = %e, "cannot build the tokenizer"))
         .ok()
+}
+
+/// The token → rank map of a compact vocabulary; `None` when it is cut short.
+fn vocabulary(mut data: &[u8]) -> Option<FxHashMap<Vec<u8>, Rank>> {
+    let mut encoder = FxHashMap::default();
+    let mut rank: Rank = 0;
+    while let Some((&len, rest)) = data.split_first() {
+        let len = usize::from(len);
+        // Length 0 marks a rank without a token.
+        if len > 0 {
+            encoder.insert(rest.get(..len)?.to_vec(), rank);
+        }
+        data = rest.get(len..)?;
+        rank += 1;
+    }
+    Some(encoder)
 }
 
 #[cfg(test)]
@@ -205,6 +238,32 @@ mod tests {
         for (bytes, want) in [(0, 0), (1, 1), (4, 1), (5, 2), (400, 100)] {
             assert_eq!(estimate_from_bytes(bytes), want);
         }
+    }
+
+    #[test]
+    fn the_compact_vocabulary_counts_like_tiktoken_rs() {
+        assert!(warm_blocking());
+        let ours = TOKENIZER.ready().unwrap();
+        let theirs = tiktoken_rs::o200k_base().unwrap();
+        let texts = [
+            "Hello, world!",
+            "Grüße aus München — 東京 🚀",
+            "fn main() { println!(\"{}\", 1 + 2); }\n\n\t",
+            "<|endoftext|> stays ordinary text",
+        ];
+        for text in texts {
+            assert_eq!(
+                ours.encode_ordinary(text),
+                theirs.encode_ordinary(text),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            vocabulary(&[3, b'a']),
+            None,
+            "a cut-short vocabulary is refused"
+        );
+        assert_eq!(vocabulary(&[]).map(|v| v.len()), Some(0));
     }
 
     #[test]

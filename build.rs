@@ -1,0 +1,29 @@
+//! Build script: writes the `o200k_base` vocabulary in a compact form the binary embeds.
+//!
+//! tiktoken-rs embeds its vocabularies as base64 text with a decimal rank on every line (3.6 MB
+//! for `o200k_base`), which took the static binary over its 12 MiB budget. The same tokens as
+//! raw bytes in rank order, each behind a one-byte length, take 1.6 MB; `src/tokens.rs` builds
+//! the tokenizer from them. The vocabulary still comes from tiktoken-rs (a build dependency of
+//! the same version), so the two cannot drift apart.
+
+use std::error::Error;
+use std::path::PathBuf;
+
+/// Ranks of `o200k_base` ordinary tokens are `0..ORDINARY_RANKS` (its special tokens come after).
+const ORDINARY_RANKS: u32 = 199_998;
+
+fn main() -> Result<(), Box<dyn Error>> {
+    println!("cargo::rerun-if-changed=build.rs");
+    let bpe = tiktoken_rs::o200k_base()?;
+    let mut out = Vec::with_capacity(2 << 20);
+    for rank in 0..ORDINARY_RANKS {
+        // A rank without a token is written as length 0 (no token is empty).
+        let token = bpe.decode_bytes(&[rank]).unwrap_or_default();
+        let len = u8::try_from(token.len())?;
+        out.push(len);
+        out.extend_from_slice(&token);
+    }
+    let path = PathBuf::from(std::env::var("OUT_DIR")?).join("o200k_base.bin");
+    std::fs::write(path, out)?;
+    Ok(())
+}
