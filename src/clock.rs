@@ -93,6 +93,14 @@ pub fn format_rfc3339(unix: u64) -> String {
     )
 }
 
+/// RFC 3339 (UTC, microseconds) of a time since the Unix epoch, e.g.
+/// `2026-11-26T10:56:16.123456Z`: the precision of the other log lines' timestamps.
+pub fn format_rfc3339_micros(since_epoch: std::time::Duration) -> String {
+    let seconds = format_rfc3339(since_epoch.as_secs());
+    let date_time = seconds.strip_suffix('Z').unwrap_or(&seconds);
+    format!("{date_time}.{:06}Z", since_epoch.subsec_micros())
+}
+
 /// The Gregorian date of days since 1970-01-01 (the inverse of `days_from_civil`).
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let days = days + UNIX_EPOCH_DAYS;

@@ -61,5 +61,8 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_UNAVAILABLE);
         }
     };
-    runtime.block_on(app::run(config))
+    let code = runtime.block_on(app::run(config));
+    // Log lines are written by a background thread: the last ones ("stopped") must not be lost.
+    llm_sidecar::telemetry::logsink::flush();
+    code
 }

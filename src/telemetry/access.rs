@@ -256,10 +256,17 @@ impl RequestRecord {
         if let Some(transcript) = &self.transcript {
             transcript.log(&self.request_id, self.trace_id());
         }
-        self.log_access(&finish, &usage, outcome, elapsed, cost, estimated);
+        // One line per request: the usage record is also the access log.
         UsageRecord {
             request_id: &self.request_id,
             trace_id: self.trace_id(),
+            span_id: self.trace_ids.as_ref().map(|(_, span)| span.as_str()),
+            method: self.method.as_str(),
+            path: &self.path,
+            endpoint: self.endpoint,
+            provider: &self.provider,
+            stream: self.stream,
+            error_code: finish.error.and_then(GatewayError::code),
             key: &self.caller,
             team: &self.team,
             end_user: self.facts.end_user.as_deref(),
@@ -329,44 +336,6 @@ impl RequestRecord {
                 usage,
             });
         }
-    }
-
-    fn log_access(
-        &self,
-        finish: &Finish<'_>,
-        usage: &Usage,
-        outcome: Outcome,
-        elapsed: Duration,
-        cost: f64,
-        estimated: bool,
-    ) {
-        tracing::info!(
-            target: "access",
-            request_id = %self.request_id,
-            trace_id = self.trace_id(),
-            span_id = self.trace_ids.as_ref().map(|(_, span)| span.as_str()),
-            caller = %self.caller,
-            team = %self.team,
-            method = %self.method,
-            path = %self.path,
-            endpoint = self.endpoint,
-            model = %self.model,
-            provider = %self.provider,
-            stream = self.stream,
-            status = finish.status,
-            outcome = outcome.as_str(),
-            duration_ms = elapsed.as_secs_f64() * 1e3,
-            ttft_ms = finish.ttft.map(|t| t.as_secs_f64() * 1e3),
-            input_tokens = usage.input,
-            output_tokens = usage.output,
-            cached_tokens = usage.cached,
-            tokens_estimated = estimated,
-            cost_usd = cost,
-            error_code = finish.error.and_then(GatewayError::code),
-            attempts = self.attempts,
-            deployment = self.served.as_deref(),
-            "request finished"
-        );
     }
 }
 

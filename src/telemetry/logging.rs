@@ -1,8 +1,10 @@
 //! Log setup: JSON (default) or text lines, level from `RUST_LOG` or `logging.level`, changeable
 //! at runtime through a reload handle. Every formatted line passes through the process-wide
-//! [`redact`] pass on its way to stdout, the only place logs are written.
+//! [`redact`] pass on its way to stdout, the only place logs are written, through the
+//! [`logsink`](super::logsink) writer thread.
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing::Metadata;
 use tracing_subscriber::fmt::MakeWriter;
@@ -44,6 +46,14 @@ impl LogControl {
     }
 }
 
+/// Whether log lines are JSON (set once by [`init`]).
+static JSON_LINES: AtomicBool = AtomicBool::new(false);
+
+/// Whether the process logs JSON lines, which code writing its own lines must match.
+pub fn writes_json() -> bool {
+    JSON_LINES.load(Ordering::Relaxed)
+}
+
 /// Installs the global subscriber. `RUST_LOG`, when set, wins over `level`.
 pub fn init(format: LogFormat, level: &str) -> LogControl {
     let env = std::env::var("RUST_LOG")
@@ -56,7 +66,8 @@ pub fn init(format: LogFormat, level: &str) -> LogControl {
         .unwrap_or_else(|| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
     let registry = tracing_subscriber::registry().with(filter);
-    let stdout = Redacting::new(std::io::stdout, redact::global());
+    JSON_LINES.store(format == LogFormat::Json, Ordering::Relaxed);
+    let stdout = Redacting::new(super::logsink::QueuedStdout, redact::global());
     let result = match format {
         LogFormat::Json => registry.with(json_layer(stdout)).try_init(),
         LogFormat::Text => registry.with(text_layer(stdout)).try_init(),

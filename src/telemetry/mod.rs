@@ -7,6 +7,7 @@ pub mod content;
 pub mod genai;
 pub mod ids;
 pub mod logging;
+pub mod logsink;
 pub mod metrics;
 pub mod otel;
 pub mod redact;

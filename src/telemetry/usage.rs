@@ -1,6 +1,7 @@
 //! Usage records: one structured event per finished request — who (key, team, end user), what
-//! (model, deployment, attempts), how much (tokens, cost), how it went (latency, TTFT, status) —
-//! on the `usage` log target, and optionally appended as JSON lines to `logging.usage_file` by a
+//! (endpoint, model, deployment, attempts), how much (tokens, cost), how it went (latency, TTFT,
+//! status) — on the `usage` log target, which is also the access log (one line per request, not
+//! two: each line costs formatting and a write on the request's thread), and optionally appended as JSON lines to `logging.usage_file` by a
 //! background thread, redacted like every log line. The request path never waits on the file: a
 //! full queue drops the record and counts it.
 
@@ -8,11 +9,11 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::OnceLock;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::clock::format_rfc3339;
+use crate::clock::format_rfc3339_micros;
 
 /// Records queued for the file at most (a burst beyond it is dropped, never waited for).
 const QUEUE_RECORDS: usize = 4096;
@@ -30,6 +31,20 @@ pub struct UsageRecord<'a> {
     pub request_id: &'a str,
     /// Trace id (W3C), when the request had one.
     pub trace_id: Option<&'a str>,
+    /// Span id of the request's server span.
+    pub span_id: Option<&'a str>,
+    /// HTTP method.
+    pub method: &'a str,
+    /// Request path.
+    pub path: &'a str,
+    /// API endpoint (`chat`, `embeddings`, `messages`, …).
+    pub endpoint: &'a str,
+    /// Provider that answered (`none` when the request was not routed).
+    pub provider: &'a str,
+    /// Whether the client asked for a stream.
+    pub stream: bool,
+    /// The error's code, when the request failed.
+    pub error_code: Option<&'a str>,
     /// Key, peer or `anonymous`/`master`.
     pub key: &'a str,
     /// Team (`none` without one).
@@ -62,13 +77,65 @@ pub struct UsageRecord<'a> {
     pub outcome: &'a str,
 }
 
+/// The level, message and target of a usage record's log line.
+const LEVEL: &str = "INFO";
+const MESSAGE: &str = "request finished";
+const TARGET: &str = "usage";
+
+/// A usage record as one JSON line: the shape of every other log line (timestamp, level,
+/// message, target, then the fields, flattened).
+#[derive(Serialize)]
+struct Line<'r, 'a> {
+    timestamp: String,
+    level: &'static str,
+    message: &'static str,
+    target: &'static str,
+    #[serde(flatten)]
+    record: &'r UsageRecord<'a>,
+}
+
 impl UsageRecord<'_> {
     /// Logs the record on the `usage` target and queues it for the file, when one is open.
+    ///
+    /// In JSON mode the line is serialized once, straight from this struct, for both the log
+    /// and the file: it is the one line every request writes, and tracing's JSON formatter
+    /// (a visitor per field, then span lookups) cost several times as much.
     pub fn emit(&self) {
+        let log = tracing::enabled!(target: "usage", tracing::Level::INFO);
+        let file = SINK.get();
+        if log && !super::logging::writes_json() {
+            self.log_event();
+        }
+        let log_json = log && super::logging::writes_json();
+        if !log_json && file.is_none() {
+            return;
+        }
+        let Some(line) = self.json_line() else {
+            return;
+        };
+        if log_json {
+            super::logsink::write_line(&super::redact::global().redact_bytes(&line));
+        }
+        if let Some(sink) = file
+            && let Err(TrySendError::Full(_)) = sink.try_send(line)
+        {
+            metrics::counter!(USAGE_DROPPED).increment(1);
+        }
+    }
+
+    /// The record as a tracing event (text log lines).
+    fn log_event(&self) {
         tracing::info!(
             target: "usage",
             request_id = self.request_id,
             trace_id = self.trace_id,
+            span_id = self.span_id,
+            method = self.method,
+            path = self.path,
+            endpoint = self.endpoint,
+            provider = self.provider,
+            stream = self.stream,
+            error_code = self.error_code,
             key = self.key,
             team = self.team,
             end_user = self.end_user,
@@ -84,31 +151,25 @@ impl UsageRecord<'_> {
             ttft_ms = self.ttft_ms,
             status = self.status,
             outcome = self.outcome,
-            "usage"
+            "request finished"
         );
-        if let Some(sink) = SINK.get() {
-            self.queue(sink);
-        }
     }
 
-    fn queue(&self, sink: &SyncSender<Vec<u8>>) {
-        #[derive(Serialize)]
-        struct Line<'r, 'a> {
-            timestamp: String,
-            #[serde(flatten)]
-            record: &'r UsageRecord<'a>,
-        }
+    /// The record as a JSON line, newline included.
+    fn json_line(&self) -> Option<Vec<u8>> {
+        let since_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         let line = Line {
-            timestamp: format_rfc3339(crate::providers::translate::unix_now()),
+            timestamp: format_rfc3339_micros(since_epoch),
+            level: LEVEL,
+            message: MESSAGE,
+            target: TARGET,
             record: self,
         };
-        let Ok(mut bytes) = serde_json::to_vec(&line) else {
-            return;
-        };
+        let mut bytes = serde_json::to_vec(&line).ok()?;
         bytes.push(b'\n');
-        if let Err(TrySendError::Full(_)) = sink.try_send(bytes) {
-            metrics::counter!(USAGE_DROPPED).increment(1);
-        }
+        Some(bytes)
     }
 }
 
