@@ -3,6 +3,7 @@
 //! token budget (`budget`).
 
 pub mod admission;
+pub mod backlog;
 pub mod budget;
 pub mod memory;
 pub mod redis;

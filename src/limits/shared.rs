@@ -13,13 +13,16 @@
 //! [`CALL_TIMEOUT`](super::redis::CALL_TIMEOUT) to every request. The first call that succeeds
 //! switches back: the connection manager reconnects by itself.
 //!
-//! What the local store saw during an outage (buckets taken, spend charged) is not copied to Redis
-//! afterwards: budgets can overshoot by what replicas spent while Redis was away.
+//! Usage and spend charged to the local store during an outage are kept in a [`Backlog`] and
+//! replayed to Redis in the background when it is back, so shared budgets count them. Rate
+//! buckets are not replayed (they refill within their window): during an outage each replica
+//! enforces the limits on its own.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::backlog::Backlog;
 use super::memory::MemoryStore;
 use super::redis::RedisStore;
 use super::store::{Admission, BucketState, Budget, Charge, ScopeUsage, Store, StoreError, Take};
@@ -46,6 +49,8 @@ pub struct SharedStore {
     primary: Arc<dyn Store>,
     /// The local store under [`OnError::Open`]; none under [`OnError::Closed`].
     fallback: Option<MemoryStore>,
+    /// Charges the fallback took, for Redis.
+    backlog: Arc<Backlog>,
     health: Mutex<Health>,
 }
 
@@ -67,6 +72,7 @@ impl SharedStore {
                 OnError::Open => Some(MemoryStore::new(None)),
                 OnError::Closed => None,
             },
+            backlog: Arc::default(),
             health: Mutex::new(Health {
                 down: false,
                 last_try: Instant::now(),
@@ -137,8 +143,38 @@ impl SharedStore {
         let mut health = self.health();
         if health.down {
             health.down = false;
+            drop(health);
             tracing::info!("redis back: limits, usage and spend are shared across replicas again");
+            self.replay();
         }
+    }
+
+    /// Sends the charges the fallback took to Redis, off the request that found it back.
+    fn replay(&self) {
+        let (charges, dropped) = self.backlog.take();
+        if charges.is_empty() && dropped == 0 {
+            return;
+        }
+        let primary = self.primary.clone();
+        let backlog = self.backlog.clone();
+        tokio::spawn(async move {
+            let mut failed = Vec::new();
+            for charge in charges {
+                if primary.charge(&charge).await.is_err() {
+                    failed.push(charge);
+                }
+            }
+            if failed.is_empty() && dropped == 0 {
+                tracing::info!("usage and spend charged during the redis outage are shared again");
+            } else {
+                tracing::warn!(
+                    not_replayed = failed.len(),
+                    dropped,
+                    "some usage charged during the redis outage did not reach redis; kept for the next reconnect"
+                );
+                backlog.restore(failed);
+            }
+        });
     }
 
     fn failed(&self, operation: &'static str, error: &StoreError) {
@@ -161,11 +197,23 @@ impl SharedStore {
     where
         F: Fn(&'a dyn Store) -> BoxFuture<'a, Result<T, StoreError>>,
     {
+        self.call_where(operation, op).await.map(|(value, _)| value)
+    }
+
+    /// [`call`](Self::call), also telling whether the local store answered.
+    async fn call_where<'a, T, F>(
+        &'a self,
+        operation: &'static str,
+        op: F,
+    ) -> Result<(T, bool), StoreError>
+    where
+        F: Fn(&'a dyn Store) -> BoxFuture<'a, Result<T, StoreError>>,
+    {
         let error = if self.should_try() {
             match op(self.primary.as_ref()).await {
                 Ok(value) => {
                     self.succeeded();
-                    return Ok(value);
+                    return Ok((value, false));
                 }
                 Err(error) => {
                     self.failed(operation, &error);
@@ -176,7 +224,7 @@ impl SharedStore {
             StoreError("redis unreachable (retrying)".to_owned())
         };
         match &self.fallback {
-            Some(local) => op(local).await,
+            Some(local) => op(local).await.map(|value| (value, true)),
             None => Err(error),
         }
     }
@@ -192,7 +240,15 @@ impl Store for SharedStore {
     }
 
     fn charge<'a>(&'a self, charge: &'a Charge) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.call("charge", move |store| store.charge(charge)))
+        Box::pin(async move {
+            let ((), local) = self
+                .call_where("charge", move |store| store.charge(charge))
+                .await?;
+            if local {
+                self.backlog.record(charge);
+            }
+            Ok(())
+        })
     }
 
     fn usage<'a>(
@@ -331,6 +387,54 @@ mod tests {
             Ok(Admission::Limited { .. })
         ));
         assert!(store.probe().await);
+    }
+
+    fn spend(micros: u64) -> Charge {
+        Charge {
+            scopes: vec!["key:a".into()],
+            counters: super::super::store::Counters {
+                requests: 1,
+                spend_micros: micros,
+                ..Default::default()
+            },
+            periods: vec![("key:a".into(), Duration::from_secs(86_400))],
+            corrections: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn spend_charged_during_an_outage_reaches_redis_when_it_is_back() {
+        let primary = Arc::new(Flaky::default());
+        let store = SharedStore::new(primary.clone(), OnError::Open);
+        store.charge(&spend(100)).await.unwrap();
+        primary.down.store(true, Ordering::SeqCst);
+        for micros in [20, 30] {
+            store.charge(&spend(micros)).await.unwrap();
+        }
+        primary.down.store(false, Ordering::SeqCst);
+        // Let the retry interval pass without waiting for it.
+        store.health().last_try = Instant::now()
+            .checked_sub(RETRY_INTERVAL)
+            .unwrap_or_else(Instant::now);
+        store.charge(&spend(1)).await.unwrap();
+        assert!(store.is_up());
+        let day = Some(Duration::from_secs(86_400));
+        let mut seen = 0;
+        for _ in 0..100 {
+            // The replay runs on a spawned task: give it turns until it has landed.
+            seen = primary
+                .memory
+                .usage("key:a", day)
+                .await
+                .unwrap()
+                .period_spend_micros;
+            if seen == 151 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(seen, 151, "100 before, 20 + 30 during, 1 after the outage");
+        assert_eq!(store.backlog.take().0, []);
     }
 
     #[tokio::test]
