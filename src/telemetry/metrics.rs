@@ -80,6 +80,25 @@ pub const NO_TEAM: &str = "none";
 /// The provider label before routing.
 pub const NO_PROVIDER: &str = "none";
 
+/// The Prometheus text of `handle`, with the fractional counters typed as counters.
+///
+/// The `metrics` crate's counters count whole units, so fractional totals (dollars) are kept in
+/// gauges that only ever increase; Prometheus must still see them as counters for `rate()` and
+/// `increase()` to handle restarts.
+pub fn render(handle: &PrometheusHandle) -> String {
+    let text = handle.render();
+    FRACTIONAL_COUNTERS.iter().fold(text, |text, name| {
+        text.replacen(
+            &format!("# TYPE {name} gauge"),
+            &format!("# TYPE {name} counter"),
+            1,
+        )
+    })
+}
+
+/// Monotonic totals with fractional increments, recorded as gauges (see [`render`]).
+const FRACTIONAL_COUNTERS: [&str; 1] = [COST_USD];
+
 /// Installs the global Prometheus recorder once and returns its handle.
 pub fn install() -> Result<PrometheusHandle, String> {
     static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();

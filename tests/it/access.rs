@@ -324,6 +324,7 @@ async fn usage_is_attributed_to_teams_in_metrics_and_the_admin_report() {
     assert_eq!(usage["keys"][2]["requests"], 2);
     let metrics = client::get(&via, "/metrics").await.text();
     for needle in [
+        "# TYPE llm_cost_usd_total counter",
         "llm_cost_usd_total{team=\"search\",model=\"m\"} 24",
         "llm_cost_usd_total{team=\"ads\",model=\"m\"} 8",
     ] {
