@@ -80,6 +80,7 @@ struct Running {
 /// Logging, metrics, signal handlers, the first runtime, the listeners; then Ready.
 async fn start(config: Config) -> Result<Running, ExitCode> {
     telemetry::redact::configure(&config);
+    crate::tokens::configure(&config);
     let log = telemetry::logging::init(config.raw.logging.format, &config.raw.logging.level);
     let traces = telemetry::otel::init(&config.raw.telemetry).map_err(|e| {
         tracing::error!(error = %e, "cannot set up tracing");

@@ -75,6 +75,7 @@ impl Reloader {
                 }
                 // Before the new runtime serves, so a rotated key is masked from its first use.
                 crate::telemetry::redact::configure(&runtime.config);
+                crate::tokens::configure(&runtime.config);
                 self.state.runtime.store(Arc::new(runtime));
                 Outcome::Applied(generation)
             }

@@ -85,7 +85,16 @@ pub struct Estimate {
 pub fn count_text(model: &str, text: &str) -> Estimate {
     // Only one vocabulary is compiled in; `encoding_for(model)` tells how close the count is.
     let _ = model;
-    TOKENIZER.count(text)
+    TOKENIZER.count(text, ENABLED.load(Ordering::Relaxed))
+}
+
+/// Whether the tokenizer may be used (`limits.tokenizer`).
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Applies `limits.tokenizer` (at start and on every reload). Turning it off after the
+/// tokenizer was built stops its use, not its memory: that needs a restart.
+pub fn configure(config: &crate::config::Config) {
+    ENABLED.store(config.raw.limits.tokenizer, Ordering::Relaxed);
 }
 
 /// Tokens in `total_bytes` bytes of text of which `sample` is the beginning: the sample counted
@@ -96,7 +105,10 @@ pub fn estimate_scaled(sample: &[u8], total_bytes: u64) -> u64 {
     if sample.is_empty() {
         return total_bytes.div_ceil(BYTES_PER_TOKEN);
     }
-    let counted = TOKENIZER.count(&String::from_utf8_lossy(sample));
+    let counted = TOKENIZER.count(
+        &String::from_utf8_lossy(sample),
+        ENABLED.load(Ordering::Relaxed),
+    );
     if !counted.exact {
         return total_bytes.div_ceil(BYTES_PER_TOKEN);
     }
@@ -155,15 +167,18 @@ impl Slot {
         self.tokenizer.get_or_init(build).as_ref()
     }
 
-    /// The count of `text`: exact when built, else the estimate (starting the build).
-    fn count(&'static self, text: &str) -> Estimate {
-        match self.ready() {
+    /// The count of `text`: exact when built, else the estimate (starting the build); always
+    /// the estimate when not `enabled`.
+    fn count(&'static self, text: &str, enabled: bool) -> Estimate {
+        match self.ready().filter(|_| enabled) {
             Some(bpe) => Estimate {
                 tokens: bpe.encode_ordinary(text).len() as u64,
                 exact: true,
             },
             None => {
-                self.start();
+                if enabled {
+                    self.start();
+                }
                 Estimate {
                     tokens: estimate_from_bytes(text.len()),
                     exact: false,
@@ -304,13 +319,14 @@ mod tests {
         // A private slot that nothing has built: the heuristic answers, and the first call
         // starts the build (whose result this test does not wait for).
         let slot: &'static Slot = Box::leak(Box::new(Slot::new()));
-        assert_eq!(
-            slot.count("hello world, twelve"),
-            Estimate {
-                tokens: 5,
-                exact: false
-            }
-        );
+        let estimate = Estimate {
+            tokens: 5,
+            exact: false,
+        };
+        // Disabled: the estimate, and no build is started.
+        assert_eq!(slot.count("hello world, twelve", false), estimate);
+        assert!(!slot.started.load(Ordering::Acquire));
+        assert_eq!(slot.count("hello world, twelve", true), estimate);
         assert!(slot.started.load(Ordering::Acquire));
     }
 

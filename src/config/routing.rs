@@ -206,6 +206,11 @@ pub struct LimitsConfig {
     /// How long a request may wait for room in the token budget.
     #[serde(default = "d_queue_timeout", with = "units::duration")]
     pub queue_timeout: Duration,
+    /// Count the tokens an upstream did not report (abandoned streams, `count_tokens` without an
+    /// upstream endpoint) with tiktoken's `o200k_base`, built on first need: about 44 MiB
+    /// resident from then on. `false` keeps the byte-length estimate and that memory free.
+    #[serde(default = "super::schema::d_true")]
+    pub tokenizer: bool,
 }
 
 impl Default for LimitsConfig {
@@ -213,6 +218,7 @@ impl Default for LimitsConfig {
         Self {
             max_inflight_tokens: None,
             queue_timeout: d_queue_timeout(),
+            tokenizer: true,
         }
     }
 }
