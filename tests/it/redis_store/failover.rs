@@ -104,6 +104,19 @@ async fn open_serves_local_limits_while_redis_is_down_then_shares_again() {
 
     let server = RedisServer::start_on(port);
     wait_until_up(&shared, &rpm[0]).await;
+    // The charge taken locally during the outage is replayed to the restarted, empty Redis.
+    let deadline = Instant::now() + RECOVERY;
+    loop {
+        let requests = store.usage("key:a", None).await.unwrap().total.requests;
+        if requests == 1 && shared.is_up() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the outage's charge did not reach redis"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(
         is_admitted(&store.admit(&rpm, &[]).await.unwrap()),
         "the restarted Redis has a fresh bucket"
