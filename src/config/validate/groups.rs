@@ -1,0 +1,156 @@
+//! Derives model groups from `models[]` and `providers[].models`, checking names, deployments
+//! and fallbacks along the way.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::{DeploymentSpec, GroupSpec};
+use crate::config::schema::{self, RawConfig};
+use crate::config::{ConfigError, FieldPath};
+
+/// Builds the groups in config order: `models[]` first, then names that only appear under
+/// `providers[].models`. Fallbacks are checked last because they may name a group that only
+/// exists once provider models are merged in.
+pub(super) fn groups(
+    raw: &RawConfig,
+    providers: &BTreeMap<String, usize>,
+) -> Result<Vec<GroupSpec>, ConfigError> {
+    let mut groups = declared(&raw.models, providers)?;
+    merge_provider_models(&mut groups, &raw.providers);
+    fallbacks(&raw.models, &groups)?;
+    Ok(groups)
+}
+
+/// The groups spelled out under `models[]`.
+fn declared(
+    models: &[schema::ModelConfig],
+    providers: &BTreeMap<String, usize>,
+) -> Result<Vec<GroupSpec>, ConfigError> {
+    let mut groups = Vec::with_capacity(models.len());
+    let mut seen = HashSet::new();
+    for (i, m) in models.iter().enumerate() {
+        let at = FieldPath::root("models").index(i);
+        if m.name.trim().is_empty() {
+            return Err(ConfigError::at(&at.key("name"), "must not be empty"));
+        }
+        if !seen.insert(m.name.as_str()) {
+            return Err(ConfigError::at(
+                &at.key("name"),
+                format!("duplicate model name `{}`", m.name),
+            ));
+        }
+        if m.deployments.is_empty() {
+            return Err(ConfigError::at(
+                &at.key("deployments"),
+                "needs at least one deployment",
+            ));
+        }
+        groups.push(GroupSpec {
+            name: m.name.clone(),
+            deployments: deployments(m, providers, &at)?,
+            fallbacks: m.fallbacks.clone(),
+        });
+    }
+    Ok(groups)
+}
+
+/// Resolves each deployment's provider by name; an omitted upstream model means the group name.
+fn deployments(
+    m: &schema::ModelConfig,
+    providers: &BTreeMap<String, usize>,
+    at: &FieldPath,
+) -> Result<Vec<DeploymentSpec>, ConfigError> {
+    let mut deployments = Vec::with_capacity(m.deployments.len());
+    for (j, d) in m.deployments.iter().enumerate() {
+        let at = at.key("deployments").index(j);
+        let provider = *providers.get(&d.provider).ok_or_else(|| {
+            ConfigError::at(
+                &at.key("provider"),
+                format!("unknown provider `{}`", d.provider),
+            )
+        })?;
+        if d.weight == 0 {
+            return Err(ConfigError::at(&at.key("weight"), "must be at least 1"));
+        }
+        deployments.push(DeploymentSpec {
+            provider,
+            upstream_model: d.model.clone().unwrap_or_else(|| m.name.clone()),
+            weight: d.weight,
+        });
+    }
+    Ok(deployments)
+}
+
+/// `providers[].models` serve names 1:1; a name listed twice is one group with two deployments.
+fn merge_provider_models(groups: &mut Vec<GroupSpec>, providers: &[schema::ProviderConfig]) {
+    for (i, p) in providers.iter().enumerate() {
+        for model in &p.models {
+            let deployment = DeploymentSpec {
+                provider: i,
+                upstream_model: model.clone(),
+                weight: 1,
+            };
+            match groups.iter_mut().find(|g| &g.name == model) {
+                Some(group) => group.deployments.push(deployment),
+                None => groups.push(GroupSpec {
+                    name: model.clone(),
+                    deployments: vec![deployment],
+                    fallbacks: Vec::new(),
+                }),
+            }
+        }
+    }
+}
+
+fn fallbacks(models: &[schema::ModelConfig], groups: &[GroupSpec]) -> Result<(), ConfigError> {
+    for (i, m) in models.iter().enumerate() {
+        for (j, fallback) in m.fallbacks.iter().enumerate() {
+            let at = FieldPath::root("models").index(i).key("fallbacks").index(j);
+            if fallback == &m.name {
+                return Err(ConfigError::at(&at, "a model cannot fall back to itself"));
+            }
+            if !groups.iter().any(|g| &g.name == fallback) {
+                return Err(ConfigError::at(&at, format!("unknown model `{fallback}`")));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::assert_rejects;
+    use crate::config::parse;
+
+    #[test]
+    fn rejects_bad_models() {
+        assert_rejects(&[
+            (
+                "models:\n  - name: x\n    deployments: []\n",
+                "models[0].deployments",
+                "at least one",
+            ),
+            (
+                "models:\n  - name: m\n    deployments: [{provider: p}]\n    fallbacks: [zz]\n",
+                "models[0].fallbacks[0]",
+                "unknown model",
+            ),
+            (
+                "models:\n  - name: n\n    deployments: [{provider: p, weight: 0}]\n",
+                "models[0].deployments[0].weight",
+                "at least 1",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn same_model_on_two_providers_is_one_group() {
+        let text = "providers:\n  - {name: a, type: mock, models: [m]}\n  - {name: b, type: mock, models: [m, n]}\n";
+        let cfg = parse(text, None).unwrap();
+        let names: Vec<_> = cfg
+            .groups
+            .iter()
+            .map(|g| (g.name.as_str(), g.deployments.len()))
+            .collect();
+        assert_eq!(names, [("m", 2), ("n", 1)]);
+    }
+}
