@@ -211,12 +211,12 @@ impl RequestRecord {
     /// Notes where the request was routed (labels are bounded by the caller).
     pub fn route(&mut self, model_label: &str, provider: &str) {
         if self.routed {
-            metrics::gauge!(m::INFLIGHT, "provider" => self.provider.clone()).decrement(1.0);
+            m::inflight(&self.provider).decrement(1.0);
         }
         model_label.clone_into(&mut self.model);
         provider.clone_into(&mut self.provider);
         self.routed = true;
-        metrics::gauge!(m::INFLIGHT, "provider" => self.provider.clone()).increment(1.0);
+        m::inflight(&self.provider).increment(1.0);
     }
 
     /// Closes the record: the usage charge, metrics, spans, the access log line and the usage
@@ -307,16 +307,16 @@ impl RequestRecord {
         elapsed: Duration,
         error_type: Option<&'static str>,
     ) {
-        let status = finish.status.to_string();
-        metrics::counter!(m::REQUESTS_TOTAL, "model" => self.model.clone(), "provider" => self.provider.clone(),
-            "team" => self.team.clone(), "status" => status)
-        .increment(1);
-        metrics::histogram!(m::REQUEST_LATENCY, "model" => self.model.clone(), "provider" => self.provider.clone(),
-            "stream" => if self.stream { "true" } else { "false" })
-        .record(elapsed.as_secs_f64());
+        // Every status the gateway sends is valid; `other` (the bounded-label fallback) is never
+        // expected.
+        let status = http::StatusCode::from_u16(finish.status).ok();
+        let status = status
+            .as_ref()
+            .map_or(OTHER_MODEL, http::StatusCode::as_str);
+        m::count_request(&self.model, &self.provider, &self.team, status);
+        m::request_latency(&self.model, &self.provider, self.stream).record(elapsed.as_secs_f64());
         if let Some(ttft) = finish.ttft {
-            metrics::histogram!(m::TTFT, "model" => self.model.clone(), "provider" => self.provider.clone())
-                .record(ttft.as_secs_f64());
+            m::time_to_first_token(&self.model, &self.provider).record(ttft.as_secs_f64());
         }
         if let Some(usage) = usage {
             m::record_tokens(&self.team, &self.model, &self.provider, usage);
@@ -343,7 +343,7 @@ impl Drop for RequestRecord {
     fn drop(&mut self) {
         INFLIGHT_TOTAL.fetch_sub(1, Ordering::Relaxed);
         if self.routed {
-            metrics::gauge!(m::INFLIGHT, "provider" => self.provider.clone()).decrement(1.0);
+            m::inflight(&self.provider).decrement(1.0);
         }
     }
 }

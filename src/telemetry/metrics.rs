@@ -1,10 +1,13 @@
 //! Prometheus metrics: names (DESIGN.md §6), histogram buckets, and the recorder install. Labels
 //! are bounded: configured model names or `other`, configured provider names or `none`.
 
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
+use metrics::{Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use super::handles::Handles;
 
 use crate::types::Usage;
 
@@ -99,9 +102,16 @@ pub fn render(handle: &PrometheusHandle) -> String {
 /// Monotonic totals with fractional increments, recorded as gauges (see [`render`]).
 const FRACTIONAL_COUNTERS: [&str; 1] = [COST_USD];
 
+/// The recorder, once [`install`] ran.
+static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+
+/// Whether the Prometheus recorder is installed (handles made before it record nowhere).
+pub fn installed() -> bool {
+    matches!(HANDLE.get(), Some(Ok(_)))
+}
+
 /// Installs the global Prometheus recorder once and returns its handle.
 pub fn install() -> Result<PrometheusHandle, String> {
-    static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
             let buckets: [(&str, &[f64]); 5] = [
@@ -211,24 +221,40 @@ pub struct GenAiOperation<'a> {
 
 /// Records the GenAI client metrics of one operation.
 pub fn record_genai(op: &GenAiOperation<'_>) {
-    let labels = [
-        ("gen_ai_operation_name", op.operation.to_owned()),
-        ("gen_ai_provider_name", op.provider.to_owned()),
-        ("gen_ai_request_model", op.model.to_owned()),
-    ];
-    let mut with_error = labels.to_vec();
-    if let Some(error) = op.error_type {
-        with_error.push(("error_type", error.to_owned()));
-    }
-    metrics::histogram!(GENAI_DURATION, &with_error).record(op.duration.as_secs_f64());
+    let (operation, provider, model) = (op.operation, op.provider, op.model);
+    let labels = || {
+        vec![
+            ("gen_ai_operation_name", operation.to_owned()),
+            ("gen_ai_provider_name", provider.to_owned()),
+            ("gen_ai_request_model", model.to_owned()),
+        ]
+    };
+    let error = op.error_type.unwrap_or_default();
+    GENAI_DURATION_HANDLES
+        .get(&[operation, provider, model, error], || {
+            let mut with_error = labels();
+            if let Some(error) = op.error_type {
+                with_error.push(("error_type", error.to_owned()));
+            }
+            metrics::histogram!(GENAI_DURATION, &with_error)
+        })
+        .record(op.duration.as_secs_f64());
     if let Some(ttfc) = op.first_chunk {
-        metrics::histogram!(GENAI_TTFC, &labels).record(ttfc.as_secs_f64());
+        GENAI_TTFC_HANDLES
+            .get(&[operation, provider, model], || {
+                metrics::histogram!(GENAI_TTFC, &labels())
+            })
+            .record(ttfc.as_secs_f64());
     }
     if let Some(usage) = op.usage {
         for (kind, count) in [("input", usage.input), ("output", usage.output)] {
-            let mut typed = labels.to_vec();
-            typed.push(("gen_ai_token_type", kind.to_owned()));
-            metrics::histogram!(GENAI_TOKEN_USAGE, &typed).record(count as f64);
+            GENAI_TOKEN_HANDLES
+                .get(&[operation, provider, model, kind], || {
+                    let mut typed = labels();
+                    typed.push(("gen_ai_token_type", kind.to_owned()));
+                    metrics::histogram!(GENAI_TOKEN_USAGE, &typed)
+                })
+                .record(count as f64);
         }
     }
 }
@@ -243,12 +269,59 @@ pub fn record_tokens(team: &str, model: &str, provider: &str, usage: &Usage) {
     ];
     for (kind, value) in kinds {
         if value > 0 {
-            metrics::counter!(TOKEN_USAGE, "team" => team.to_owned(), "model" => model.to_owned(),
-                "provider" => provider.to_owned(), "type" => kind)
-            .increment(value);
+            TOKEN_HANDLES
+                .get(&[team, model, provider, kind], || {
+                    metrics::counter!(TOKEN_USAGE, "team" => team.to_owned(), "model" => model.to_owned(),
+                        "provider" => provider.to_owned(), "type" => kind)
+                })
+                .increment(value);
         }
     }
 }
+
+/// Counts one finished request under its HTTP status.
+pub fn count_request(model: &str, provider: &str, team: &str, status: &str) {
+    REQUEST_HANDLES
+        .get(&[model, provider, team, status], || {
+            metrics::counter!(REQUESTS_TOTAL, "model" => model.to_owned(), "provider" => provider.to_owned(),
+                "team" => team.to_owned(), "status" => status.to_owned())
+        })
+        .increment(1);
+}
+
+/// The request latency histogram of a route.
+pub fn request_latency(model: &str, provider: &str, stream: bool) -> Histogram {
+    let stream = if stream { "true" } else { "false" };
+    LATENCY_HANDLES.get(&[model, provider, stream], || {
+        metrics::histogram!(REQUEST_LATENCY, "model" => model.to_owned(), "provider" => provider.to_owned(),
+            "stream" => stream)
+    })
+}
+
+/// The time-to-first-token histogram of a route.
+pub fn time_to_first_token(model: &str, provider: &str) -> Histogram {
+    TTFT_HANDLES.get(&[model, provider], || {
+        metrics::histogram!(TTFT, "model" => model.to_owned(), "provider" => provider.to_owned())
+    })
+}
+
+/// The in-flight gauge of a provider.
+pub fn inflight(provider: &str) -> Gauge {
+    INFLIGHT_HANDLES.get(
+        &[provider],
+        || metrics::gauge!(INFLIGHT, "provider" => provider.to_owned()),
+    )
+}
+
+/// Handles of the series every request touches (see [`Handles`]).
+static REQUEST_HANDLES: LazyLock<Handles<Counter>> = LazyLock::new(Handles::default);
+static LATENCY_HANDLES: LazyLock<Handles<Histogram>> = LazyLock::new(Handles::default);
+static TTFT_HANDLES: LazyLock<Handles<Histogram>> = LazyLock::new(Handles::default);
+static INFLIGHT_HANDLES: LazyLock<Handles<Gauge>> = LazyLock::new(Handles::default);
+static TOKEN_HANDLES: LazyLock<Handles<Counter>> = LazyLock::new(Handles::default);
+static GENAI_DURATION_HANDLES: LazyLock<Handles<Histogram>> = LazyLock::new(Handles::default);
+static GENAI_TTFC_HANDLES: LazyLock<Handles<Histogram>> = LazyLock::new(Handles::default);
+static GENAI_TOKEN_HANDLES: LazyLock<Handles<Histogram>> = LazyLock::new(Handles::default);
 
 /// Counts one failed upstream attempt (`error_type`: `429`, `5xx`, `timeout`, `connect`,
 /// `circuit_open`, …).

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod content;
 pub mod genai;
+pub mod handles;
 pub mod ids;
 pub mod logging;
 pub mod logsink;

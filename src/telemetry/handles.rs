@@ -1,0 +1,91 @@
+//! Metric handles resolved once per label set. A `counter!`/`histogram!` call with owned label
+//! values builds a key (a vector and a string per label), hashes it and looks it up in the
+//! recorder on every call: a dozen such calls per request were about a tenth of the gateway's
+//! CPU (BENCHMARKS.md). Here the label values are hashed as borrowed strings and the handle the
+//! recorder gave the first time is reused.
+//!
+//! Label values are bounded by design (configured models or `other`, configured providers and
+//! teams, HTTP statuses), so the cache stays small; [`MAX_CACHED`] caps it anyway.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{PoisonError, RwLock};
+
+use rustc_hash::FxHasher;
+
+/// Label sets one metric caches at most; beyond it handles are built per call, as without cache.
+pub const MAX_CACHED: usize = 4096;
+
+/// The label sets whose values hash alike, each with its handle.
+type Bucket<H> = Vec<(Box<[String]>, H)>;
+
+/// The handles of one metric, by label values.
+pub struct Handles<H> {
+    map: RwLock<HashMap<u64, Bucket<H>>>,
+}
+
+impl<H> Default for Handles<H> {
+    fn default() -> Self {
+        Self {
+            map: RwLock::new(HashMap::new()),
+        }
+    }
+}
+
+impl<H: Clone> Handles<H> {
+    /// The handle for `values`, made by `make` the first time.
+    pub fn get(&self, values: &[&str], make: impl FnOnce() -> H) -> H {
+        if !super::metrics::installed() {
+            // A handle made before the recorder exists records nowhere: never keep one.
+            return make();
+        }
+        let mut hasher = FxHasher::default();
+        values.hash(&mut hasher);
+        let hash = hasher.finish();
+        let same = |(labels, _): &&(Box<[String]>, H)| labels.iter().eq(values.iter());
+        {
+            // Readers only clone a handle: a poisoned lock still holds whole entries.
+            let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, handle)) = map.get(&hash).and_then(|bucket| bucket.iter().find(same)) {
+                return handle.clone();
+            }
+        }
+        let handle = make();
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        if map.len() < MAX_CACHED {
+            let bucket = map.entry(hash).or_default();
+            if !bucket.iter().any(|entry| same(&entry)) {
+                let labels = values.iter().map(|v| (*v).to_owned()).collect();
+                bucket.push((labels, handle.clone()));
+            }
+        }
+        handle
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn one_handle_per_label_set() {
+        super::super::metrics::install().unwrap();
+        let made = AtomicUsize::new(0);
+        let handles = Handles::<usize>::default();
+        let get = |values: &[&str]| handles.get(values, || made.fetch_add(1, Ordering::SeqCst));
+        let cases: [(&[&str], usize); 5] = [
+            (&["m", "p", "200"], 0),
+            (&["m", "p", "500"], 1),
+            (&["m", "p", "200"], 0),
+            (&["m", "p2", "200"], 2),
+            // Same strings split differently are another label set.
+            (&["mp", "", "200"], 3),
+        ];
+        for (values, want) in cases {
+            assert_eq!(get(values), want, "{values:?}");
+        }
+        assert_eq!(made.load(Ordering::SeqCst), 4);
+    }
+}
