@@ -1,18 +1,18 @@
-//! Token counts: a byte-length heuristic that costs nothing (admission, and streams whose
-//! upstream never reported usage), and exact counts from tiktoken-rs once its tokenizer is
-//! built.
+//! Token counts: a byte-length heuristic that costs nothing (admission always uses it), and
+//! counts from tiktoken-rs once its tokenizer is built, for usage an upstream did not report.
 //!
-//! A tokenizer is expensive (o200k: ~200 ms to build, ~46 MB resident), so it is never built at
-//! start or on the request path: the first [`count_text`] starts building it on a background
-//! thread and answers with the heuristic, as does every call until it is ready. It is built at
-//! most once per process and shared.
+//! A tokenizer is expensive (o200k: ~200 ms to build, ~44 MiB resident), so it is never built at
+//! start or on the request path: the first count ([`count_text`], [`estimate_scaled`]) starts
+//! building it on a background thread and answers with the heuristic, as does every call until
+//! it is ready. It is built at most once per process and shared; `limits.tokenizer: false`
+//! keeps it unbuilt.
 //!
 //! Only `o200k_base` is compiled in, and in a compact form `build.rs` writes (1.6 MB instead of
 //! tiktoken-rs's 3.6 MB of base64 text): each vocabulary costs its size in the binary, and
-//! tiktoken-rs's own `o200k_base` alone took the static binary over its 12 MiB budget. Models of the `cl100k_base` family (GPT-4, GPT-3.5,
-//! `text-embedding-*`) are counted with `o200k_base` too: on English text and code the two
-//! agree within 0.5 % (on German text o200k counts about a quarter fewer tokens), against
-//! 10–25 % for the byte heuristic. `BENCHMARKS.md` has the numbers.
+//! tiktoken-rs's own `o200k_base` alone took the static binary over its 12 MiB budget. Models of
+//! the `cl100k_base` family (GPT-4, GPT-3.5, `text-embedding-*`) are counted with `o200k_base`
+//! too: on English text and code the two agree within about 0.5 % (on German text o200k counts
+//! about a quarter fewer tokens), against 10–25 % for the byte heuristic.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,50 +23,12 @@ use tiktoken_rs::{CoreBPE, Rank};
 /// Average bytes per token of English text under the common BPE encodings.
 pub const BYTES_PER_TOKEN: u64 = 4;
 
-/// The vocabulary compiled in, which counts for every model (see the module docs).
-pub const COUNTING_ENCODING: Encoding = Encoding::O200kBase;
-
 /// Name of the thread that builds the tokenizer.
 const BUILDER_THREAD: &str = "tokenizer-build";
 
 /// Estimated tokens in `bytes` bytes of text (rounded up, so any text is at least one token).
 pub fn estimate_from_bytes(bytes: usize) -> u64 {
     (bytes as u64).div_ceil(BYTES_PER_TOKEN)
-}
-
-/// A BPE vocabulary: the one a model was trained with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    /// `o200k_base`: GPT-4o, GPT-4.1, GPT-4.5, GPT-5, the o-series; and the approximation for
-    /// every model whose tokenizer is not public (Claude, Gemini, Llama, …).
-    O200kBase,
-    /// `cl100k_base`: GPT-4 (not 4o), GPT-3.5, the `text-embedding-*` models (counted with
-    /// `o200k_base`, the one vocabulary compiled in).
-    Cl100kBase,
-}
-
-/// Model name prefixes that use `o200k_base` although a `cl100k_base` prefix below matches too.
-const O200K_PREFIXES: [&str; 4] = ["gpt-4o", "gpt-4.1", "gpt-4.5", "chatgpt-4o"];
-/// Model name prefixes that use `cl100k_base` (Azure spells GPT-3.5 `gpt-35`).
-const CL100K_PREFIXES: [&str; 4] = ["gpt-4", "gpt-3.5", "gpt-35", "text-embedding-"];
-
-/// The encoding of `model`. A provider prefix (`openai/gpt-4`) is ignored. Models whose
-/// tokenizer is not public (Claude, Gemini, Llama, Mistral, …) get `o200k_base`: the newest,
-/// largest general-purpose vocabulary is the closest approximation available, and what the
-/// gateway counts for them is an estimate either way.
-pub fn encoding_for(model: &str) -> Encoding {
-    let name = model.rsplit('/').next().unwrap_or(model);
-    let starts = |prefix: &&str| {
-        name.get(..prefix.len())
-            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
-    };
-    if O200K_PREFIXES.iter().any(starts) {
-        Encoding::O200kBase
-    } else if CL100K_PREFIXES.iter().any(starts) {
-        Encoding::Cl100kBase
-    } else {
-        Encoding::O200kBase
-    }
 }
 
 /// A token count.
@@ -78,13 +40,11 @@ pub struct Estimate {
     pub exact: bool,
 }
 
-/// Tokens of `text` for `model`: counted by the tokenizer when it is built, else the byte
-/// estimate (and the tokenizer starts building in the background). Every model is counted with
-/// [`COUNTING_ENCODING`]; for models of another encoding the count is a close approximation.
-/// Encoding costs about 35 µs per KB once built.
-pub fn count_text(model: &str, text: &str) -> Estimate {
-    // Only one vocabulary is compiled in; `encoding_for(model)` tells how close the count is.
-    let _ = model;
+/// Tokens of `text`: counted by the tokenizer when it is built, else the byte estimate (and the
+/// tokenizer starts building in the background). Every model is counted with `o200k_base`, the
+/// one vocabulary compiled in (see the module docs). Encoding costs about 35 µs per KB once
+/// built.
+pub fn count_text(text: &str) -> Estimate {
     TOKENIZER.count(text, ENABLED.load(Ordering::Relaxed))
 }
 
@@ -121,20 +81,10 @@ pub fn estimate_scaled(sample: &[u8], total_bytes: u64) -> u64 {
     u64::try_from(scaled).unwrap_or(u64::MAX)
 }
 
-/// Starts building the tokenizer in the background, if nothing started it yet.
-pub fn warm() {
-    TOKENIZER.start();
-}
-
 /// Builds the tokenizer now, or waits for the build in progress; returns whether it is usable.
 /// For tests and tools: it blocks for the whole build.
 pub fn warm_blocking() -> bool {
     TOKENIZER.get_or_build().is_some()
-}
-
-/// Whether the tokenizer is built.
-pub fn is_ready() -> bool {
-    TOKENIZER.ready().is_some()
 }
 
 /// The process's tokenizer.
@@ -282,39 +232,6 @@ mod tests {
     }
 
     #[test]
-    fn model_encodings() {
-        use Encoding::*;
-        let cases = [
-            ("gpt-4o", O200kBase),
-            ("gpt-4o-mini-2024-07-18", O200kBase),
-            ("GPT-4o", O200kBase),
-            ("chatgpt-4o-latest", O200kBase),
-            ("gpt-4.1-nano", O200kBase),
-            ("gpt-4.5-preview", O200kBase),
-            ("gpt-5", O200kBase),
-            ("o1-mini", O200kBase),
-            ("o3", O200kBase),
-            ("o4-mini", O200kBase),
-            ("gpt-4", Cl100kBase),
-            ("gpt-4-turbo-2024-04-09", Cl100kBase),
-            ("gpt-4-32k", Cl100kBase),
-            ("gpt-3.5-turbo", Cl100kBase),
-            ("gpt-35-turbo", Cl100kBase),
-            ("openai/gpt-4", Cl100kBase),
-            ("azure/gpt-4o", O200kBase),
-            ("text-embedding-3-small", Cl100kBase),
-            ("text-embedding-ada-002", Cl100kBase),
-            ("claude-sonnet-4-5", O200kBase),
-            ("gemini-2.5-pro", O200kBase),
-            ("llama3.1:8b", O200kBase),
-            ("", O200kBase),
-        ];
-        for (model, want) in cases {
-            assert_eq!(encoding_for(model), want, "{model}");
-        }
-    }
-
-    #[test]
     fn estimates_until_ready() {
         // A private slot that nothing has built: the heuristic answers, and the first call
         // starts the build (whose result this test does not wait for).
@@ -334,7 +251,7 @@ mod tests {
     fn scaled_estimates_count_the_sample_and_scale_it() {
         assert!(warm_blocking());
         let text = "The quick brown fox jumps over the lazy dog.";
-        let exact = count_text("gpt-4o", text).tokens;
+        let exact = count_text(text).tokens;
         let len = text.len() as u64;
         let cases = [
             ("", 10, 3),
@@ -354,23 +271,21 @@ mod tests {
     #[test]
     fn exact_once_ready() {
         assert!(warm_blocking());
-        assert!(is_ready());
+        assert!(TOKENIZER.ready().is_some());
         let cases = [
-            ("gpt-4o", "hello world", 2),
-            ("gpt-4o", "", 0),
-            ("claude-sonnet-4-5", "Hello, world!", 4),
-            ("gpt-5", "tiktoken is great!", 6),
-            // cl100k models are counted with o200k (see the module docs).
-            ("gpt-4", "hello world", 2),
+            ("hello world", 2),
+            ("", 0),
+            ("Hello, world!", 4),
+            ("tiktoken is great!", 6),
         ];
-        for (model, text, want) in cases {
+        for (text, want) in cases {
             assert_eq!(
-                count_text(model, text),
+                count_text(text),
                 Estimate {
                     tokens: want,
                     exact: true
                 },
-                "{model}: {text}"
+                "{text}"
             );
         }
     }

@@ -54,16 +54,12 @@ const INLINE_COUNT_BYTES: usize = 8 * 1024;
 /// `{"input_tokens": N}`, the body of a `count_tokens` answer: the tokenizer's count of the
 /// prompt text when it is built, else the byte estimate.
 pub async fn count_tokens_body(top: &TopLevel<'_>) -> Vec<u8> {
-    let model: String = top
-        .get("model")
-        .and_then(|raw| serde_json::from_str(raw.get()).ok())
-        .unwrap_or_default();
     let text = prompt_text(top);
     let bytes = text.len();
     let tokens = if bytes <= INLINE_COUNT_BYTES {
-        tokens::count_text(&model, &text).tokens
+        tokens::count_text(&text).tokens
     } else {
-        tokio::task::spawn_blocking(move || tokens::count_text(&model, &text).tokens)
+        tokio::task::spawn_blocking(move || tokens::count_text(&text).tokens)
             .await
             .unwrap_or_else(|_| tokens::estimate_from_bytes(bytes))
     };
@@ -191,7 +187,7 @@ mod tests {
             let top = TopLevel::parse(body.as_bytes()).unwrap();
             let prompt = format!("Be brief.\n{text}");
             assert_eq!(prompt_text(&top), prompt);
-            let want = tokens::count_text("claude-sonnet-4-5", &prompt);
+            let want = tokens::count_text(&prompt);
             assert!(want.exact);
             assert_eq!(
                 String::from_utf8(count_tokens_body(&top).await).unwrap(),
