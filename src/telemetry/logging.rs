@@ -77,6 +77,14 @@ pub fn init(format: LogFormat, level: &str) -> LogControl {
     LogControl { handle, from_env }
 }
 
+/// Writes a whole line formatted outside tracing (the usage record) to the log, through the same
+/// redaction and writer thread as every other line.
+pub fn write_line(line: &[u8]) {
+    let stdout = Redacting::new(super::logsink::QueuedStdout, redact::global());
+    // The queue cannot fail but through stdout itself, which has nowhere to report to.
+    let _ = stdout.make_writer().write_all(line);
+}
+
 /// The JSON line format: one flat object per event.
 fn json_layer<S, W>(writer: W) -> impl tracing_subscriber::Layer<S>
 where

@@ -138,12 +138,6 @@ pub fn flush() {
     }
 }
 
-/// Writes a whole line (already formatted and redacted) to stdout through the writer thread.
-pub fn write_line(line: &[u8]) {
-    // QueuedWriter cannot fail but through stdout itself, which has nowhere to report to.
-    let _ = QueuedWriter.write(line);
-}
-
 /// Stdout through the writer thread.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct QueuedStdout;

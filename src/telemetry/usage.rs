@@ -114,7 +114,7 @@ impl UsageRecord<'_> {
             return;
         };
         if log_json {
-            super::logsink::write_line(&super::redact::global().redact_bytes(&line));
+            super::logging::write_line(&line);
         }
         if let Some(sink) = file
             && let Err(TrySendError::Full(_)) = sink.try_send(line)
