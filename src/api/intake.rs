@@ -117,10 +117,7 @@ pub async fn admit(
     if runtime.config.raw.logging.log_content {
         record.keep_content(ask.body);
     }
-    if record.stream {
-        let sample = &ask.body[..ask.body.len().min(crate::stream::SAMPLE_BYTES)];
-        record.prompt_sample = sample.to_vec();
-    }
+    record.note_prompt(ask.body);
     let estimate = crate::tokens::estimate_from_bytes(ask.body.len()) + ask.max_tokens.unwrap_or(0);
     let team = identity
         .team()

@@ -26,7 +26,6 @@ pub async fn chat_completions(State(state): State<AppState>, request: Request) -
     let result = async {
         let identity = identify(&runtime, &parts, &mut record)?;
         let bytes = read(&runtime, &parts, body).await?;
-        record.prompt_bytes = bytes.len();
         let request = ChatRequest::parse(&bytes)?;
         record.stream = request.stream;
         record.facts = RequestFacts::read(&request.top, request.max_tokens);
@@ -59,7 +58,6 @@ pub async fn embeddings(State(state): State<AppState>, request: Request) -> Resp
     let result = async {
         let identity = identify(&runtime, &parts, &mut record)?;
         let bytes = read(&runtime, &parts, body).await?;
-        record.prompt_bytes = bytes.len();
         let request = EmbeddingsRequest::parse(&bytes)?;
         record.facts = RequestFacts::read(&request.top, None);
         let ask = Ask {

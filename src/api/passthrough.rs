@@ -97,7 +97,6 @@ pub async fn forward(State(state): State<AppState>, request: Request) -> Respons
     let result = async {
         let identity = identify(&runtime, &parts, &mut record)?;
         let bytes = read(&runtime, &parts, body).await?;
-        record.prompt_bytes = bytes.len();
         let content_type = parts.headers.get(header::CONTENT_TYPE);
         let form = Form::of(content_type.and_then(|v| v.to_str().ok()), &bytes)?;
         record.stream = form.is_stream();

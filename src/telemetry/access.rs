@@ -59,10 +59,10 @@ pub struct RequestRecord {
     /// Whether the client asked for a stream.
     pub stream: bool,
     /// Size of the prompt-bearing body, for an estimate when the upstream gives no usage.
-    pub prompt_bytes: usize,
+    prompt_bytes: usize,
     /// The beginning of that body, kept for streams (the requests whose usage may never come:
     /// an abandoned stream has none), to count its tokens with the tokenizer.
-    pub prompt_sample: Vec<u8>,
+    prompt_sample: Vec<u8>,
     /// Estimated tokens of the request (prompt estimate + `max_tokens`), set at admission.
     pub estimate: u64,
     /// Upstream attempts made (retries and fallbacks included).
@@ -181,6 +181,16 @@ impl RequestRecord {
     pub fn answered_by(&mut self, span: AttemptSpan, kind: ProviderKind) {
         self.attempt = Some(span);
         self.provider_kind = Some(kind);
+    }
+
+    /// Notes the size of the prompt-bearing `body` and, for a stream, its beginning: what an
+    /// estimate needs when the upstream reports no usage.
+    pub fn note_prompt(&mut self, body: &[u8]) {
+        self.prompt_bytes = body.len();
+        if self.stream {
+            let sample = &body[..body.len().min(crate::stream::SAMPLE_BYTES)];
+            self.prompt_sample = sample.to_vec();
+        }
     }
 
     /// Keeps the prompt of `body` and, from now on, the response, to log them when the request

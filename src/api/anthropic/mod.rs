@@ -40,7 +40,6 @@ pub async fn messages(State(state): State<AppState>, request: Request) -> Respon
     let result = async {
         let identity = identify(&runtime, &parts, &mut record)?;
         let bytes = read(&runtime, &parts, body).await?;
-        record.prompt_bytes = bytes.len();
         let head = Head::parse(&bytes, Endpoint::Messages)?;
         record.stream = head.stream;
         let max_tokens = head
