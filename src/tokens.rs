@@ -232,6 +232,20 @@ mod tests {
     }
 
     #[test]
+    fn the_tokenizer_is_on_unless_the_config_says_no() {
+        let base = "providers:\n  - {name: m, type: mock, models: [m]}\n";
+        let cases = [
+            ("", true),
+            ("limits: {tokenizer: true}\n", true),
+            ("limits: {tokenizer: false}\n", false),
+        ];
+        for (limits, want) in cases {
+            let config = crate::config::parse(&format!("{base}{limits}"), None).unwrap();
+            assert_eq!(config.raw.limits.tokenizer, want, "{limits:?}");
+        }
+    }
+
+    #[test]
     fn estimates_until_ready() {
         // A private slot that nothing has built: the heuristic answers, and the first call
         // starts the build (whose result this test does not wait for).
