@@ -26,6 +26,15 @@ pub const BYTES_PER_TOKEN: u64 = 4;
 /// Name of the thread that builds the tokenizer.
 const BUILDER_THREAD: &str = "tokenizer-build";
 
+/// Longest text handed to the tokenizer in one call. Its pre-tokenizing regex (fancy-regex, a
+/// backtracking engine) overflows its stack on about 1 MB of whitespace, which under
+/// `panic = "abort"` would take the process down; pieces this size encode in a few ms at worst.
+const PIECE_BYTES: usize = 8 * 1024;
+/// Most text the tokenizer reads for one count. The worst input (whitespace) encodes at about
+/// 0.5 µs per byte, so a count stays near 60 ms of CPU; a longer text is counted from evenly
+/// spaced pieces of this total size and scaled to its length.
+const COUNT_BUDGET_BYTES: usize = 128 * 1024;
+
 /// Estimated tokens in `bytes` bytes of text (rounded up, so any text is at least one token).
 pub fn estimate_from_bytes(bytes: usize) -> u64 {
     (bytes as u64).div_ceil(BYTES_PER_TOKEN)
@@ -72,13 +81,7 @@ pub fn estimate_scaled(sample: &[u8], total_bytes: u64) -> u64 {
     if !counted.exact {
         return total_bytes.div_ceil(BYTES_PER_TOKEN);
     }
-    let sampled = sample.len() as u64;
-    if total_bytes <= sampled {
-        return counted.tokens;
-    }
-    // u128: tokens × bytes cannot overflow, whatever a stream claims to have sent.
-    let scaled = u128::from(counted.tokens) * u128::from(total_bytes) / u128::from(sampled);
-    u64::try_from(scaled).unwrap_or(u64::MAX)
+    scale(counted.tokens, total_bytes, sample.len() as u64)
 }
 
 /// Builds the tokenizer now, or waits for the build in progress; returns whether it is usable.
@@ -122,7 +125,7 @@ impl Slot {
     fn count(&'static self, text: &str, enabled: bool) -> Estimate {
         match self.ready().filter(|_| enabled) {
             Some(bpe) => Estimate {
-                tokens: bpe.encode_ordinary(text).len() as u64,
+                tokens: count_bounded(bpe, text),
                 exact: true,
             },
             None => {
@@ -153,6 +156,65 @@ impl Slot {
             tracing::warn!(error = %e, "cannot start the tokenizer build");
         }
     }
+}
+
+/// Tokens of `text` with bounded work: counted piece by piece (at most [`PIECE_BYTES`] each), all
+/// of it up to [`COUNT_BUDGET_BYTES`], else evenly spaced pieces of that total size, scaled to the
+/// whole length. Cutting between pieces may split a token the tokenizer would have merged: a
+/// difference of at most one token per piece.
+fn count_bounded(bpe: &CoreBPE, text: &str) -> u64 {
+    let encode = |piece: &str| bpe.encode_ordinary(piece).len() as u64;
+    if text.len() <= COUNT_BUDGET_BYTES {
+        return pieces(text).map(encode).sum();
+    }
+    let windows = COUNT_BUDGET_BYTES / PIECE_BYTES;
+    let stride = text.len() / windows;
+    let (mut tokens, mut counted) = (0u64, 0u64);
+    for k in 0..windows {
+        let start = text.floor_char_boundary(k * stride);
+        let end = text.floor_char_boundary(start + PIECE_BYTES);
+        if let Some(piece) = text.get(start..end) {
+            tokens += encode(piece);
+            counted += piece.len() as u64;
+        }
+    }
+    scale(tokens, text.len() as u64, counted)
+}
+
+/// `text` cut into pieces of at most [`PIECE_BYTES`], each ending before a whitespace character
+/// where one is near the limit (the tokenizer starts tokens at a space, so words stay whole).
+fn pieces(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut end = rest.floor_char_boundary(PIECE_BYTES);
+        if end < rest.len() {
+            let half = rest.floor_char_boundary(end / 2);
+            let tail = rest.get(half..end).unwrap_or_default();
+            if let Some(space) = tail.rfind(char::is_whitespace).filter(|&at| at > 0) {
+                end = half + space;
+            }
+        }
+        if end == 0 {
+            // A first character longer than a piece cannot exist (PIECE_BYTES > 4); stay safe.
+            end = rest.len();
+        }
+        let (piece, tail) = rest.split_at_checked(end).unwrap_or((rest, ""));
+        rest = tail;
+        Some(piece)
+    })
+}
+
+/// `tokens` counted in `counted` of `total` bytes, scaled to the whole (u128: no overflow,
+/// whatever a caller claims the total is).
+fn scale(tokens: u64, total: u64, counted: u64) -> u64 {
+    if counted == 0 || total <= counted {
+        return tokens;
+    }
+    let scaled = u128::from(tokens) * u128::from(total) / u128::from(counted);
+    u64::try_from(scaled).unwrap_or(u64::MAX)
 }
 
 /// `o200k_base`'s ordinary tokens in rank order, each behind a one-byte length (see build.rs).
@@ -280,6 +342,56 @@ mod tests {
                 "{sample:?} of {total}"
             );
         }
+    }
+
+    #[test]
+    fn long_texts_are_counted_in_bounded_pieces() {
+        assert!(warm_blocking());
+        let bpe = TOKENIZER.ready().unwrap();
+        // Whitespace runs overflow the tokenizer's regex stack at about 1 MB in one call; these
+        // inputs encode to a known number of bytes per token.
+        let cases = [
+            (" ".repeat(2 << 20), 128),
+            ("\n".repeat(2 << 20), 16),
+            ("a".repeat(3 << 20), 8),
+        ];
+        for (text, bytes_per_token) in &cases {
+            let pieces: Vec<&str> = pieces(text).collect();
+            assert_eq!(pieces.concat(), *text, "pieces cover the text");
+            assert!(
+                pieces
+                    .iter()
+                    .all(|p| !p.is_empty() && p.len() <= PIECE_BYTES)
+            );
+            let want = text.len() as u64 / bytes_per_token;
+            assert_eq!(count_bounded(bpe, text), want, "{} bytes", text.len());
+        }
+        // A long text is counted from a sample; on varied prose the scaled count stays close.
+        let prose = "The quick brown fox jumps over the lazy dog. Grüße aus München! 東京 ";
+        let text = prose.repeat(COUNT_BUDGET_BYTES * 3 / prose.len());
+        let exact: u64 = pieces(&text)
+            .map(|p| bpe.encode_ordinary(p).len() as u64)
+            .sum();
+        let sampled = count_bounded(bpe, &text);
+        assert!(
+            sampled.abs_diff(exact) * 100 < exact * 2,
+            "{sampled} vs {exact}"
+        );
+        // Within the budget, the cuts cost at most a token each.
+        let text = prose.repeat(1_000);
+        let whole = bpe.encode_ordinary(&text).len() as u64;
+        let cuts = pieces(&text).count() as u64;
+        assert!(count_bounded(bpe, &text).abs_diff(whole) <= cuts);
+    }
+
+    #[test]
+    fn pieces_cut_before_whitespace_and_on_char_boundaries() {
+        let word = "é".repeat(PIECE_BYTES); // no whitespace at all: cut on a char boundary
+        assert!(pieces(&word).all(|p| p.len() <= PIECE_BYTES && p.starts_with('é')));
+        let words = "word ".repeat(PIECE_BYTES);
+        assert!(pieces(&words).skip(1).all(|p| p.starts_with(' ')));
+        assert_eq!(pieces("").count(), 0);
+        assert_eq!(pieces("hi").collect::<Vec<_>>(), ["hi"]);
     }
 
     #[test]
