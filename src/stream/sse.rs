@@ -10,10 +10,22 @@ use memchr::memchr2;
 pub const MAX_EVENT_BYTES: usize = 8 << 20;
 
 /// Splits incoming chunks into complete SSE events. Complete events inside a chunk are handed out
-/// as zero-copy slices of it; only a trailing partial event is copied into the buffer.
+/// as zero-copy slices of it; only a trailing partial event is copied into the buffer. Each byte
+/// is scanned once: a partial event's scan resumes where the last chunk's stopped, so an event
+/// that arrives a byte at a time costs linear, not quadratic, time.
 #[derive(Debug, Default)]
 pub struct Framer {
     pending: BytesMut,
+    resume: Resume,
+}
+
+/// Where the scan of `pending` for an event's end stopped.
+#[derive(Debug, Default, Clone, Copy)]
+struct Resume {
+    /// The next byte to look at.
+    at: usize,
+    /// Where the line being scanned starts.
+    line_start: usize,
 }
 
 /// An event larger than [`MAX_EVENT_BYTES`].
@@ -26,14 +38,17 @@ impl Framer {
     pub fn push(&mut self, chunk: Bytes, out: &mut Vec<Bytes>) -> Result<(), EventTooLarge> {
         if self.pending.is_empty() {
             let mut start = 0;
-            while let Some(end) = event_end(&chunk[start..]) {
+            let mut resume = Resume::default();
+            while let Some(end) = event_end(&chunk[start..], &mut resume) {
                 out.push(chunk.slice(start..start + end));
                 start += end;
             }
+            // The scan state of the tail carries over: the tail becomes `pending` as it is.
+            self.resume = resume;
             self.pending.extend_from_slice(&chunk[start..]);
         } else {
             self.pending.extend_from_slice(&chunk);
-            while let Some(end) = event_end(&self.pending) {
+            while let Some(end) = event_end(&self.pending, &mut self.resume) {
                 out.push(self.pending.split_to(end).freeze());
             }
         }
@@ -54,33 +69,49 @@ impl Framer {
 
     /// What is left when the stream ends: a final event without its blank line, if any.
     pub fn finish(&mut self) -> Option<Bytes> {
+        self.resume = Resume::default();
         let rest = self.pending.split().freeze();
         (!rest.iter().all(u8::is_ascii_whitespace)).then_some(rest)
     }
 }
 
-/// Length of the first complete event in `buf` (through its blank line), if there is one.
-fn event_end(buf: &[u8]) -> Option<usize> {
-    let mut line_start = 0;
-    let mut at = 0;
-    while let Some(offset) = memchr2(b'\n', b'\r', &buf[at..]) {
+/// Length of the first complete event in `buf` (through its blank line), if there is one. The
+/// scan starts at `resume` and leaves it where it stopped: reset after an event, else at the
+/// end of what was scanned, for the next call on the same (grown) buffer.
+fn event_end(buf: &[u8], resume: &mut Resume) -> Option<usize> {
+    let Resume {
+        mut at,
+        mut line_start,
+    } = *resume;
+    while let Some(offset) = buf.get(at..).and_then(|rest| memchr2(b'\n', b'\r', rest)) {
         let pos = at + offset;
         let term = if buf[pos] == b'\r' {
             match buf.get(pos + 1) {
                 Some(b'\n') => 2,
                 Some(_) => 1,
-                // A lone CR at the end may be the first half of CRLF: wait for more.
-                None => return None,
+                // A lone CR at the end may be the first half of CRLF: look at it again later.
+                None => {
+                    *resume = Resume {
+                        at: pos,
+                        line_start,
+                    };
+                    return None;
+                }
             }
         } else {
             1
         };
         if pos == line_start {
+            *resume = Resume::default();
             return Some(pos + term);
         }
         line_start = pos + term;
         at = line_start;
     }
+    *resume = Resume {
+        at: buf.len(),
+        line_start,
+    };
     None
 }
 
@@ -217,6 +248,25 @@ mod tests {
         let mut out = Vec::new();
         framer.push(chunk.clone(), &mut out).unwrap();
         assert_eq!(out[0].as_ptr(), chunk.as_ptr());
+    }
+
+    #[test]
+    fn an_event_arriving_byte_by_byte_is_scanned_once() {
+        // A 1 MiB event one byte at a time: quadratic rescans would take minutes, not ms.
+        let mut event = b"data: ".to_vec();
+        event.extend(std::iter::repeat_n(b'x', 1 << 20));
+        event.extend_from_slice(b"\r\n\r\ndata: b\n\n");
+        let mut framer = Framer::default();
+        let mut out = Vec::new();
+        for byte in &event {
+            framer
+                .push(Bytes::copy_from_slice(&[*byte]), &mut out)
+                .unwrap();
+        }
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].len(), (1 << 20) + "data: \r\n\r\n".len());
+        assert_eq!(&out[1][..], b"data: b\n\n");
+        assert_eq!(framer.finish(), None);
     }
 
     #[test]
