@@ -131,6 +131,15 @@ pub enum GatewayError {
         /// What was wrong.
         detail: String,
     },
+    /// The HTTP layer refused the request before a handler saw it (an extractor's rejection),
+    /// passed on with its status in the client's format.
+    #[error("{message}")]
+    Rejected {
+        /// The rejection's status.
+        status: StatusCode,
+        /// Its text.
+        message: String,
+    },
     /// A bug or an impossible state.
     #[error("Internal gateway error: {0}")]
     Internal(String),
@@ -161,7 +170,7 @@ impl GatewayError {
             | Self::UpstreamAuth { .. }
             | Self::UpstreamProtocol { .. } => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            Self::Upstream { status, .. } => *status,
+            Self::Upstream { status, .. } | Self::Rejected { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -185,14 +194,18 @@ impl GatewayError {
             | Self::UpstreamAuth { .. }
             | Self::UpstreamProtocol { .. } => "upstream_error",
             Self::Upstream { kind, .. } => kind,
-            Self::Internal(_) => "server_error",
+            Self::Rejected { status, .. } if status.is_client_error() => "invalid_request_error",
+            Self::Internal(_) | Self::Rejected { .. } => "server_error",
         }
     }
 
     /// The OpenAI error `code`.
     pub fn code(&self) -> Option<&str> {
         match self {
-            Self::InvalidRequest { .. } | Self::MethodNotAllowed(_) | Self::Internal(_) => None,
+            Self::InvalidRequest { .. }
+            | Self::MethodNotAllowed(_)
+            | Self::Internal(_)
+            | Self::Rejected { .. } => None,
             Self::UnknownRoute { .. } => Some("unknown_url"),
             Self::Unauthorized(_) => Some("invalid_api_key"),
             Self::ModelNotFound(_) => Some("model_not_found"),
@@ -230,10 +243,12 @@ impl GatewayError {
             | Self::ModelNotFound(_)
             | Self::PayloadTooLarge(_)
             | Self::RequestTimeout => Side::Client,
+            Self::Rejected { status, .. } if status.is_client_error() => Side::Client,
             Self::RateLimited { .. }
             | Self::QuotaExceeded(_)
             | Self::Unavailable { .. }
             | Self::Internal(_)
+            | Self::Rejected { .. }
             | Self::UpstreamAuth { .. } => Side::Gateway,
             Self::UpstreamConnect { .. }
             | Self::UpstreamTimeout { .. }

@@ -105,14 +105,46 @@ fn finish(router: Router<AppState>, state: AppState) -> Router {
 
 /// Opens the request's SERVER span (child of the client's `traceparent`) for the handler's
 /// record, and runs the handler inside a log span carrying the trace and span ids, so every log
-/// line of the request names its trace.
+/// line of the request names its trace. A rejection by an extractor (axum answers those in plain
+/// text) is turned into the client's own error format on the way out.
 async fn traced(mut request: Request, next: axum::middleware::Next) -> Response {
     let span = ServerSpan::start(request.method(), request.uri().path(), request.headers());
     let (trace_id, span_id) = otel::ids(span.context()).unwrap_or_default();
+    let inbound = Inbound::of_path(request.uri().path());
     request.extensions_mut().insert(span);
-    next.run(request)
+    let response = next
+        .run(request)
         .instrument(tracing::info_span!("request", %trace_id, %span_id))
+        .await;
+    if is_rejection(&response) {
+        return in_client_format(response, inbound).await;
+    }
+    response
+}
+
+/// Longest rejection text kept (axum's are a sentence).
+const MAX_REJECTION_BYTES: usize = 4096;
+
+/// Whether `response` is an error the gateway did not render: every error of ours is JSON, a
+/// plain-text one comes from an extractor's rejection.
+fn is_rejection(response: &Response) -> bool {
+    let status = response.status();
+    (status.is_client_error() || status.is_server_error())
+        && response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/plain"))
+}
+
+/// `response` (a rejection) as an error body of the `inbound` format, with its status.
+async fn in_client_format(response: Response, inbound: Inbound) -> Response {
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), MAX_REJECTION_BYTES)
         .await
+        .unwrap_or_default();
+    let message = String::from_utf8_lossy(&body).trim().to_owned();
+    inbound.error_response(&GatewayError::Rejected { status, message })
 }
 
 async fn unknown_route(request: Request) -> Response {

@@ -3,7 +3,7 @@
 
 use std::time::UNIX_EPOCH;
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -16,6 +16,7 @@ use crate::router::attempt;
 use crate::runtime::Runtime;
 use crate::telemetry::access::RequestRecord;
 use crate::telemetry::genai::RequestFacts;
+use crate::types::request::MAX_MODEL_BYTES;
 use crate::types::{ChatRequest, EmbeddingsRequest};
 
 /// `POST /v1/chat/completions`.
@@ -139,19 +140,76 @@ pub async fn list_models(State(state): State<AppState>, request: Request) -> Res
     .into_response()
 }
 
-/// `GET /v1/models/{id}`; a model the caller may not use does not exist for it.
-pub async fn get_model(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    request: Request,
-) -> Response {
+/// `GET /v1/models/{id}`; a model the caller may not use does not exist for it. The id is read
+/// from the path here rather than by axum's `Path` extractor: an id that is not UTF-8 once
+/// percent-decoded (`%FF`) is simply a model that does not exist, answered in OpenAI's format.
+pub async fn get_model(State(state): State<AppState>, request: Request) -> Response {
     let runtime = state.runtime.load();
     let identity = match caller(&runtime, request.headers(), request.extensions()) {
         Ok(identity) => identity,
         Err(e) => return e.into_response(),
     };
+    let id = model_id(request.uri().path());
     match model_object(&runtime, &id).filter(|_| identity.allows(&id)) {
         Some(model) => axum::Json(model).into_response(),
-        None => GatewayError::ModelNotFound(id).into_response(),
+        None => {
+            let shown = &id[..id.floor_char_boundary(MAX_MODEL_BYTES)];
+            GatewayError::ModelNotFound(shown.to_owned()).into_response()
+        }
+    }
+}
+
+/// The model id of a `/v1/models/{id}` path, percent-decoded (bytes that are not UTF-8 become
+/// U+FFFD, which no configured name contains).
+fn model_id(path: &str) -> String {
+    let encoded = path
+        .strip_prefix("/v1/models/")
+        .or_else(|| path.strip_prefix("/models/"))
+        .unwrap_or_default();
+    String::from_utf8_lossy(&percent_decode(encoded.as_bytes())).into_owned()
+}
+
+/// `%XX` escapes decoded; a `%` not followed by two hex digits stays as it is.
+fn percent_decode(encoded: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(encoded.len());
+    let mut i = 0;
+    while let Some(&byte) = encoded.get(i) {
+        let hex = encoded
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (byte, hex) {
+            (b'%', Some(decoded)) => {
+                out.push(decoded);
+                i += 3;
+            }
+            _ => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_ids_are_read_from_the_path() {
+        let cases = [
+            ("/v1/models/gpt-4o", "gpt-4o"),
+            ("/models/gpt-4o", "gpt-4o"),
+            ("/v1/models/openai%2Fgpt-4o", "openai/gpt-4o"),
+            ("/v1/models/openai/gpt-4o", "openai/gpt-4o"),
+            ("/v1/models/%FF", "\u{fffd}"),
+            ("/v1/models/100%", "100%"),
+            ("/v1/models/%zz%4", "%zz%4"),
+            ("/v1/models/a%20b", "a b"),
+        ];
+        for (path, want) in cases {
+            assert_eq!(model_id(path), want, "{path}");
+        }
     }
 }

@@ -111,27 +111,30 @@ impl ToAnthropic {
         }
     }
 
-    fn event(&mut self, raw: &[u8], out: &mut Vec<Bytes>) {
+    /// Translates one upstream event; a payload that is not a chunk object is a fault (the
+    /// stream then ends with an error event, never as a quiet `end_turn`).
+    fn event(&mut self, raw: &[u8], out: &mut Vec<Bytes>) -> Result<(), StreamFault> {
         if self.ended {
-            return;
+            return Ok(());
         }
         let event = sse::parse_event(raw);
         let data = event.data.trim_ascii();
         if data.is_empty() {
-            return;
+            return Ok(());
         }
         let scan = scan_chunk(data);
         self.tally.content_bytes += scan.content_bytes;
         sample_chunk(data, &mut self.tally);
         if scan.done {
-            return self.finish(out);
+            self.finish(out);
+            return Ok(());
         }
         if scan.error {
-            return self.upstream_error(data, out);
+            self.upstream_error(data, out);
+            return Ok(());
         }
-        let Ok(chunk) = serde_json::from_slice::<Chunk<'_>>(data) else {
-            return;
-        };
+        let chunk =
+            serde_json::from_slice::<Chunk<'_>>(data).map_err(|_| StreamFault::Malformed)?;
         // Anthropic has no `n`: only the first choice is streamed.
         for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
             self.start(&chunk.id, &chunk.model, out);
@@ -150,6 +153,7 @@ impl ToAnthropic {
         if self.stop_reason.is_some() && self.usage.is_some() {
             self.finish(out);
         }
+        Ok(())
     }
 
     fn start(&mut self, id: &str, model: &str, out: &mut Vec<Bytes>) {
@@ -352,16 +356,17 @@ impl Translate for ToAnthropic {
     fn on_chunk(&mut self, chunk: Bytes, out: &mut Vec<Bytes>) -> Result<(), StreamFault> {
         let mut events = std::mem::take(&mut self.events);
         let framed = self.framer.push(chunk, &mut events);
-        for event in events.drain(..) {
-            self.event(&event, out);
-        }
+        let translated = events
+            .drain(..)
+            .try_for_each(|event| self.event(&event, out));
         self.events = events;
+        translated?;
         framed.map_err(|_| StreamFault::EventTooLarge)
     }
 
     fn on_end(&mut self, out: &mut Vec<Bytes>) -> Result<(), StreamFault> {
         if let Some(rest) = self.framer.finish() {
-            self.event(&rest, out);
+            self.event(&rest, out)?;
         }
         if self.ended {
             Ok(())

@@ -253,3 +253,36 @@ fn in_band_error_types() {
         assert_eq!(in_band_type(kind, code), want, "{kind:?} {code:?}");
     }
 }
+
+/// A payload that is not a chunk ends the stream as a fault (the loop then sends the error
+/// event); it never turns into a quiet, empty `end_turn` message.
+#[test]
+fn garbage_is_a_fault_not_an_empty_message() {
+    let cases = [
+        "data: garbage\n\ndata: [DONE]\n\n",
+        "data: 42\n\ndata: [DONE]\n\n",
+        "data: [1,2]\n\n",
+    ];
+    for input in cases {
+        let mut translate = ToAnthropic::new("client-model", ESTIMATE);
+        let mut out = Vec::new();
+        let fault = translate.on_chunk(Bytes::copy_from_slice(input.as_bytes()), &mut out);
+        assert_eq!(fault, Err(StreamFault::Malformed), "{input}");
+        let error = fault.unwrap_err().to_error("up");
+        translate.on_error(&error, &mut out);
+        let text: String = out
+            .iter()
+            .map(|b| String::from_utf8(b.to_vec()).unwrap())
+            .collect();
+        let names: Vec<String> = events(&text).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["error"], "{input}");
+        assert!(!translate.tally().done);
+    }
+    // A garbage tail without a blank line fails at the end, too.
+    let mut translate = ToAnthropic::new("client-model", ESTIMATE);
+    let mut out = Vec::new();
+    translate
+        .on_chunk(Bytes::from_static(b"data: nonsense"), &mut out)
+        .unwrap();
+    assert_eq!(translate.on_end(&mut out), Err(StreamFault::Malformed));
+}
