@@ -118,7 +118,10 @@ pub async fn admit(
         record.keep_content(ask.body);
     }
     record.note_prompt(ask.body);
-    let estimate = crate::tokens::estimate_from_bytes(ask.body.len()) + ask.max_tokens.unwrap_or(0);
+    // Saturating: client numbers never wrap a sum into a small one (they are bounded at parse,
+    // this holds whatever a caller passes).
+    let estimate = crate::tokens::estimate_from_bytes(ask.body.len())
+        .saturating_add(ask.max_tokens.unwrap_or(0));
     let team = identity
         .team()
         .and_then(|t| runtime.access.team(t))

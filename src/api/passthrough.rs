@@ -16,6 +16,7 @@ use crate::router::attempt;
 use crate::telemetry::access::RequestRecord;
 use crate::telemetry::genai::RequestFacts;
 use crate::types::json::json_string;
+use crate::types::request::check_model;
 use crate::types::{TopLevel, multipart};
 
 /// The passed-through operations, as paths under the API root.
@@ -53,14 +54,24 @@ impl<'a> Form<'a> {
         }
     }
 
-    fn model(&self, body: &'a [u8]) -> Option<String> {
-        match self {
+    /// The `model` the body names: required, given once, and a valid model name.
+    fn model(&self, body: &'a [u8]) -> Result<String, GatewayError> {
+        let model = match self {
             Self::Json(top) => top
                 .get("model")
                 .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok()),
             Self::Multipart(boundary) => multipart::field(body, boundary, "model")
+                .map_err(|multipart::Duplicate| {
+                    GatewayError::invalid(
+                        "The form has more than one 'model' field; send it once.",
+                        Some("model"),
+                    )
+                })?
                 .and_then(|range| std::str::from_utf8(&body[range]).ok().map(str::to_owned)),
-        }
+        };
+        let model = model.unwrap_or_default();
+        check_model(&model)?;
+        Ok(model)
     }
 
     fn is_stream(&self) -> bool {
@@ -71,8 +82,9 @@ impl<'a> Form<'a> {
         match self {
             Self::Json(top) => top.write_with(&[("model", &json_string(model))]),
             Self::Multipart(boundary) => match multipart::field(body, boundary, "model") {
-                Some(range) => multipart::replace(body, range, model),
-                None => body.to_vec(),
+                Ok(Some(range)) => multipart::replace(body, range, model),
+                // `model` found it exactly once before this request was admitted.
+                Ok(None) | Err(_) => body.to_vec(),
             },
         }
     }
@@ -103,9 +115,7 @@ pub async fn forward(State(state): State<AppState>, request: Request) -> Respons
         if let Form::Json(top) = &form {
             record.facts = RequestFacts::read(top, None);
         }
-        let model = form.model(&bytes).ok_or_else(|| {
-            GatewayError::invalid("you must provide a model parameter", Some("model"))
-        })?;
+        let model = form.model(&bytes)?;
         let ask = Ask {
             model: &model,
             body: &bytes,

@@ -272,7 +272,8 @@ impl Settlement {
         if cost > 0.0 {
             metrics::gauge!(COST_USD, "team" => self.team.clone(), "model" => model_label.to_owned()).increment(cost);
         }
-        let actual = usage.input + usage.output;
+        // Upstream numbers: summed without wrapping, whatever an upstream reports.
+        let actual = usage.input.saturating_add(usage.output);
         let delta = i64::try_from(actual).unwrap_or(i64::MAX)
             - i64::try_from(self.estimate).unwrap_or(i64::MAX);
         let charge = Charge {
@@ -288,11 +289,18 @@ impl Settlement {
             corrections: self.token_takes.into_iter().map(|t| (t, delta)).collect(),
         };
         let store = self.store;
-        tokio::spawn(async move {
-            if let Err(e) = store.charge(&charge).await {
-                tracing::warn!(error = %e, "could not record usage in the store");
+        // A record can close while its connection is dropped; without a runtime to run the
+        // write on (never expected), the charge is lost rather than the process.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Err(e) = store.charge(&charge).await {
+                        tracing::warn!(error = %e, "could not record usage in the store");
+                    }
+                });
             }
-        });
+            Err(_) => tracing::warn!("could not record usage in the store: no async runtime"),
+        }
         cost
     }
 }

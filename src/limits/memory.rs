@@ -167,10 +167,11 @@ impl MemoryStore {
         }
         if charge.counters.spend_micros > 0 {
             for (scope, period) in &charge.periods {
-                *state
+                let spend = state
                     .spend
                     .entry(period_key(scope, *period, now))
-                    .or_default() += charge.counters.spend_micros;
+                    .or_default();
+                *spend = spend.saturating_add(charge.counters.spend_micros);
             }
             // Keep only current periods: old ones can never be read again.
             let now_secs = now / NS_PER_SEC;

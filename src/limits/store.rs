@@ -87,11 +87,12 @@ pub struct Counters {
 impl Counters {
     /// Adds `other` into `self`.
     pub fn add(&mut self, other: &Counters) {
-        self.requests += other.requests;
-        self.input_tokens += other.input_tokens;
-        self.output_tokens += other.output_tokens;
-        self.cached_tokens += other.cached_tokens;
-        self.spend_micros += other.spend_micros;
+        // Saturating: the numbers come from upstream usage reports, which nothing bounds.
+        self.requests = self.requests.saturating_add(other.requests);
+        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
+        self.cached_tokens = self.cached_tokens.saturating_add(other.cached_tokens);
+        self.spend_micros = self.spend_micros.saturating_add(other.spend_micros);
     }
 }
 

@@ -168,7 +168,18 @@ impl Endpoint {
     /// such as vLLM's `/health` live at the root, beside `/v1`).
     pub fn origin_uri(&self, full_path: &str) -> Result<Uri, TransportError> {
         match &self.transport {
-            Transport::Unix { socket, .. } => Ok(hyperlocal::Uri::new(socket, full_path).into()),
+            Transport::Unix { socket, .. } => {
+                // hyperlocal unwraps its own parse of the URI it builds: hand it only a path
+                // that parses, so no path can panic the process.
+                let valid = full_path.starts_with('/')
+                    && full_path.parse::<http::uri::PathAndQuery>().is_ok();
+                if !valid {
+                    return Err(TransportError(format!(
+                        "invalid upstream path: {full_path:?}"
+                    )));
+                }
+                Ok(hyperlocal::Uri::new(socket, full_path).into())
+            }
             _ => format!("{}{full_path}", self.origin)
                 .parse()
                 .map_err(|e| TransportError(format!("invalid upstream URI: {e}"))),
@@ -333,5 +344,10 @@ mod tests {
         let uri = endpoint.uri("/chat/completions").unwrap();
         assert_eq!(uri.path(), "/v1/chat/completions");
         assert_eq!(uri.scheme_str(), Some("unix"));
+        // A path that is not one (hyperlocal would panic parsing it) is an error instead.
+        assert!(endpoint.uri("/x y").is_err());
+        for bad in ["/x y", "/a\nb", "no-slash", ""] {
+            assert!(endpoint.origin_uri(bad).is_err(), "{bad:?}");
+        }
     }
 }

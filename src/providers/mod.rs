@@ -12,6 +12,7 @@ pub mod http;
 pub mod mock;
 pub mod ollama;
 pub mod openai;
+pub mod path;
 pub mod translate;
 
 use std::future::Future;

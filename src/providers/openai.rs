@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use super::http::Endpoint;
-use super::{BoxFuture, Common, Complete, Forward, PassthroughCall, Provider, Reply, call, errors};
+use super::{
+    BoxFuture, Common, Complete, Forward, PassthroughCall, Provider, Reply, call, errors, path,
+};
 use crate::config::schema::{ProviderConfig, ProviderKind};
 use crate::error::GatewayError;
 use crate::stream::openai::Passthrough;
@@ -37,14 +39,17 @@ enum Paths {
 }
 
 impl Paths {
-    fn path(&self, operation: &str, deployment: &str) -> String {
-        match self {
+    /// The path of `operation` (one of the gateway's own, never a client's) for `deployment`
+    /// (which may be the client's model name: it goes in only as one checked segment).
+    fn path(&self, operation: &str, deployment: &str) -> Result<String, GatewayError> {
+        Ok(match self {
             Self::OpenAi => format!("/{operation}"),
             Self::AzureDeployments { api_version } => {
+                let deployment = path::azure_deployment(deployment)?;
                 format!("/openai/deployments/{deployment}/{operation}?api-version={api_version}")
             }
             Self::AzureV1 => format!("/openai/v1/{operation}"),
-        }
+        })
     }
 }
 
@@ -114,7 +119,7 @@ impl Provider for OpenAi {
             } else {
                 request.top.write_with(&[("model", &model)])
             };
-            let path = self.paths.path("chat/completions", upstream_model);
+            let path = self.paths.path("chat/completions", upstream_model)?;
             if !request.stream {
                 return self.complete(&path, body).await.map(Reply::Complete);
             }
@@ -151,8 +156,8 @@ impl Provider for OpenAi {
         Box::pin(async move {
             let model = json_string(upstream_model);
             let body = request.top.write_with(&[("model", &model)]);
-            self.complete(&self.paths.path("embeddings", upstream_model), body)
-                .await
+            let path = self.paths.path("embeddings", upstream_model)?;
+            self.complete(&path, body).await
         })
     }
 
@@ -166,7 +171,7 @@ impl Provider for OpenAi {
             return None;
         }
         Some(Box::pin(async move {
-            let path = self.paths.path(call.operation, upstream_model);
+            let path = self.paths.path(call.operation, upstream_model)?;
             let deadline = call::deadline(&self.common);
             let response = call::post_as(
                 &self.common,
@@ -246,13 +251,17 @@ mod tests {
         ];
         for (paths, operation, deployment, want) in cases {
             assert_eq!(
-                format!("{origin}{}", paths.path(operation, deployment)),
+                format!("{origin}{}", paths.path(operation, deployment).unwrap()),
                 want.as_str().unwrap()
             );
         }
         assert_eq!(
-            Paths::OpenAi.path("chat/completions", "x"),
+            Paths::OpenAi.path("chat/completions", "x").unwrap(),
             "/chat/completions"
         );
+        for hostile in ["../../../admin?x=", "x?api-version=evil&", "x#frag", "x y"] {
+            let error = classic.path("chat/completions", hostile).unwrap_err();
+            assert_eq!(error.param(), Some("model"), "{hostile}");
+        }
     }
 }

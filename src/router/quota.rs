@@ -80,7 +80,7 @@ impl MinuteWindow {
             return;
         };
         self.roll(&mut windows, now);
-        windows.current.requests += 1;
+        windows.current.requests = windows.current.requests.saturating_add(1);
         windows.current.tokens = windows.current.tokens.saturating_add(tokens);
     }
 
@@ -94,8 +94,9 @@ impl MinuteWindow {
         // The share of the previous minute that still lies inside the trailing window.
         let overlap = 1.0 - into as f64 / MINUTE.as_nanos() as f64;
         // Rounded up: steering early is cheap, a 429 is not.
-        let weigh =
-            |previous: u64, current: u64| (previous as f64 * overlap).ceil() as u64 + current;
+        let weigh = |previous: u64, current: u64| {
+            ((previous as f64 * overlap).ceil() as u64).saturating_add(current)
+        };
         (
             weigh(windows.previous.requests, windows.current.requests),
             weigh(windows.previous.tokens, windows.current.tokens),

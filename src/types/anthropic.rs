@@ -272,7 +272,10 @@ impl AnthropicUsage {
     pub fn to_usage(self) -> Usage {
         let cache_read = self.cache_read_input_tokens.unwrap_or(0);
         Usage {
-            input: self.input_tokens + self.cache_creation_input_tokens.unwrap_or(0) + cache_read,
+            input: self
+                .input_tokens
+                .saturating_add(self.cache_creation_input_tokens.unwrap_or(0))
+                .saturating_add(cache_read),
             output: self.output_tokens,
             cached: cache_read,
             reasoning: 0,

@@ -19,7 +19,9 @@ pub struct TopLevel<'a> {
 const TYPICAL_FIELDS: usize = 16;
 
 impl<'a> TopLevel<'a> {
-    /// Parses `bytes` as a JSON object (the whole document is validated).
+    /// Parses `bytes` as a JSON object (the whole document is validated). A key given twice is
+    /// an error: parsers disagree on which value wins (the first, the last), so a body the
+    /// gateway reads one way could reach the upstream read the other way.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, serde_json::Error> {
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let fields = de.deserialize_map(FieldsVisitor)?;
@@ -27,7 +29,7 @@ impl<'a> TopLevel<'a> {
         Ok(Self { fields })
     }
 
-    /// The raw value of `key` (the last one when a key repeats).
+    /// The raw value of `key`.
     pub fn get(&self, key: &str) -> Option<&'a RawValue> {
         self.fields
             .iter()
@@ -119,8 +121,32 @@ impl<'de> Visitor<'de> for FieldsVisitor {
             let value: &'de RawValue = map.next_value()?;
             fields.push((key, value));
         }
-        Ok(fields)
+        match repeated_key(&fields) {
+            Some(key) => Err(de::Error::custom(format_args!("duplicate key `{key}`"))),
+            None => Ok(fields),
+        }
     }
+}
+
+/// Fields past which the duplicate check sorts instead of comparing every pair (a body with many
+/// keys must not cost quadratic time).
+const PAIRWISE_FIELDS: usize = 32;
+
+/// A key that occurs more than once, if any.
+fn repeated_key<'f, V>(fields: &'f [(Cow<'_, str>, V)]) -> Option<&'f str> {
+    if fields.len() <= PAIRWISE_FIELDS {
+        return fields.iter().enumerate().find_map(|(i, (key, _))| {
+            fields[..i]
+                .iter()
+                .any(|(earlier, _)| earlier == key)
+                .then_some(key.as_ref())
+        });
+    }
+    let mut keys: Vec<&str> = fields.iter().map(|(key, _)| key.as_ref()).collect();
+    keys.sort_unstable();
+    keys.windows(2)
+        .find(|pair| pair[0] == pair[1])
+        .map(|pair| pair[0])
 }
 
 /// Borrows keys from the input when they contain no escapes.
@@ -189,10 +215,40 @@ mod tests {
 
     #[test]
     fn reads_fields() {
-        let top = TopLevel::parse(br#"{"model":"m","stream":null,"model":"n"}"#).unwrap();
-        assert_eq!(top.get("model").map(RawValue::get), Some(r#""n""#));
+        let top = TopLevel::parse(br#"{"model":"m","stream":null,"n":2}"#).unwrap();
+        assert_eq!(top.get("model").map(RawValue::get), Some(r#""m""#));
         assert!(!top.has("stream"));
         assert!(!top.has("absent"));
         assert_eq!(top.iter().count(), 3);
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused() {
+        let many: String = (0..PAIRWISE_FIELDS * 4)
+            .map(|i| format!(r#""k{i}":{i},"#))
+            .collect();
+        let cases = [
+            (
+                r#"{"model":"cheap","model":"expensive"}"#.to_owned(),
+                Some("model"),
+            ),
+            (
+                r#"{"model":"a","m\u006fdel":"b"}"#.to_owned(),
+                Some("model"),
+            ),
+            (format!(r#"{{{many}"k7":0}}"#), Some("k7")),
+            (format!(r#"{{{many}"last":0}}"#), None),
+            (r#"{"a":{"x":1,"x":2}}"#.to_owned(), None),
+        ];
+        for (body, repeated) in cases {
+            let parsed = TopLevel::parse(body.as_bytes());
+            match repeated {
+                Some(key) => {
+                    let error = parsed.unwrap_err().to_string();
+                    assert!(error.contains(&format!("duplicate key `{key}`")), "{error}");
+                }
+                None => assert!(parsed.is_ok(), "{body}"),
+            }
+        }
     }
 }

@@ -18,6 +18,48 @@ const ROLES: [&str; 6] = [
     "function",
 ];
 
+/// Longest model name a client may send: model IDs, deployment names and inference-profile ARNs
+/// are far shorter, and the name goes into logs, errors and (as one segment) upstream URLs.
+pub const MAX_MODEL_BYTES: usize = 256;
+
+/// Largest `max_tokens` (or `max_completion_tokens`) accepted: well beyond what any model
+/// generates in one answer (the largest output limits are a few hundred thousand tokens), and
+/// small enough that sums of client numbers stay meaningful.
+pub const MAX_OUTPUT_TOKENS: u64 = 1 << 24;
+
+/// Checks a model name a client sent: 1 to [`MAX_MODEL_BYTES`] bytes without control
+/// characters. Whatever an upstream accepts beyond that is its adapter's check.
+pub fn check_model(model: &str) -> Result<(), GatewayError> {
+    if model.is_empty() {
+        return Err(GatewayError::invalid(
+            "you must provide a model parameter",
+            Some("model"),
+        ));
+    }
+    if model.len() > MAX_MODEL_BYTES || model.chars().any(char::is_control) {
+        return Err(GatewayError::invalid(
+            format!(
+                "Invalid 'model': a model name has 1 to {MAX_MODEL_BYTES} bytes and no control characters."
+            ),
+            Some("model"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a client's output token limit against [`MAX_OUTPUT_TOKENS`].
+pub fn check_max_tokens(value: Option<u64>, key: &str) -> Result<Option<u64>, GatewayError> {
+    match value {
+        Some(n) if n > MAX_OUTPUT_TOKENS => Err(GatewayError::invalid(
+            format!(
+                "Invalid '{key}': {n} is more than any model generates (at most {MAX_OUTPUT_TOKENS})."
+            ),
+            Some(key),
+        )),
+        _ => Ok(value),
+    }
+}
+
 /// A chat completion request, checked at the top level.
 #[derive(Debug)]
 pub struct ChatRequest<'a> {
@@ -89,13 +131,9 @@ fn field<'a, T: Deserialize<'a>>(
 
 /// Reads the required string `model`.
 fn model<'a>(top: &TopLevel<'a>) -> Result<Cow<'a, str>, GatewayError> {
-    match field::<Cow<'a, str>>(top, "model", "a string")? {
-        Some(model) if !model.is_empty() => Ok(model),
-        _ => Err(GatewayError::invalid(
-            "you must provide a model parameter",
-            Some("model"),
-        )),
-    }
+    let model = field::<Cow<'a, str>>(top, "model", "a string")?.unwrap_or_default();
+    check_model(&model)?;
+    Ok(model)
 }
 
 impl<'a> ChatRequest<'a> {
@@ -135,11 +173,11 @@ impl<'a> ChatRequest<'a> {
         let stream = field::<bool>(&top, "stream", "a boolean")?.unwrap_or(false);
         let options = field::<StreamOptions>(&top, "stream_options", "an object")?;
         let include_usage = options.and_then(|o| o.include_usage).unwrap_or(false);
-        let max_tokens =
-            match field::<u64>(&top, "max_completion_tokens", "a non-negative integer")? {
-                Some(n) => Some(n),
-                None => field::<u64>(&top, "max_tokens", "a non-negative integer")?,
-            };
+        let mut max_tokens = None;
+        for key in ["max_completion_tokens", "max_tokens"] {
+            let value = field::<u64>(&top, key, "a non-negative integer")?;
+            max_tokens = max_tokens.or(check_max_tokens(value, key)?);
+        }
         for (key, expected) in [("temperature", "a number"), ("top_p", "a number")] {
             field::<f64>(&top, key, expected)?;
         }
@@ -259,12 +297,37 @@ mod tests {
                 r#"{"model":"m","messages":[{"role":"user"}],"stream_options":3}"#,
                 Some("stream_options"),
             ),
+            (
+                r#"{"model":"m","messages":[{"role":"user"}],"max_tokens":18446744073709551615}"#,
+                Some("max_tokens"),
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"user"}],"max_completion_tokens":16777217}"#,
+                Some("max_completion_tokens"),
+            ),
+            (
+                r#"{"model":"","messages":[{"role":"user"}]}"#,
+                Some("model"),
+            ),
+            (
+                r#"{"model":"a\nb","messages":[{"role":"user"}]}"#,
+                Some("model"),
+            ),
         ];
         for (body, param) in cases {
             let err = ChatRequest::parse(body.as_bytes()).unwrap_err();
             assert_eq!(err.status().as_u16(), 400, "{body}");
             assert_eq!(err.param(), param, "{body}");
         }
+        let long = serde_json::json!({"model": "m".repeat(MAX_MODEL_BYTES + 1),
+            "messages": [{"role": "user"}]})
+        .to_string();
+        let err = ChatRequest::parse(long.as_bytes()).unwrap_err();
+        assert_eq!(err.param(), Some("model"));
+        let longest = serde_json::json!({"model": "m".repeat(MAX_MODEL_BYTES),
+            "messages": [{"role": "user"}], "max_tokens": MAX_OUTPUT_TOKENS})
+        .to_string();
+        assert!(ChatRequest::parse(longest.as_bytes()).is_ok());
     }
 
     #[test]

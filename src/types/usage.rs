@@ -83,7 +83,7 @@ impl From<Usage> for OpenAiUsage {
         Self {
             prompt_tokens: u.input,
             completion_tokens: u.output,
-            total_tokens: u.input + u.output,
+            total_tokens: u.input.saturating_add(u.output),
             prompt_tokens_details: Some(PromptDetails {
                 cached_tokens: Some(u.cached),
             }),

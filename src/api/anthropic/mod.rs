@@ -42,10 +42,7 @@ pub async fn messages(State(state): State<AppState>, request: Request) -> Respon
         let bytes = read(&runtime, &parts, body).await?;
         let head = Head::parse(&bytes, Endpoint::Messages)?;
         record.stream = head.stream;
-        let max_tokens = head
-            .top
-            .get("max_tokens")
-            .and_then(|raw| raw.get().parse().ok());
+        let max_tokens = head.max_tokens;
         record.facts = RequestFacts::read(&head.top, max_tokens);
         let ask = Ask {
             model: &head.model,
@@ -118,13 +115,14 @@ pub async fn count_tokens(State(state): State<AppState>, request: Request) -> Re
         let identity = identify(&runtime, &parts, &mut record)?;
         let bytes = read(&runtime, &parts, body).await?;
         let head = Head::parse(&bytes, Endpoint::CountTokens)?;
-        if !identity.allows(&head.model) {
-            return Err(GatewayError::Forbidden(format!(
-                "`{}` may not use model `{}`.",
-                identity.name(),
-                head.model
-            )));
-        }
+        // Counting is work done for the caller: the same admission as every other endpoint
+        // (the token estimate is refunded when the record settles the zero usage).
+        let ask = Ask {
+            model: &head.model,
+            body: &bytes,
+            max_tokens: None,
+        };
+        admit(&state, &runtime, &identity, &ask, &mut record).await?;
         let model = head.model.clone();
         let call = MessagesCall {
             top: head.top,

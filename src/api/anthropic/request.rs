@@ -19,6 +19,7 @@ use crate::types::chat::{
     ChatCompletionRequest, Content, ContentPart, FunctionCall, FunctionDef, ImageUrl, Message,
     NamedFunction, NamedToolChoice, Role, Stop, StreamOptions, Tool, ToolCall, ToolChoice,
 };
+use crate::types::request::{check_max_tokens, check_model};
 
 /// Put in front of a tool result's text when the client marked it `is_error` (OpenAI's tool
 /// messages have no such flag, so the model reads it in the text).
@@ -50,6 +51,8 @@ pub struct Head<'a> {
     pub model: Cow<'a, str>,
     /// Whether the client wants SSE.
     pub stream: bool,
+    /// `max_tokens` (Messages only).
+    pub max_tokens: Option<u64>,
 }
 
 impl<'a> Head<'a> {
@@ -67,15 +70,25 @@ impl<'a> Head<'a> {
         if model.is_empty() {
             return Err(invalid("model", "String should have at least 1 character"));
         }
+        check_model(&model)?;
         let messages: Vec<IgnoredAny> = required(&top, "messages", "a valid list")?;
         if messages.is_empty() {
             return Err(invalid("messages", "List should have at least 1 item"));
         }
-        if endpoint == Endpoint::Messages {
-            required::<u64>(&top, "max_tokens", "a valid non-negative integer")?;
-        }
+        let max_tokens = match endpoint {
+            Endpoint::Messages => {
+                let n = required::<u64>(&top, "max_tokens", "a valid non-negative integer")?;
+                check_max_tokens(Some(n), "max_tokens")?
+            }
+            Endpoint::CountTokens => None,
+        };
         let stream = optional::<bool>(&top, "stream", "a valid boolean")?.unwrap_or(false);
-        Ok(Self { top, model, stream })
+        Ok(Self {
+            top,
+            model,
+            stream,
+            max_tokens,
+        })
     }
 }
 

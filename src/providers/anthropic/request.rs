@@ -70,7 +70,7 @@ pub fn translate(
         && max_tokens <= budget
     {
         // Anthropic wants the thinking budget below max_tokens; keep the answer's room too.
-        max_tokens += budget;
+        max_tokens = max_tokens.saturating_add(budget);
     }
     Ok(MessagesRequest {
         model: model.to_owned(),

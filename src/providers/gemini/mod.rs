@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 
 use super::http::Endpoint;
 use super::translate::typed_request;
-use super::{BoxFuture, Common, Complete, Provider, Reply, call};
+use super::{BoxFuture, Common, Complete, Provider, Reply, call, path};
 use crate::config::schema::{ProviderConfig, ProviderKind};
 use crate::error::GatewayError;
 use crate::types::{ChatRequest, EmbeddingsRequest};
@@ -80,17 +80,22 @@ impl Gemini {
 
 /// The resource name of `model`: a bare name is a base model (`models/{model}`), a name with a
 /// slash is taken as given (`tunedModels/…`). Model names can come from clients, so anything that
-/// could leave its path segment is refused.
+/// could leave its path segments (an empty, `.` or `..` segment, a query, an escape) is refused,
+/// and so is a name longer than any resource name ([`path::MAX_SEGMENT_BYTES`]).
 pub fn resource(model: &str) -> Result<String, GatewayError> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '/');
     let valid = !model.is_empty()
+        && model.len() <= path::MAX_SEGMENT_BYTES
         && model.chars().all(allowed)
         && model
             .split('/')
-            .all(|segment| !segment.is_empty() && segment != "..");
+            .all(|segment| !matches!(segment, "" | "." | ".."));
     if !valid {
         return Err(GatewayError::invalid(
-            format!("Invalid model name '{model}' for a Gemini upstream."),
+            format!(
+                "Invalid model name '{}' for a Gemini upstream.",
+                &model[..model.floor_char_boundary(path::MAX_SEGMENT_BYTES)]
+            ),
             Some("model"),
         ));
     }

@@ -40,13 +40,17 @@ pub fn finish_reason(gemini: &str) -> &'static str {
 /// Gemini usage in canonical terms. Thoughts are usually not part of `candidatesTokenCount`;
 /// when prompt + candidates + tool-use prompt already make the total, they are.
 pub fn usage(meta: &UsageMetadata) -> Usage {
-    let input = meta.prompt_token_count + meta.tool_use_prompt_token_count;
+    // Upstream numbers: summed without wrapping, whatever the upstream reports.
+    let input = meta
+        .prompt_token_count
+        .saturating_add(meta.tool_use_prompt_token_count);
     let thoughts_included = meta.thoughts_token_count > 0
-        && meta.total_token_count == Some(input + meta.candidates_token_count);
+        && meta.total_token_count == Some(input.saturating_add(meta.candidates_token_count));
     let output = if thoughts_included {
         meta.candidates_token_count
     } else {
-        meta.candidates_token_count + meta.thoughts_token_count
+        meta.candidates_token_count
+            .saturating_add(meta.thoughts_token_count)
     };
     Usage {
         input,

@@ -100,6 +100,7 @@ fn model_names_become_resource_names() {
     for (model, want) in cases {
         assert_eq!(resource(model).unwrap(), want);
     }
+    let long = "m".repeat(crate::providers::path::MAX_SEGMENT_BYTES + 1);
     for bad in [
         "",
         "a b",
@@ -108,6 +109,9 @@ fn model_names_become_resource_names() {
         "models//x",
         "m#f",
         "/m",
+        "models/./x",
+        "tunedModels/.",
+        long.as_str(),
     ] {
         let error = resource(bad).unwrap_err();
         assert_eq!(error.status().as_u16(), 400, "{bad}");
