@@ -30,6 +30,8 @@ pub const EXIT_UNAVAILABLE: u8 = 69;
 pub const EXIT_DRAIN_CUT: u8 = 1;
 /// How often the drain logs what is still in flight.
 const DRAIN_LOG_INTERVAL: Duration = Duration::from_secs(1);
+/// How long cut connections get to go (their tasks only need to run their drops).
+const CUT_GRACE: Duration = Duration::from_secs(2);
 /// How often the in-memory store's usage snapshot is written.
 const STORE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -123,8 +125,17 @@ async fn start(config: Config) -> Result<Running, ExitCode> {
         log: log.clone(),
     });
     let settings = settings_source(&state);
-    let api = Server::new(Arc::clone(&settings));
-    let admin = Server::new(settings);
+    let (cap, fits) =
+        server::connection_cap(state.runtime.load().config.raw.server.max_connections);
+    if let Some(fits) = fits {
+        tracing::warn!(
+            max_connections = cap,
+            open_file_limit_fits = fits,
+            "server.max_connections is more than the open-file limit holds; connections past it fail to accept"
+        );
+    }
+    let api = Server::new("api", Arc::clone(&settings), cap);
+    let admin = Server::new("admin", settings, server::ADMIN_MAX_CONNECTIONS);
     let (bound, socket) = bind_all(&listeners, &state, &api, &admin)
         .await
         .map_err(|e| {
@@ -170,6 +181,7 @@ fn settings_source(state: &api::AppState) -> SettingsSource {
         ConnSettings {
             header_timeout: server.read_timeout,
             write_timeout: server.write_timeout,
+            idle_timeout: server.idle_timeout,
         }
     })
 }
@@ -232,12 +244,12 @@ impl Running {
         let runtime = self.state.runtime.load();
         let reload = &runtime.config.raw.reload;
         self.watch.set_debounce(reload.debounce);
-        let dirs = if reload.watch {
-            watch::dirs_for(reloader.path(), &runtime.config.secret_files())
+        let targets = if reload.watch {
+            watch::Targets::of(reloader.path(), &runtime.config.secret_files())
         } else {
-            Vec::new()
+            watch::Targets::default()
         };
-        self.watch.set_dirs(dirs);
+        self.watch.set_targets(targets);
     }
 }
 
@@ -319,6 +331,19 @@ async fn drain(
             inflight_requests = cut,
             "drain cut requests still in flight"
         );
+        // Each request cut now closes its record as `drain_cut` while its connection is
+        // dropped: every request that started leaves its line before the process exits.
+        access::mark_drain_cut();
+        api.cut();
+        if tokio::time::timeout(CUT_GRACE, api.wait_closed())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open_connections = api.open_connections(),
+                "cut connections did not close in time"
+            );
+        }
     }
     cut
 }
@@ -342,19 +367,26 @@ fn spawn_store_flush(store: Arc<dyn Store>) {
     });
 }
 
-/// The API is open when no keys and no Unix peers are configured: fine on a pod's Unix socket
-/// or loopback, loud when TCP binds a wider address.
+/// The API is open when no keys, master key or Unix peers are configured: fine on a pod's Unix
+/// socket or loopback, loud when `auth.allow_anonymous` opens a wider TCP address too.
 fn warn_if_open(runtime: &Runtime) {
-    if !runtime.access.is_open() {
+    let access = &runtime.access;
+    if !access.is_open() {
         return;
     }
     match runtime.config.listeners.tcp {
+        Some(addr) if !addr.ip().is_loopback() && access.allows_remote_anonymous() => {
+            tracing::warn!(
+                address = %addr,
+                "OPEN ACCESS: auth.allow_anonymous is set and the API listens on a non-loopback TCP address: anyone who can reach it can spend your provider credits"
+            )
+        }
         Some(addr) if !addr.ip().is_loopback() => tracing::warn!(
             address = %addr,
-            "the API has no keys configured and listens on a non-loopback TCP address: anyone who can reach it can spend your provider credits"
+            "no keys are configured: callers on the Unix socket and loopback are served anonymously, callers from other addresses get 401 (configure keys, or set auth.allow_anonymous: true)"
         ),
         _ => tracing::warn!(
-            "OPEN ACCESS: no keys and no unix_peers are configured, so every process that can reach the socket or the loopback port may call every model; fine when the pod is the trust boundary, otherwise configure keys"
+            "OPEN ACCESS: no keys, master_key or unix_peers are configured, so every process that can reach the socket or the loopback port may call every model; fine when the pod is the trust boundary, otherwise configure keys"
         ),
     }
 }

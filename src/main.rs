@@ -62,7 +62,9 @@ fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(app::run(config));
-    // Log lines are written by a background thread: the last ones ("stopped") must not be lost.
+    // Usage records and log lines are written by background threads: the last ones (the
+    // records of requests the drain cut, "stopped") must not be lost.
+    llm_sidecar::telemetry::usage::flush();
     llm_sidecar::telemetry::logsink::flush();
     code
 }

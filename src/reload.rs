@@ -97,7 +97,21 @@ fn prepare(path: &std::path::Path, current: &Runtime) -> Result<Option<Runtime>,
         return Ok(None);
     }
     restart_only(&current.config, &config)?;
+    no_silent_opening(&current.config, &config)?;
     Runtime::build(config, current.generation + 1, Some(current)).map(Some)
+}
+
+/// Rejects a config that would open an API that was closed (every key, the master key and the
+/// peers removed) unless it says `auth.allow_anonymous: true`: a ConfigMap edit that loses the
+/// keys must not hand the pod's provider credentials to anonymous callers.
+fn no_silent_opening(old: &Config, new: &Config) -> Result<(), ConfigError> {
+    if old.requires_identity() && !new.requires_identity() && !new.raw.auth.allow_anonymous {
+        return Err(new.error_at(
+            &FieldPath::root("keys"),
+            "this config removes every key, master key and unix peer, which would open the API to anonymous callers; set auth.allow_anonymous: true if that is meant (the previous config keeps serving)",
+        ));
+    }
+    Ok(())
 }
 
 /// Rejects changes that only take effect at start, naming the key.
@@ -118,6 +132,8 @@ fn restart_only(old: &Config, new: &Config) -> Result<(), ConfigError> {
         Some(listen.key("unix_mode"))
     } else if a.admin != b.admin {
         Some(server.key("admin"))
+    } else if old.raw.server.max_connections != new.raw.server.max_connections {
+        Some(server.key("max_connections"))
     } else if old.raw.logging.format != new.raw.logging.format {
         Some(FieldPath::root("logging").key("format"))
     } else if old.raw.store.url != new.raw.store.url || old.raw.store.prefix != new.raw.store.prefix
@@ -227,6 +243,36 @@ mod tests {
                 key.map(str::to_owned),
                 "{old} -> {new}"
             );
+        }
+    }
+
+    #[test]
+    fn a_reload_may_not_open_a_closed_api_by_accident() {
+        let base = "providers:\n  - {name: m, type: mock, models: [x]}\n";
+        let key = "keys:\n  - {name: a, key: sk-a}\n";
+        let master = "auth: {master_key: sk-m}\n";
+        let peers = "auth: {unix_peers: [{uid: 1}]}\n";
+        let allow = "auth: {allow_anonymous: true}\n";
+        // (old, new, accepted)
+        let cases = [
+            (key, "", false),
+            (master, "", false),
+            (peers, "", false),
+            (key, allow, true),
+            (key, master, true),
+            ("", "", true),
+            ("", key, true),
+            (allow, "", true),
+        ];
+        for (old, new, accepted) in cases {
+            let result = no_silent_opening(
+                &parse(&format!("{base}{old}")),
+                &parse(&format!("{base}{new}")),
+            );
+            assert_eq!(result.is_ok(), accepted, "{old:?} -> {new:?}");
+            if let Err(e) = result {
+                assert!(e.to_string().contains("allow_anonymous"), "{e}");
+            }
         }
     }
 }

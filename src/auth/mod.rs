@@ -1,7 +1,9 @@
 //! Who is calling: virtual keys (`Authorization: Bearer` or `x-api-key`, compared as SHA-256
 //! digests in constant time), the master key, and kernel-verified Unix-socket peers
-//! (SO_PEERCRED; never over TCP). With no keys and no peers configured the API is open — the pod
-//! boundary is the trust boundary.
+//! (SO_PEERCRED; never over TCP). Once any of keys, the master key or Unix peers is configured,
+//! every call needs an identity. With none configured the API is open to callers inside the pod
+//! (the Unix socket, loopback TCP), the pod being the trust boundary; callers from elsewhere are
+//! served anonymously only when `auth.allow_anonymous: true` says so.
 
 pub mod credentials;
 pub mod glob;
@@ -137,6 +139,8 @@ pub struct Access {
     teams: HashMap<String, Arc<TeamEntry>>,
     peers: Vec<Peer>,
     master: Option<Digest32>,
+    /// `auth.allow_anonymous`: anonymous callers from outside the pod too.
+    allow_anonymous: bool,
 }
 
 /// SHA-256 of a key's bytes.
@@ -232,6 +236,7 @@ impl Access {
             teams,
             peers,
             master,
+            allow_anonymous: raw.auth.allow_anonymous,
         })
     }
 
@@ -248,9 +253,16 @@ impl Access {
         }
     }
 
-    /// Whether anyone may call without credentials (no keys and no peers configured).
+    /// Whether calls may come without an identity: no keys, no master key and no Unix peers
+    /// are configured (who may then call anonymously: [`Access::identify`]).
     pub fn is_open(&self) -> bool {
-        self.keys.is_empty() && self.peers.is_empty()
+        self.keys.is_empty() && self.peers.is_empty() && self.master.is_none()
+    }
+
+    /// Whether an open API serves anonymous callers from outside the pod
+    /// (`auth.allow_anonymous`).
+    pub fn allows_remote_anonymous(&self) -> bool {
+        self.allow_anonymous
     }
 
     /// Every configured key.
@@ -304,6 +316,11 @@ impl Access {
         if let Some(peer) = self.peer(conn) {
             return Ok(peer);
         }
+        if self.is_open() && !self.allow_anonymous && !within_pod(conn) {
+            return Err(GatewayError::Unauthorized(
+                "This gateway serves anonymous callers only on its Unix socket and loopback; configure keys, or set auth.allow_anonymous: true to open it to the network.".to_owned(),
+            ));
+        }
         match (self.is_open(), presented) {
             (true, _) => Ok(Identity::Anonymous),
             (false, Some(_)) => Err(GatewayError::Unauthorized(
@@ -326,6 +343,15 @@ impl Access {
                 name: p.name.clone(),
                 team: p.team.clone(),
             })
+    }
+}
+
+/// Whether a connection comes from inside the pod: the Unix socket or a loopback peer (an
+/// in-process call, with no connection at all, too).
+fn within_pod(conn: Option<&ConnInfo>) -> bool {
+    match conn {
+        None | Some(ConnInfo::Unix { .. }) => true,
+        Some(ConnInfo::Tcp { peer }) => peer.ip().to_canonical().is_loopback(),
     }
 }
 
@@ -437,6 +463,56 @@ mod tests {
         assert!(matches!(
             open.identify(&headers(&[("authorization", "Bearer x")]), None, 0),
             Ok(Identity::Anonymous)
+        ));
+    }
+
+    #[test]
+    fn open_access_is_a_decision() {
+        let provider = "providers:\n  - {name: p, type: mock, models: [m]}\n";
+        let unix = ConnInfo::Unix { uid: 7, gid: 7 };
+        let loopback = ConnInfo::Tcp {
+            peer: "127.0.0.1:1".parse().unwrap(),
+        };
+        let mapped = ConnInfo::Tcp {
+            peer: "[::ffff:127.0.0.1]:1".parse().unwrap(),
+        };
+        let remote = ConnInfo::Tcp {
+            peer: "10.1.2.3:1".parse().unwrap(),
+        };
+        let master_only = "auth: {master_key: sk-master}\n";
+        let open_all = "auth: {allow_anonymous: true}\n";
+        // (extra config, connection, anonymous call allowed)
+        let cases = [
+            ("", unix, true),
+            ("", loopback, true),
+            ("", mapped, true),
+            ("", remote, false),
+            (open_all, remote, true),
+            (master_only, unix, false),
+            (master_only, loopback, false),
+            ("auth: {unix_peers: [{uid: 1}]}\n", loopback, false),
+        ];
+        for (extra, conn, allowed) in cases {
+            let config = crate::config::parse(&format!("{provider}{extra}"), None).unwrap();
+            let access = Access::build(&config).unwrap();
+            let got = access.identify(&headers(&[]), Some(&conn), 0);
+            assert_eq!(got.is_ok(), allowed, "{extra:?} {conn:?}");
+            if let Err(e) = got {
+                assert_eq!(e.status().as_u16(), 401);
+            }
+        }
+        let master = Access::build(
+            &crate::config::parse(&format!("{provider}{master_only}"), None).unwrap(),
+        )
+        .unwrap();
+        assert!(!master.is_open(), "a master key closes the API");
+        assert!(matches!(
+            master.identify(
+                &headers(&[("authorization", "Bearer sk-master")]),
+                Some(&loopback),
+                0
+            ),
+            Ok(Identity::Master)
         ));
     }
 }

@@ -26,6 +26,10 @@ pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_DRAIN_DELAY: Duration = Duration::from_secs(5);
 /// Default time in-flight requests get to finish after accepting stops.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default time a connection may stay open with no request in flight. Longer than the
+/// keep-alive of common clients (httpx 5 s, undici 4 s), so the client closes first and never
+/// sends a request on a connection the gateway is closing.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default request body limit.
 pub const DEFAULT_MAX_REQUEST_BYTES: u64 = 10 << 20;
 /// Default mode of the socket file: owner and group may connect.
@@ -105,6 +109,18 @@ pub struct AuthConfig {
     /// Processes on the Unix socket authenticated by their uid/gid (never over TCP).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unix_peers: Vec<UnixPeerConfig>,
+    /// With no keys, master key or peers: serve anonymous callers from outside the pod too
+    /// (without it they are served only on the Unix socket and loopback). Also what lets a
+    /// reload remove every credential.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_anonymous: bool,
+}
+
+impl AuthConfig {
+    /// Whether any credential is configured besides virtual keys (which live in `keys:`).
+    pub fn has_credentials(&self) -> bool {
+        self.master_key.is_some() || !self.unix_peers.is_empty()
+    }
 }
 
 /// `reload:` — live config reload.
@@ -156,6 +172,13 @@ pub struct ServerConfig {
     /// Largest accepted request body.
     #[serde(default = "d_max_request_bytes", with = "units::bytes")]
     pub max_request_bytes: u64,
+    /// How long a connection may stay open with no request in flight.
+    #[serde(default = "d_idle_timeout", with = "units::duration")]
+    pub idle_timeout: Duration,
+    /// Most API connections open at once; more are closed as they arrive (default: 1024, or
+    /// less when the process's open-file limit would not hold them and their upstreams).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -169,6 +192,8 @@ impl Default for ServerConfig {
             drain_delay: DEFAULT_DRAIN_DELAY,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: None,
         }
     }
 }
@@ -432,6 +457,9 @@ impl Default for LoggingConfig {
 
 fn d_read_timeout() -> Duration {
     DEFAULT_READ_TIMEOUT
+}
+fn d_idle_timeout() -> Duration {
+    DEFAULT_IDLE_TIMEOUT
 }
 fn d_write_timeout() -> Duration {
     DEFAULT_WRITE_TIMEOUT

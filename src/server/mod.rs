@@ -1,23 +1,23 @@
 //! Listeners and connections: TCP and Unix-socket accept loops (stale-socket replacement, file
-//! mode, removal on exit), HTTP/1.1 and h2c on each connection, and graceful close on drain.
-//! Knows nothing about providers.
+//! mode, removal on exit), a cap on open connections per listener set (more are shed as they
+//! arrive), HTTP/1.1 and h2c on each connection (`conn`), graceful close on drain and a cut at
+//! its deadline. Knows nothing about providers.
 
+mod conn;
 pub mod io;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener, UnixStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower::ServiceExt;
 
 /// Who is on the other end of a connection; inserted into every request's extensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,31 +39,57 @@ pub enum ConnInfo {
 /// Per-connection HTTP settings.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnSettings {
-    /// Bound on receiving request headers.
+    /// Bound on receiving a request's headers, and on a new connection's first request (from
+    /// its accept, before the protocol is even known).
     pub header_timeout: Duration,
     /// Bound on one blocked write.
     pub write_timeout: Duration,
+    /// How long a connection may stay open with no request in flight.
+    pub idle_timeout: Duration,
 }
 
 /// Where each new connection reads its settings (they follow config reloads).
 pub type SettingsSource = Arc<dyn Fn() -> ConnSettings + Send + Sync>;
 
+/// Connections shed because a listener set was at its cap (label `listener`).
+pub const CONNECTIONS_SHED: &str = "llm_connections_shed_total";
+/// Most connections the admin listener holds: probes and scrapes, never the API's traffic.
+pub const ADMIN_MAX_CONNECTIONS: usize = 64;
+/// Default most API connections (before the open-file limit is considered).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Open files kept for everything but client connections: listeners, the log, the usage file,
+/// the config watch, Redis, health checks.
+const RESERVED_FILES: usize = 64;
+/// The least time between two "shedding connections" log lines.
+const SHED_LOG_INTERVAL: Duration = Duration::from_secs(1);
+
 /// A set of accept loops and the connections they spawned, stopped together.
 #[derive(Clone)]
 pub struct Server {
+    name: &'static str,
     connections: TaskTracker,
     stop_accepting: CancellationToken,
     close_connections: CancellationToken,
+    cut_connections: CancellationToken,
+    slots: Arc<Semaphore>,
+    max_connections: usize,
+    shed: Arc<ShedLog>,
     settings: SettingsSource,
 }
 
 impl Server {
-    /// An empty server whose connections take their settings from `settings`.
-    pub fn new(settings: SettingsSource) -> Self {
+    /// An empty server named `name` (in logs and metrics) whose connections take their
+    /// settings from `settings`, holding at most `max_connections` open at once.
+    pub fn new(name: &'static str, settings: SettingsSource, max_connections: usize) -> Self {
         Self {
+            name,
             connections: TaskTracker::new(),
             stop_accepting: CancellationToken::new(),
             close_connections: CancellationToken::new(),
+            cut_connections: CancellationToken::new(),
+            slots: Arc::new(Semaphore::new(max_connections)),
+            max_connections,
+            shed: Arc::new(ShedLog::default()),
             settings,
         }
     }
@@ -79,9 +105,10 @@ impl Server {
                 };
                 match accepted {
                     Ok((stream, peer)) => {
+                        let Some(slot) = this.slot() else { continue };
                         // Latency matters more than packet count for API calls and SSE.
                         let _ = stream.set_nodelay(true);
-                        this.spawn_connection(stream, ConnInfo::Tcp { peer }, app.clone());
+                        this.spawn_connection(stream, ConnInfo::Tcp { peer }, app.clone(), slot);
                     }
                     Err(e) => accept_error(&e).await,
                 }
@@ -100,10 +127,11 @@ impl Server {
                 };
                 match accepted {
                     Ok((stream, _)) => {
+                        let Some(slot) = this.slot() else { continue };
                         let Some(info) = unix_peer(&stream) else {
                             continue;
                         };
-                        this.spawn_connection(stream, info, app.clone());
+                        this.spawn_connection(stream, info, app.clone(), slot);
                     }
                     Err(e) => accept_error(&e).await,
                 }
@@ -111,39 +139,40 @@ impl Server {
         });
     }
 
-    fn spawn_connection<S>(&self, stream: S, info: ConnInfo, app: Router)
-    where
+    /// A slot for one more connection, or `None` (and the connection is shed: dropped as it
+    /// arrived) when the cap is reached.
+    fn slot(&self) -> Option<OwnedSemaphorePermit> {
+        let slot = Arc::clone(&self.slots).try_acquire_owned().ok();
+        if slot.is_none() {
+            metrics::counter!(CONNECTIONS_SHED, "listener" => self.name).increment(1);
+            if self.shed.due() {
+                tracing::warn!(
+                    listener = self.name,
+                    max_connections = self.max_connections,
+                    "connection limit reached: closing new connections as they arrive (server.max_connections)"
+                );
+            }
+        }
+        slot
+    }
+
+    fn spawn_connection<S>(
+        &self,
+        stream: S,
+        info: ConnInfo,
+        app: Router,
+        slot: OwnedSemaphorePermit,
+    ) where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
         let settings = (self.settings)();
-        let close = self.close_connections.clone();
+        let signals = conn::Signals {
+            close: self.close_connections.clone(),
+            cut: self.cut_connections.clone(),
+        };
         self.connections.spawn(async move {
-            let io = TokioIo::new(io::WriteTimeout::new(stream, settings.write_timeout));
-            let service =
-                hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
-                    request.extensions_mut().insert(info);
-                    app.clone().oneshot(request.map(axum::body::Body::new))
-                });
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(settings.header_timeout);
-            builder.http2().timer(TokioTimer::new());
-            let connection = builder.serve_connection(io, service);
-            tokio::pin!(connection);
-            let result = tokio::select! {
-                result = connection.as_mut() => result,
-                _ = close.cancelled() => {
-                    // HTTP/1: finish the response in flight with `Connection: close`;
-                    // HTTP/2: GOAWAY. Idle connections close at once.
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
+            conn::serve(stream, info, app, settings, signals).await;
+            drop(slot);
         });
     }
 
@@ -152,6 +181,11 @@ impl Server {
         self.stop_accepting.cancel();
         self.close_connections.cancel();
         self.connections.close();
+    }
+
+    /// Drops every connection still open (the drain deadline): their requests end at once.
+    pub fn cut(&self) {
+        self.cut_connections.cancel();
     }
 
     /// Connections still open.
@@ -179,6 +213,65 @@ fn unix_peer(stream: &UnixStream) -> Option<ConnInfo> {
     }
 }
 
+/// Rate-limits the "connection limit reached" log line (a flood would otherwise log per
+/// connection).
+#[derive(Default)]
+struct ShedLog {
+    /// When the line was last written, in ms after `epoch` (0: never).
+    last_ms: AtomicU64,
+    epoch: std::sync::OnceLock<Instant>,
+}
+
+impl ShedLog {
+    /// Whether the line is due now (and marks it written).
+    fn due(&self) -> bool {
+        let epoch = *self.epoch.get_or_init(Instant::now);
+        let now_ms = u64::try_from(epoch.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        let last = self.last_ms.load(Ordering::Relaxed);
+        let interval = u64::try_from(SHED_LOG_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+        (last == 0 || now_ms.saturating_sub(last) >= interval)
+            && self
+                .last_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
+/// The API's connection cap: `configured`, else [`DEFAULT_MAX_CONNECTIONS`] lowered to what the
+/// open-file limit holds (each client connection may hold an upstream one, and
+/// [`RESERVED_FILES`] stay for the rest). Returns the cap and, when `configured` is above what
+/// the limit holds, that limit (for a warning).
+pub fn connection_cap(configured: Option<usize>) -> (usize, Option<usize>) {
+    let fits = open_file_limit().map(|files| (files.saturating_sub(RESERVED_FILES) / 2).max(1));
+    match configured {
+        Some(cap) => (cap, fits.filter(|&fits| cap > fits)),
+        None => (
+            fits.map_or(DEFAULT_MAX_CONNECTIONS, |fits| {
+                fits.min(DEFAULT_MAX_CONNECTIONS)
+            }),
+            None,
+        ),
+    }
+}
+
+/// The soft limit on open files (`RLIMIT_NOFILE`), read from `/proc/self/limits` (no libc
+/// call needed); `None` when it cannot be read or is unlimited.
+fn open_file_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    parse_open_file_limit(&limits)
+}
+
+fn parse_open_file_limit(limits: &str) -> Option<usize> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Pause after a failed accept (e.g. EMFILE) so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -188,8 +281,10 @@ async fn accept_error(e: &std::io::Error) {
 }
 
 /// Binds the Unix socket at `path`: a stale socket file is replaced, a live one (another
-/// process answering) is an error, any other file is left alone and is an error. The mode is
-/// applied after binding.
+/// process answering) is an error, any other file is left alone and is an error. The socket is
+/// bound in a private directory (mode 0700) beside `path`, given its mode there, and renamed
+/// into place: it never exists at `path` with the process umask's looser mode, so there is no
+/// window in which a process the mode excludes could connect.
 pub async fn bind_unix(path: &Path, mode: u32) -> std::io::Result<UnixListener> {
     use std::os::unix::fs::FileTypeExt;
     if let Ok(meta) = std::fs::symlink_metadata(path) {
@@ -207,12 +302,46 @@ pub async fn bind_unix(path: &Path, mode: u32) -> std::io::Result<UnixListener> 
         }
         std::fs::remove_file(path)?;
     }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
-    }
-    let listener = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    let parent = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => {
+            std::fs::create_dir_all(parent)?;
+            parent
+        }
+        None => Path::new("."),
+    };
+    let staging = Staging::create(parent, path)?;
+    let staged = staging.0.join(STAGED_SOCKET);
+    let listener = UnixListener::bind(&staged)?;
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode))?;
+    std::fs::rename(&staged, path)?;
     Ok(listener)
+}
+
+/// Name of the socket inside its staging directory.
+const STAGED_SOCKET: &str = "s";
+
+/// A private directory the socket is bound in before it is moved to its path; removed on drop.
+struct Staging(PathBuf);
+
+impl Staging {
+    /// `.{socket name}.{pid}.bind` in `parent`, mode 0700. One left behind by a process that
+    /// died with the same pid (pid 1 in every container) is removed first.
+    fn create(parent: &Path, socket: &Path) -> std::io::Result<Self> {
+        use std::os::unix::fs::DirBuilderExt;
+        let name = socket.file_name().unwrap_or_default().to_string_lossy();
+        let dir = parent.join(format!(".{name}.{}.bind", std::process::id()));
+        if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Removes the socket file on exit.
@@ -251,5 +380,49 @@ mod tests {
         std::fs::write(&file, "x").unwrap();
         assert!(bind_unix(&file, 0o600).await.is_err());
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
+    }
+
+    #[test]
+    fn the_open_file_limit_sizes_the_default_cap() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \nMax cpu time              unlimited            unlimited            seconds   \nMax open files            256                  524288               files     \n";
+        assert_eq!(parse_open_file_limit(limits), Some(256));
+        assert_eq!(
+            parse_open_file_limit("Max open files unlimited unlimited files\n"),
+            None
+        );
+        assert_eq!(parse_open_file_limit(""), None);
+        let (cap, _) = connection_cap(Some(10));
+        assert_eq!(cap, 10);
+        let (cap, over) = connection_cap(None);
+        assert!((1..=DEFAULT_MAX_CONNECTIONS).contains(&cap));
+        assert_eq!(over, None);
+    }
+
+    #[test]
+    fn the_shed_log_is_rate_limited() {
+        let log = ShedLog::default();
+        assert!(log.due());
+        assert!(!log.due(), "a second line within the interval is not due");
+    }
+
+    #[tokio::test]
+    async fn the_socket_appears_with_its_mode_and_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mode.sock");
+        let listener = bind_unix(&path, 0o600).await.unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // Moved into place, it still accepts; no staging directory is left behind.
+        let client = UnixStream::connect(&path).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        assert_eq!(
+            server.peer_cred().unwrap().uid(),
+            client.peer_cred().unwrap().uid()
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["mode.sock"]);
     }
 }

@@ -1,7 +1,9 @@
 //! The record of one request: opened when it arrives, closed exactly once when its response (or
-//! stream) ends or is abandoned, producing the access log line and the request metrics.
+//! stream) ends or is abandoned, producing the access log line and the request metrics. A record
+//! dropped without being closed (its handler was cancelled: the client went away, or the drain
+//! deadline cut the connection) closes itself, so every request that started leaves one line.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::content::Transcript;
@@ -16,6 +18,13 @@ use crate::tokens;
 use crate::types::Usage;
 
 static INFLIGHT_TOTAL: AtomicUsize = AtomicUsize::new(0);
+/// Set when the drain deadline cuts the requests still in flight.
+static DRAIN_CUT: AtomicBool = AtomicBool::new(false);
+
+/// Status of a request whose client went away before any response (nginx's convention).
+const CLIENT_CLOSED_STATUS: u16 = 499;
+/// Status recorded for a request the drain deadline cut before any response.
+const DRAIN_CUT_STATUS: u16 = 503;
 
 /// `error.type` of a stream that failed after its first byte.
 const MIDSTREAM: &str = "midstream";
@@ -23,6 +32,12 @@ const MIDSTREAM: &str = "midstream";
 /// Requests currently in flight in this process (for drain logs and the exit code).
 pub fn inflight() -> usize {
     INFLIGHT_TOTAL.load(Ordering::Relaxed)
+}
+
+/// Marks every request that ends from now on as cut by the drain (the process is about to cut
+/// the connections still open).
+pub fn mark_drain_cut() {
+    DRAIN_CUT.store(true, Ordering::Relaxed);
 }
 
 /// How a request ended.
@@ -34,6 +49,8 @@ pub enum Outcome {
     ClientClosed,
     /// The request failed (error response or in-band stream error).
     Failed,
+    /// The drain deadline cut it.
+    DrainCut,
 }
 
 impl Outcome {
@@ -42,6 +59,7 @@ impl Outcome {
             Self::Completed => "completed",
             Self::ClientClosed => "client_closed",
             Self::Failed => "failed",
+            Self::DrainCut => "drain_cut",
         }
     }
 }
@@ -91,6 +109,8 @@ pub struct RequestRecord {
     transcript: Option<Box<Transcript>>,
     /// Held until the request ends (bulkhead slot, in-flight count, token budget…).
     guards: Vec<Box<dyn Send + Sync>>,
+    /// Closed: the line is written (a record closes exactly once).
+    closed: bool,
 }
 
 /// What the end of a request reports.
@@ -153,6 +173,7 @@ impl RequestRecord {
             routed: false,
             transcript: None,
             guards: Vec::new(),
+            closed: false,
         }
     }
 
@@ -232,9 +253,19 @@ impl RequestRecord {
     /// Closes the record: the usage charge, metrics, spans, the access log line and the usage
     /// record.
     pub fn finish(mut self, finish: Finish<'_>) {
+        self.close(&finish);
+    }
+
+    /// Closes the record once; see [`RequestRecord::finish`].
+    fn close(&mut self, finish: &Finish<'_>) {
+        if std::mem::replace(&mut self.closed, true) {
+            return;
+        }
         let elapsed = self.started.elapsed();
-        let (usage, estimated) = self.usage_of(&finish);
-        let outcome = if finish.client_closed {
+        let (usage, estimated) = self.usage_of(finish);
+        let outcome = if finish.client_closed && DRAIN_CUT.load(Ordering::Relaxed) {
+            Outcome::DrainCut
+        } else if finish.client_closed {
             Outcome::ClientClosed
         } else if finish.error.is_some() || finish.failed_in_band || finish.status >= 400 {
             Outcome::Failed
@@ -252,7 +283,7 @@ impl RequestRecord {
             .error
             .map(GatewayError::metric_label)
             .or_else(|| finish.failed_in_band.then_some(MIDSTREAM));
-        self.record_metrics(&finish, usage.as_ref(), elapsed, error_type);
+        self.record_metrics(finish, usage.as_ref(), elapsed, error_type);
         if let Some(attempt) = self.attempt.take() {
             attempt.finish(usage.as_ref(), &self.response, error_type);
         }
@@ -351,6 +382,19 @@ impl RequestRecord {
 
 impl Drop for RequestRecord {
     fn drop(&mut self) {
+        if !self.closed {
+            // Dropped before any response went out: its handler was cancelled.
+            let status = if DRAIN_CUT.load(Ordering::Relaxed) {
+                DRAIN_CUT_STATUS
+            } else {
+                CLIENT_CLOSED_STATUS
+            };
+            self.close(&Finish {
+                status,
+                client_closed: true,
+                ..Finish::default()
+            });
+        }
         INFLIGHT_TOTAL.fetch_sub(1, Ordering::Relaxed);
         if self.routed {
             m::inflight(&self.provider).decrement(1.0);

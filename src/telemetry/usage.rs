@@ -22,7 +22,20 @@ const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Records dropped because the file writer fell behind.
 pub const USAGE_DROPPED: &str = "llm_usage_records_dropped_total";
 
-static SINK: OnceLock<SyncSender<Vec<u8>>> = OnceLock::new();
+static SINK: OnceLock<SyncSender<Entry>> = OnceLock::new();
+
+/// Longest wait in [`flush`] for the writer thread (a stuck disk must not hold the exit).
+const FLUSH_WAIT: Duration = Duration::from_secs(2);
+/// Pause between two tries of [`flush`] to queue its marker behind a full queue.
+const FLUSH_RETRY: Duration = Duration::from_millis(5);
+
+/// What the writer thread is handed.
+enum Entry {
+    /// A record's line.
+    Line(Vec<u8>),
+    /// Write everything queued before this, then say so.
+    Flush(SyncSender<()>),
+}
 
 /// One request's usage record.
 #[derive(Debug, Serialize)]
@@ -117,7 +130,7 @@ impl UsageRecord<'_> {
             super::logging::write_line(&line);
         }
         if let Some(sink) = file
-            && let Err(TrySendError::Full(_)) = sink.try_send(line)
+            && let Err(TrySendError::Full(_)) = sink.try_send(Entry::Line(line))
         {
             metrics::counter!(USAGE_DROPPED).increment(1);
         }
@@ -188,23 +201,56 @@ pub fn open_file(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Waits (at most [`FLUSH_WAIT`]) until every record queued so far is in the usage file; for
+/// the last moments before the process exits.
+pub fn flush() {
+    let Some(sink) = SINK.get() else {
+        return;
+    };
+    let deadline = std::time::Instant::now() + FLUSH_WAIT;
+    let (done, written) = mpsc::sync_channel(1);
+    let mut entry = Entry::Flush(done);
+    // A full queue is being written; a blocking send could wait forever on a stuck disk.
+    loop {
+        match sink.try_send(entry) {
+            Ok(()) => break,
+            Err(TrySendError::Full(back)) if std::time::Instant::now() < deadline => {
+                entry = back;
+                std::thread::sleep(FLUSH_RETRY);
+            }
+            Err(_) => return,
+        }
+    }
+    let _ = written.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()));
+}
+
 /// Appends queued records, flushing whenever the queue runs dry (so a record is on disk within
 /// moments, and a burst costs one flush).
-fn write_loop(file: std::fs::File, rx: &Receiver<Vec<u8>>) {
+fn write_loop(file: std::fs::File, rx: &Receiver<Entry>) {
     let mut out = std::io::BufWriter::new(file);
     loop {
         match rx.recv_timeout(FLUSH_INTERVAL) {
             Ok(first) => {
+                let mut flushed = Vec::new();
                 let written = std::iter::once(first)
                     .chain(std::iter::from_fn(|| rx.try_recv().ok()))
-                    // Redacted here, off the request path, like every log line (an end user id
-                    // is often an e-mail address).
-                    .try_for_each(|line| {
-                        out.write_all(&super::redact::global().redact_bytes(&line))
+                    .try_for_each(|entry| match entry {
+                        // Redacted here, off the request path, like every log line (an end
+                        // user id is often an e-mail address).
+                        Entry::Line(line) => {
+                            out.write_all(&super::redact::global().redact_bytes(&line))
+                        }
+                        Entry::Flush(done) => {
+                            flushed.push(done);
+                            Ok(())
+                        }
                     })
                     .and_then(|()| out.flush());
                 if let Err(e) = written {
                     tracing::warn!(error = %e, "cannot write usage records");
+                }
+                for done in flushed {
+                    let _ = done.try_send(());
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}

@@ -5,10 +5,31 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use crate::common::client::{self, Via, get, post};
+use crate::common::client::{self, Reply, Via};
 use crate::common::gateway::{Options, server_yaml};
 use crate::common::upstream::{self, Canned};
 use crate::common::{Gateway, Upstream, chat_body};
+
+/// The master key every config here sets: once one is configured, API calls need an identity.
+const MASTER: &str = "Bearer sk-master";
+
+/// GETs `path` as the master key.
+async fn get(via: &Via, path: &str) -> Reply {
+    let mut request = client::raw_request("GET", path, bytes::Bytes::new());
+    request
+        .headers_mut()
+        .insert("authorization", MASTER.parse().unwrap());
+    client::call(via, request).await
+}
+
+/// POSTs JSON as the master key.
+async fn post(via: &Via, path: &str, body: &serde_json::Value) -> Reply {
+    let mut request = client::json_request("POST", path, body);
+    request
+        .headers_mut()
+        .insert("authorization", MASTER.parse().unwrap());
+    client::call(via, request).await
+}
 
 /// A directory laid out like a Kubernetes ConfigMap or Secret volume.
 struct Projected {

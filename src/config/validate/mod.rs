@@ -62,6 +62,11 @@ impl Config {
             .map(super::Secret::expose)
     }
 
+    /// Whether every API call needs an identity: keys, a master key or Unix peers are set.
+    pub fn requires_identity(&self) -> bool {
+        !self.raw.keys.is_empty() || self.raw.auth.has_credentials()
+    }
+
     /// An error about the value at `path`, with this config's file and line.
     pub fn error_at(&self, path: &FieldPath, message: impl Into<String>) -> ConfigError {
         let mut error = ConfigError::at(path, message);

@@ -68,15 +68,22 @@ fn socket_addr(text: &str, at: &FieldPath) -> Result<SocketAddr, ConfigError> {
 /// the field instead of leaving the symptom to show up at runtime.
 pub(super) fn limits(server: &schema::ServerConfig) -> Result<(), ConfigError> {
     let at = FieldPath::root("server");
-    let positive: [(&str, Duration); 3] = [
+    let positive: [(&str, Duration); 4] = [
         ("read_timeout", server.read_timeout),
         ("write_timeout", server.write_timeout),
         ("drain_timeout", server.drain_timeout),
+        ("idle_timeout", server.idle_timeout),
     ];
     for (key, value) in positive {
         if value.is_zero() {
             return Err(ConfigError::at(&at.key(key), "must be greater than zero"));
         }
+    }
+    if server.max_connections == Some(0) {
+        return Err(ConfigError::at(
+            &at.key("max_connections"),
+            "must be greater than zero",
+        ));
     }
     if server.max_request_bytes == 0 {
         return Err(ConfigError::at(
@@ -119,6 +126,16 @@ mod tests {
                 "server:\n  listen:\n    unix_mode: '0999'\n",
                 "server.listen.unix_mode",
                 "octal",
+            ),
+            (
+                "server:\n  idle_timeout: 0s\n",
+                "server.idle_timeout",
+                "greater than zero",
+            ),
+            (
+                "server:\n  max_connections: 0\n",
+                "server.max_connections",
+                "greater than zero",
             ),
         ]);
     }
