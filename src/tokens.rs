@@ -225,8 +225,21 @@ const O200K_SPECIALS: [(&str, Rank); 2] = [
     (tiktoken_rs::ENDOFPROMPT, 200_018),
 ];
 
-/// Builds the tokenizer from the vocabulary compiled into the binary.
+/// Builds the tokenizer from the vocabulary compiled into the binary, and says so (it costs the
+/// process tens of MiB for the rest of its life).
 fn build() -> Option<CoreBPE> {
+    let started = std::time::Instant::now();
+    let built = build_bpe();
+    if built.is_some() {
+        tracing::info!(
+            build_ms = started.elapsed().as_millis() as u64,
+            "tokenizer ready"
+        );
+    }
+    built
+}
+
+fn build_bpe() -> Option<CoreBPE> {
     let Some(encoder) = vocabulary(O200K_TOKENS) else {
         tracing::error!("cannot build the tokenizer: the embedded vocabulary is malformed");
         return None;

@@ -131,7 +131,7 @@ impl Activity {
     /// accept (resolves `false`), or none in flight for `idle` after the last one ended
     /// (resolves `true`). A timer re-armed at most once per period, not per request.
     async fn idle(&self, first: Duration, idle: Duration) -> bool {
-        let mut wake = self.accepted + first;
+        let mut wake = self.accepted + first.min(idle);
         loop {
             tokio::time::sleep_until(wake).await;
             let now = Instant::now();
@@ -208,6 +208,13 @@ mod tests {
         let start = Instant::now();
         assert!(!activity.idle(first, idle).await);
         assert_eq!(start.elapsed(), first);
+        // Served early, then quiet: over `idle` after the request, before `first` would be.
+        let activity = Arc::new(Activity::new());
+        let idle_short = Duration::from_secs(1);
+        let start = Instant::now();
+        drop(activity.begin());
+        assert!(activity.idle(Duration::from_secs(30), idle_short).await);
+        assert_eq!(start.elapsed(), idle_short);
         // A request in flight for 100 s, then quiet: over `idle` after it ended.
         let activity = Arc::new(Activity::new());
         let request = activity.begin();

@@ -24,6 +24,7 @@ mod connectivity;
 mod content;
 mod errors;
 mod gemini;
+mod hostile;
 mod kubelet;
 mod lifecycle;
 mod observability;

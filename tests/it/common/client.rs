@@ -131,6 +131,17 @@ pub async fn next_frame(body: &mut Incoming) -> Option<Bytes> {
     }
 }
 
+/// Reads the next data frame of a streaming body; `false` once it ended or broke (a cut).
+pub async fn next_frame_or_end(body: &mut Incoming) -> bool {
+    loop {
+        match body.frame().await {
+            Some(Ok(frame)) if frame.is_data() => return true,
+            Some(Ok(_)) => {}
+            None | Some(Err(_)) => return false,
+        }
+    }
+}
+
 /// The `data:` payloads of an SSE body.
 pub fn sse_data(text: &str) -> Vec<String> {
     text.split("\n\n")

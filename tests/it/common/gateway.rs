@@ -65,6 +65,8 @@ pub struct Options<'a> {
     pub admin: bool,
     /// Extra environment.
     pub env: Vec<(&'a str, String)>,
+    /// A limit on the process's open files (`RLIMIT_NOFILE`), set with `prlimit`.
+    pub fd_limit: Option<u64>,
 }
 
 impl Gateway {
@@ -79,7 +81,8 @@ impl Gateway {
         let yaml = format!("{}\n{rest}", server_yaml(dir.path(), &options));
         let config = dir.path().join("config.yaml");
         std::fs::write(&config, yaml).unwrap();
-        Self::start_file(dir, &config, options.env).await
+        let sock = dir.path().join("llm.sock");
+        Self::spawn(dir, &config, sock, options.env, options.fd_limit).await
     }
 
     /// Starts the gateway on a config file the test wrote itself (its `server:` section from
@@ -90,7 +93,7 @@ impl Gateway {
         env: Vec<(&str, String)>,
     ) -> Self {
         let sock = dir.path().join("llm.sock");
-        Self::spawn(dir, config, sock, env).await
+        Self::spawn(dir, config, sock, env, None).await
     }
 
     async fn spawn(
@@ -98,8 +101,17 @@ impl Gateway {
         config: &Path,
         sock: PathBuf,
         env: Vec<(&str, String)>,
+        fd_limit: Option<u64>,
     ) -> Self {
-        let mut command = Command::new(BIN);
+        // `prlimit` sets the limit on itself and execs the gateway: same process, same pid.
+        let mut command = match fd_limit {
+            Some(n) => {
+                let mut prlimit = Command::new("prlimit");
+                prlimit.arg(format!("--nofile={n}:{n}")).arg("--").arg(BIN);
+                prlimit
+            }
+            None => Command::new(BIN),
+        };
         command
             .arg("--config")
             .arg(config)
