@@ -1,6 +1,16 @@
 //! Time formats the gateway reads and writes: RFC 3339 timestamps (Ollama's `created_at`, keys'
 //! `expires_at`, admin output), and Go-style durations (`6m0s`) for OpenAI's rate-limit headers.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Seconds since the Unix epoch now (0 if the clock is before it): `created` fields, key
+/// expiry.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Seconds in a minute.
 const SECONDS_PER_MINUTE: i64 = 60;
 /// Seconds in an hour.
@@ -14,7 +24,7 @@ const UNIX_EPOCH_DAYS: i64 = 719_468;
 
 /// Unix seconds of an RFC 3339 timestamp (`2025-07-07T20:32:53.844124Z`,
 /// `2023-08-04T08:52:19.385406455-07:00`); fractions are cut. `None` when it does not parse, so
-/// callers fall back to [`unix_now`](crate::providers::translate::unix_now).
+/// callers fall back to [`unix_now`].
 pub fn unix_from_rfc3339(text: &str) -> Option<u64> {
     let number = |from: usize, to: usize| -> Option<i64> {
         let digits = text.get(from..to)?;

@@ -18,6 +18,7 @@ pub mod router;
 pub mod runtime;
 pub mod server;
 pub mod stream;
+pub mod task;
 pub mod telemetry;
 pub mod tokens;
 pub mod types;

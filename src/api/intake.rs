@@ -69,7 +69,7 @@ pub fn caller(
     let conn = extensions.get::<ConnInfo>();
     runtime
         .access
-        .identify(headers, conn, crate::providers::translate::unix_now())
+        .identify(headers, conn, crate::clock::unix_now())
 }
 
 /// Who is calling (see [`caller`]), noted in the record; 401 when credentials are required and missing, unknown or expired.

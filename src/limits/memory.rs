@@ -13,7 +13,7 @@ use super::store::{
     Admission, BucketState, Budget, Charge, Counters, ScopeUsage, Store, StoreError, Take, gcra,
     period_start,
 };
-use crate::providers::BoxFuture;
+use crate::task::BoxFuture;
 
 /// Nanoseconds since the epoch (the same clock the Redis store reads with `TIME`).
 pub fn now_ns() -> u64 {

@@ -30,7 +30,7 @@ use super::store::{
     Admission, BucketState, Budget, Charge, Counters, ScopeUsage, Store, StoreError, Take,
 };
 use crate::config::expand::Secret;
-use crate::providers::BoxFuture;
+use crate::task::BoxFuture;
 
 /// The longest one store call may take, connecting included: a hung Redis must not hang requests.
 pub const CALL_TIMEOUT: Duration = Duration::from_millis(250);

@@ -28,7 +28,7 @@ use super::redis::RedisStore;
 use super::store::{Admission, BucketState, Budget, Charge, ScopeUsage, Store, StoreError, Take};
 use crate::config::expand::Secret;
 use crate::config::schema::{OnError, StoreConfig};
-use crate::providers::BoxFuture;
+use crate::task::BoxFuture;
 use crate::telemetry::metrics::STORE_ERRORS;
 
 /// While Redis is down, how often one call tries it again.

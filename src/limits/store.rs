@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::providers::BoxFuture;
+use crate::task::BoxFuture;
 
 /// Units taken from one rate bucket: `cost` of a `limit`-per-`window` allowance.
 #[derive(Debug, Clone, PartialEq, Eq)]

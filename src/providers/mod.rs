@@ -15,8 +15,6 @@ pub mod openai;
 pub mod path;
 pub mod translate;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,8 +27,7 @@ use crate::error::GatewayError;
 use crate::stream::ClientStream;
 use crate::types::{ChatRequest, EmbeddingsRequest, Usage};
 
-/// A boxed future borrowing the request (dyn-compatible async).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use crate::task::BoxFuture;
 
 /// An upstream's answer once its status and headers are in.
 pub enum Reply {

@@ -3,7 +3,6 @@
 //! name a tool result answers, upstream timestamps, and OpenAI's embeddings answer.
 
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -96,12 +95,6 @@ pub fn new_completion_id() -> String {
     )
 }
 
-/// Seconds since the epoch, for `created`.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
 
 /// Whether a message carries system instructions (`system` or `developer`).
 pub fn is_system(message: &Message) -> bool {

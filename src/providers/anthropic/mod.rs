@@ -12,7 +12,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::http::Endpoint;
-use super::translate::{new_completion_id, typed_request, unix_now};
+use super::translate::{new_completion_id, typed_request};
+use crate::clock::unix_now;
 use super::{BoxFuture, Common, Complete, MessagesCall, Provider, Reply, call};
 use crate::config::schema::{ProviderConfig, ProviderKind};
 use crate::error::GatewayError;

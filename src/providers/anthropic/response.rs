@@ -6,7 +6,7 @@ use http::StatusCode;
 
 use crate::error::GatewayError;
 use crate::providers::errors::UpstreamFailure;
-use crate::providers::translate::unix_now;
+use crate::clock::unix_now;
 use crate::types::Usage;
 use crate::types::anthropic::{Block, ErrorBody, MessagesResponse};
 use crate::types::chat::{ChatCompletion, Choice, FunctionCall, ResponseMessage, ToolCall};

@@ -3,7 +3,8 @@
 
 use super::request::THOUGHT_SEPARATOR;
 use super::wire::{Candidate, FunctionCall, GenerateContentResponse, Part, UsageMetadata};
-use crate::providers::translate::{new_call_id, new_completion_id, unix_now};
+use crate::clock::unix_now;
+use crate::providers::translate::{new_call_id, new_completion_id};
 use crate::types::Usage;
 use crate::types::chat::{self, ChatCompletion, Choice, ResponseMessage, ToolCall};
 use crate::types::usage::OpenAiUsage;

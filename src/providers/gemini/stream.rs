@@ -12,7 +12,8 @@ use super::response::{
 };
 use super::wire::{GenerateContentResponse, Part};
 use crate::error::GatewayError;
-use crate::providers::translate::{new_completion_id, unix_now};
+use crate::clock::unix_now;
+use crate::providers::translate::new_completion_id;
 use crate::stream::openai::{ChunkWriter, error_events};
 use crate::stream::sse::{self, Framer};
 use crate::stream::{StreamFault, Tally, Translate};

@@ -69,7 +69,7 @@ impl Ollama {
         let writer = ChunkWriter::new(
             translate::new_completion_id(),
             model,
-            translate::unix_now(),
+            crate::clock::unix_now(),
             include_usage,
         );
         let translator = stream::ChatStream::new(writer, &self.common.name);

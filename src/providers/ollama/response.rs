@@ -10,8 +10,9 @@ use serde::Deserialize;
 use super::wire::{ChatReply, EmbedReply, IncomingCall};
 use crate::error::GatewayError;
 use crate::providers::errors::{self, UpstreamFailure};
+use crate::clock::unix_now;
 use crate::providers::translate::{
-    EmbeddingEncoding, embeddings_body, new_call_id, new_completion_id, unix_now,
+    EmbeddingEncoding, embeddings_body, new_call_id, new_completion_id,
 };
 use crate::types::Usage;
 use crate::types::chat::{ChatCompletion, Choice, FunctionCall, ResponseMessage, ToolCall};
