@@ -21,4 +21,5 @@ pub mod stream;
 pub mod task;
 pub mod telemetry;
 pub mod tokens;
+pub mod transport;
 pub mod types;

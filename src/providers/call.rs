@@ -9,8 +9,9 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 
 use super::Common;
-use super::http::{UpstreamBody, describe};
+use super::http::UpstreamBody;
 use crate::error::GatewayError;
+use crate::transport::describe;
 
 /// Largest non-stream upstream body read into memory (embeddings of large batches are big).
 pub const MAX_RESPONSE_BYTES: usize = 256 << 20;

@@ -95,7 +95,6 @@ pub fn new_completion_id() -> String {
     )
 }
 
-
 /// Whether a message carries system instructions (`system` or `developer`).
 pub fn is_system(message: &Message) -> bool {
     matches!(message.role, Role::System | Role::Developer)

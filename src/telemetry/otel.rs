@@ -12,8 +12,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use opentelemetry::Context;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
@@ -182,7 +180,7 @@ pub fn ids(cx: &Context) -> Option<(String, String)> {
 /// hyper could not run.
 #[derive(Debug, Clone)]
 struct OtlpClient {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: crate::transport::HttpsClient,
     runtime: Option<tokio::runtime::Handle>,
     timeout: Duration,
 }
@@ -190,14 +188,14 @@ struct OtlpClient {
 impl OtlpClient {
     fn new(timeout: Duration) -> Result<Self, String> {
         Ok(Self {
-            client: crate::providers::http::plain_client()?,
+            client: crate::transport::plain_client()?,
             runtime: tokio::runtime::Handle::try_current().ok(),
             timeout,
         })
     }
 
     async fn send(
-        client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+        client: crate::transport::HttpsClient,
         request: http::Request<Bytes>,
         timeout: Duration,
     ) -> Result<http::Response<Bytes>, HttpError> {

@@ -13,8 +13,8 @@ use serde::Deserialize;
 
 use super::http::Endpoint;
 use super::translate::{new_completion_id, typed_request};
-use crate::clock::unix_now;
 use super::{BoxFuture, Common, Complete, MessagesCall, Provider, Reply, call};
+use crate::clock::unix_now;
 use crate::config::schema::{ProviderConfig, ProviderKind};
 use crate::error::GatewayError;
 use crate::stream::openai::ChunkWriter;

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+use crate::clock::unix_now;
 use crate::error::GatewayError;
 use crate::providers::errors::UpstreamFailure;
-use crate::clock::unix_now;
 use crate::types::Usage;
 use crate::types::anthropic::{Block, ErrorBody, MessagesResponse};
 use crate::types::chat::{ChatCompletion, Choice, FunctionCall, ResponseMessage, ToolCall};

@@ -11,8 +11,8 @@ use super::response::{
     CONTENT_FILTER, TOOL_CALLS, arguments_json, finish_reason, is_thought, tool_call, usage,
 };
 use super::wire::{GenerateContentResponse, Part};
-use crate::error::GatewayError;
 use crate::clock::unix_now;
+use crate::error::GatewayError;
 use crate::providers::translate::new_completion_id;
 use crate::stream::openai::{ChunkWriter, error_events};
 use crate::stream::sse::{self, Framer};

@@ -8,9 +8,9 @@ use http::StatusCode;
 use serde::Deserialize;
 
 use super::wire::{ChatReply, EmbedReply, IncomingCall};
+use crate::clock::unix_now;
 use crate::error::GatewayError;
 use crate::providers::errors::{self, UpstreamFailure};
-use crate::clock::unix_now;
 use crate::providers::translate::{
     EmbeddingEncoding, embeddings_body, new_call_id, new_completion_id,
 };
