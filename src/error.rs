@@ -9,9 +9,6 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode, header};
 use serde::Serialize;
 
-/// Longest upstream error message passed on to clients; the rest is cut.
-const MAX_UPSTREAM_MESSAGE_CHARS: usize = 1_000;
-
 /// Which side of the gateway a failure belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -310,17 +307,6 @@ impl GatewayError {
         };
         Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
     }
-
-    /// Cuts an upstream message to a bounded length (an upstream may echo a whole prompt) and
-    /// masks what the log redaction masks: an upstream that echoes the gateway's key (`Incorrect
-    /// API key provided: sk-…`) must not hand it to the client, nor to the logs.
-    pub fn bounded_message(message: &str) -> String {
-        let message = crate::telemetry::redact::global().redact(message);
-        match message.char_indices().nth(MAX_UPSTREAM_MESSAGE_CHARS) {
-            Some((cut, _)) => format!("{}…", &message[..cut]),
-            None => message.into_owned(),
-        }
-    }
 }
 
 #[derive(Serialize)]
@@ -462,21 +448,5 @@ mod tests {
             assert!(body["error"]["type"].is_string());
             assert!(body["error"].get("param").is_some());
         }
-    }
-
-    #[test]
-    fn long_upstream_messages_are_cut() {
-        let long = "é".repeat(MAX_UPSTREAM_MESSAGE_CHARS + 10);
-        let cut = GatewayError::bounded_message(&long);
-        assert_eq!(cut.chars().count(), MAX_UPSTREAM_MESSAGE_CHARS + 1);
-        assert_eq!(GatewayError::bounded_message("short"), "short");
-        let echoed = GatewayError::bounded_message(
-            "Incorrect API key provided: sk-proj-abcdefghijklmnopqrstuvwxyz012345.",
-        );
-        assert!(
-            echoed.starts_with("Incorrect API key provided: "),
-            "{echoed}"
-        );
-        assert!(!echoed.contains("abcdefghijklmnop"), "{echoed}");
     }
 }

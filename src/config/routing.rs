@@ -152,6 +152,9 @@ impl Default for RetryBackoff {
     }
 }
 
+/// The shortest ratio window the breaker handles (failsafe counts whole seconds).
+pub const MIN_BREAKER_WINDOW: Duration = Duration::from_secs(1);
+
 /// `routing.circuit_breaker`.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]

@@ -11,6 +11,20 @@ use serde::Deserialize;
 
 use crate::error::GatewayError;
 
+/// Longest upstream error message passed on to clients; the rest is cut.
+const MAX_UPSTREAM_MESSAGE_CHARS: usize = 1_000;
+
+/// Cuts an upstream message to a bounded length (an upstream may echo a whole prompt) and
+/// masks what the log redaction masks: an upstream that echoes the gateway's key (`Incorrect
+/// API key provided: sk-…`) must not hand it to the client, nor to the logs.
+pub fn bounded_message(message: &str) -> String {
+    let message = crate::telemetry::redact::global().redact(message);
+    match message.char_indices().nth(MAX_UPSTREAM_MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}…", &message[..cut]),
+        None => message.into_owned(),
+    }
+}
+
 /// What an upstream said went wrong, in OpenAI's terms.
 #[derive(Debug, Default)]
 pub struct UpstreamFailure {
@@ -49,7 +63,7 @@ impl UpstreamFailure {
             });
         GatewayError::Upstream {
             status,
-            message: GatewayError::bounded_message(&message),
+            message: bounded_message(&message),
             kind: self
                 .kind
                 .unwrap_or_else(|| default_error_type(status).to_owned()),
@@ -193,5 +207,21 @@ mod tests {
             assert_eq!(e.code(), want_code, "{body}");
             assert!(!e.to_string().contains("sk-"), "{e}");
         }
+    }
+
+    #[test]
+    fn long_upstream_messages_are_cut() {
+        let long = "é".repeat(MAX_UPSTREAM_MESSAGE_CHARS + 10);
+        let cut = bounded_message(&long);
+        assert_eq!(cut.chars().count(), MAX_UPSTREAM_MESSAGE_CHARS + 1);
+        assert_eq!(bounded_message("short"), "short");
+        let echoed = bounded_message(
+            "Incorrect API key provided: sk-proj-abcdefghijklmnopqrstuvwxyz012345.",
+        );
+        assert!(
+            echoed.starts_with("Incorrect API key provided: "),
+            "{echoed}"
+        );
+        assert!(!echoed.contains("abcdefghijklmnop"), "{echoed}");
     }
 }

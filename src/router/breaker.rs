@@ -29,8 +29,7 @@ pub enum State {
     Open = 2,
 }
 
-/// The shortest ratio window failsafe handles (it counts whole seconds).
-pub const MIN_WINDOW: Duration = Duration::from_secs(1);
+pub use crate::config::routing::MIN_BREAKER_WINDOW as MIN_WINDOW;
 
 type Policy = OrElse<ConsecutiveFailures<Constant>, SuccessRateOverTimeWindow<Constant>>;
 

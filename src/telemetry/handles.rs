@@ -9,12 +9,26 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{PoisonError, RwLock};
 
 use rustc_hash::FxHasher;
 
 /// Label sets one metric caches at most; beyond it handles are built per call, as without cache.
 pub const MAX_CACHED: usize = 4096;
+
+/// Whether a recorder is installed: a handle made before records nowhere and must not be kept.
+static RECORDING: AtomicBool = AtomicBool::new(false);
+
+/// Says a recorder is installed: handles made from now on are worth keeping.
+pub fn start_recording() {
+    RECORDING.store(true, Ordering::Release);
+}
+
+/// Whether a recorder is installed.
+pub fn recording() -> bool {
+    RECORDING.load(Ordering::Acquire)
+}
 
 /// The label sets whose values hash alike, each with its handle.
 type Bucket<H> = Vec<(Box<[String]>, H)>;
@@ -35,7 +49,7 @@ impl<H> Default for Handles<H> {
 impl<H: Clone> Handles<H> {
     /// The handle for `values`, made by `make` the first time.
     pub fn get(&self, values: &[&str], make: impl FnOnce() -> H) -> H {
-        if !super::metrics::installed() {
+        if !recording() {
             // A handle made before the recorder exists records nowhere: never keep one.
             return make();
         }

@@ -105,11 +105,6 @@ const FRACTIONAL_COUNTERS: [&str; 1] = [COST_USD];
 /// The recorder, once [`install`] ran.
 static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
 
-/// Whether the Prometheus recorder is installed (handles made before it record nowhere).
-pub fn installed() -> bool {
-    matches!(HANDLE.get(), Some(Ok(_)))
-}
-
 /// Installs the global Prometheus recorder once and returns its handle.
 pub fn install() -> Result<PrometheusHandle, String> {
     HANDLE
@@ -130,6 +125,7 @@ pub fn install() -> Result<PrometheusHandle, String> {
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
+            super::handles::start_recording();
             describe();
             Ok(handle)
         })

@@ -305,7 +305,7 @@ impl ToAnthropic {
                 kind: in_band_type(detail.kind.as_deref(), detail.code.as_deref()).to_owned(),
                 message: detail
                     .message
-                    .map(|m| GatewayError::bounded_message(&m))
+                    .map(|m| crate::providers::errors::bounded_message(&m))
                     .unwrap_or_else(|| "The upstream stream failed.".to_owned()),
             },
         };

@@ -40,7 +40,7 @@ pub(super) fn breaker(b: &schema::BreakerConfig) -> Result<(), ConfigError> {
             "must be greater than 0 and at most 1",
         ));
     }
-    if b.window < crate::router::breaker::MIN_WINDOW {
+    if b.window < crate::config::routing::MIN_BREAKER_WINDOW {
         return Err(ConfigError::at(&at.key("window"), "must be at least 1s"));
     }
     if b.failure_threshold == 0 {
