@@ -25,6 +25,7 @@ use crate::config::schema::{MockConfig, ProviderConfig, ProviderKind, TlsConfig}
 use crate::config::validate::default_base_url;
 use crate::error::GatewayError;
 use crate::stream::ClientStream;
+use crate::types::chat::ChatDialect;
 use crate::types::{ChatRequest, EmbeddingsRequest, Usage};
 
 pub use crate::task::BoxFuture;
@@ -89,6 +90,10 @@ pub trait Provider: Send + Sync {
         request: &'a EmbeddingsRequest<'a>,
         upstream_model: &'a str,
     ) -> BoxFuture<'a, Result<Complete, GatewayError>>;
+    /// The OpenAI chat dialect a request built by translation must use for this upstream.
+    fn chat_dialect(&self) -> ChatDialect {
+        ChatDialect::Compatible
+    }
     /// Anthropic Messages passthrough (`POST /v1/messages`, body and stream in Anthropic's
     /// format, only `model` replaced). Only Anthropic adapters answer; others return `None`
     /// and the caller translates instead.

@@ -14,6 +14,7 @@ use crate::config::schema::{ProviderConfig, ProviderKind};
 use crate::error::GatewayError;
 use crate::stream::openai::Passthrough;
 use crate::stream::sniff::Sniff;
+use crate::types::chat::ChatDialect;
 use crate::types::json::json_string;
 use crate::types::usage::{usage_anywhere, usage_in};
 use crate::types::{ChatRequest, EmbeddingsRequest};
@@ -102,6 +103,14 @@ impl Provider for OpenAi {
 
     fn kind(&self) -> ProviderKind {
         self.kind
+    }
+
+    fn chat_dialect(&self) -> ChatDialect {
+        // OpenAI and Azure deprecate `max_tokens` and reject unknown fields such as `top_k`.
+        match self.kind {
+            ProviderKind::Openai | ProviderKind::Azure => ChatDialect::Native,
+            _ => ChatDialect::Compatible,
+        }
     }
 
     fn chat<'a>(
@@ -262,6 +271,29 @@ mod tests {
         for hostile in ["../../../admin?x=", "x?api-version=evil&", "x#frag", "x y"] {
             let error = classic.path("chat/completions", hostile).unwrap_err();
             assert_eq!(error.param(), Some("model"), "{hostile}");
+        }
+    }
+
+    #[test]
+    fn translated_requests_use_the_upstreams_dialect() {
+        let cases = [
+            ("openai", "", ChatDialect::Native),
+            ("azure", ", api_version: v1", ChatDialect::Native),
+            ("vllm", "", ChatDialect::Compatible),
+            ("openai_compatible", "", ChatDialect::Compatible),
+        ];
+        for (kind, extra, want) in cases {
+            let text = format!(
+                "providers:\n  - {{name: p, type: {kind}, base_url: 'http://up/v1', models: [m]{extra}}}\n"
+            );
+            let config = crate::config::parse(&text, None).unwrap();
+            let provider = &config.raw.providers[0];
+            let endpoint = Arc::new(super::super::endpoint(provider).unwrap());
+            assert_eq!(
+                OpenAi::new(provider, endpoint).unwrap().chat_dialect(),
+                want,
+                "{kind}"
+            );
         }
     }
 }

@@ -85,7 +85,7 @@ async fn translated(
     let typed = request::typed(bytes)?;
     let model = typed.model.clone();
     let input_estimate = count::estimate(&call.top);
-    let openai = request::to_openai(typed, provider.kind())?;
+    let openai = request::to_openai(typed, provider.chat_dialect())?;
     let body = serde_json::to_vec(&openai).map_err(|e| GatewayError::Internal(e.to_string()))?;
     // The same parse as an OpenAI client's request: one code path from here on.
     let chat = ChatRequest::parse(&body)?;

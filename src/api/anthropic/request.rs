@@ -8,7 +8,6 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 
-use crate::config::schema::ProviderKind;
 use crate::error::GatewayError;
 use crate::types::TopLevel;
 use crate::types::anthropic::{
@@ -16,8 +15,8 @@ use crate::types::anthropic::{
     Source,
 };
 use crate::types::chat::{
-    ChatCompletionRequest, Content, ContentPart, FunctionCall, FunctionDef, ImageUrl, Message,
-    NamedFunction, NamedToolChoice, Role, Stop, StreamOptions, Tool, ToolCall, ToolChoice,
+    ChatCompletionRequest, ChatDialect, Content, ContentPart, FunctionCall, FunctionDef, ImageUrl,
+    Message, NamedFunction, NamedToolChoice, Role, Stop, StreamOptions, Tool, ToolCall, ToolChoice,
 };
 use crate::types::request::{check_max_tokens, check_model};
 
@@ -146,10 +145,10 @@ fn dotted(path: &serde_path_to_error::Path) -> String {
     segments.join(".")
 }
 
-/// The OpenAI chat completion request for a Messages request to an upstream of `kind`.
+/// The OpenAI chat completion request for a Messages request to an upstream speaking `dialect`.
 pub fn to_openai(
     request: MessagesRequest,
-    kind: ProviderKind,
+    dialect: ChatDialect,
 ) -> Result<ChatCompletionRequest, GatewayError> {
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
     if let Some(system) = &request.system {
@@ -171,9 +170,7 @@ pub fn to_openai(
         (Some(_), Some(choice)) => tool_choice(choice)?,
         _ => (None, None),
     };
-    // OpenAI and Azure deprecate `max_tokens` (o-series models refuse it) and reject unknown
-    // fields such as `top_k`; other OpenAI-format servers know `max_tokens` and `top_k`.
-    let openai_native = matches!(kind, ProviderKind::Openai | ProviderKind::Azure);
+    let openai_native = dialect == ChatDialect::Native;
     let mut extra = Map::new();
     if let (Some(top_k), false) = (request.top_k, openai_native) {
         extra.insert("top_k".to_owned(), Value::from(top_k));

@@ -20,6 +20,19 @@ pub use tools::{
     FunctionCall, FunctionDef, NamedFunction, NamedToolChoice, Tool, ToolCall, ToolChoice,
 };
 
+/// Which OpenAI chat dialect an upstream speaks, for requests built by translation. Only the
+/// adapter knows its upstream: it says which, so translating code never looks at provider types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChatDialect {
+    /// OpenAI itself (and Azure): `max_completion_tokens` (o-series models refuse
+    /// `max_tokens`), and unknown fields such as `top_k` are rejected.
+    Native,
+    /// OpenAI-compatible servers (vLLM, Ollama's `/v1`, …): `max_tokens`, and extensions such
+    /// as `top_k` are understood.
+    #[default]
+    Compatible,
+}
+
 /// Fixture access shared by the submodules' tests, which all read the same reference captures.
 #[cfg(test)]
 mod test_support {
