@@ -156,7 +156,9 @@ async fn start(config: Config) -> Result<Running, ExitCode> {
         traces: Some(traces),
     };
     running.refresh_watch();
-    running.health.sync(&running.state.runtime.load());
+    running
+        .health
+        .sync(running.state.runtime.load().health_probes());
     running.lifecycle.advance(Phase::Ready);
     tracing::info!(
         tcp = bound.tcp.map(|a| a.to_string()),
@@ -201,7 +203,7 @@ impl Running {
                 if let Outcome::Applied(_) = reloader.reload(cause).await {
                     let runtime = self.state.runtime.load();
                     warn_if_open(&runtime);
-                    self.health.sync(&runtime);
+                    self.health.sync(runtime.health_probes());
                 }
             } else {
                 tracing::warn!("reload requested, but there is no config file (env-only mode)");

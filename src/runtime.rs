@@ -14,7 +14,7 @@ use crate::limits::{Gcra, MINUTE};
 use crate::pricing::Prices;
 use crate::providers::http::Endpoint;
 use crate::providers::{self, EndpointKey, Provider};
-use crate::router::bulkhead::Bulkhead;
+use crate::router::health::Probe;
 use crate::router::{Inputs, Router};
 
 /// One generation of serving state.
@@ -39,8 +39,6 @@ pub struct Runtime {
     pub health: HashMap<String, Arc<AtomicBool>>,
     /// Connection pools by provider name, with what identifies them.
     endpoints: HashMap<String, (EndpointKey, Arc<Endpoint>)>,
-    /// Bulkheads by provider name.
-    bulkheads: HashMap<String, Bulkhead>,
 }
 
 /// Adapters and their pools, in config order.
@@ -72,7 +70,6 @@ impl Runtime {
             health: &health,
             previous: previous.map(|p| &p.router),
         });
-        let bulkheads = bulkheads(&config, previous);
         let rpm = config.raw.rate_limit.requests_per_minute;
         let rate_limit = config.raw.rate_limit.enabled.then(|| {
             previous
@@ -101,7 +98,6 @@ impl Runtime {
             prices,
             health,
             endpoints,
-            bulkheads,
         })
     }
 
@@ -110,9 +106,21 @@ impl Runtime {
         self.endpoints.get(provider).map(|(_, endpoint)| endpoint)
     }
 
-    /// The bulkhead of `provider`.
-    pub fn bulkhead(&self, provider: &str) -> Option<&Bulkhead> {
-        self.bulkheads.get(provider)
+    /// The health checks this generation's config asks for.
+    pub fn health_probes(&self) -> Vec<Probe> {
+        self.config
+            .raw
+            .providers
+            .iter()
+            .filter_map(|provider| {
+                Some(Probe {
+                    provider: provider.name.clone(),
+                    check: provider.health_check.clone()?,
+                    endpoint: Arc::clone(self.endpoint(&provider.name)?),
+                    flag: Arc::clone(self.health.get(&provider.name)?),
+                })
+            })
+            .collect()
     }
 
     /// Whether `other` shares this runtime's connection pool for `provider`.
@@ -164,25 +172,6 @@ fn health(config: &Config, previous: Option<&Runtime>) -> HashMap<String, Arc<At
                 .cloned()
                 .unwrap_or_else(|| Arc::new(AtomicBool::new(true)));
             (p.name.clone(), flag)
-        })
-        .collect()
-}
-
-/// One bulkhead per provider; the same size keeps the same slots (and their holders).
-fn bulkheads(config: &Config, previous: Option<&Runtime>) -> HashMap<String, Bulkhead> {
-    config
-        .raw
-        .providers
-        .iter()
-        .map(|p| {
-            let bulkhead = previous
-                .and_then(|prev| prev.bulkheads.get(&p.name))
-                .filter(|b| b.size() == p.max_concurrency)
-                .map_or_else(
-                    || Bulkhead::new(&p.name, p.max_concurrency, p.queue_timeout),
-                    |b| b.with_queue_timeout(p.queue_timeout),
-                );
-            (p.name.clone(), bulkhead)
         })
         .collect()
 }

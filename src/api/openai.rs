@@ -37,7 +37,7 @@ pub async fn chat_completions(State(state): State<AppState>, request: Request) -
         };
         admit(&state, &runtime, &identity, &ask, &mut record).await?;
         let routed = attempt::Request {
-            runtime: &runtime,
+            router: &runtime.router,
             model: &request.model,
             record: &mut record,
         };
@@ -68,7 +68,7 @@ pub async fn embeddings(State(state): State<AppState>, request: Request) -> Resp
         };
         admit(&state, &runtime, &identity, &ask, &mut record).await?;
         let routed = attempt::Request {
-            runtime: &runtime,
+            router: &runtime.router,
             model: &request.model,
             record: &mut record,
         };

@@ -123,7 +123,7 @@ pub async fn forward(State(state): State<AppState>, request: Request) -> Respons
         };
         admit(&state, &runtime, &identity, &ask, &mut record).await?;
         let routed = attempt::Request {
-            runtime: &runtime,
+            router: &runtime.router,
             model: &model,
             record: &mut record,
         };

@@ -74,8 +74,16 @@ pub struct Complete {
 
 /// One upstream provider.
 pub trait Provider: Send + Sync {
+    /// The settings every adapter shares.
+    fn common(&self) -> &Common;
     /// The configured provider name.
-    fn name(&self) -> &str;
+    fn name(&self) -> &str {
+        &self.common().name
+    }
+    /// The upstream's host (`server.address` of spans).
+    fn server_address(&self) -> &str {
+        self.common().endpoint.host()
+    }
     /// The wire format.
     fn kind(&self) -> ProviderKind;
     /// `POST /chat/completions`, streaming or not; the reply is in OpenAI's format.

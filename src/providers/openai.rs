@@ -97,8 +97,8 @@ impl OpenAi {
 }
 
 impl Provider for OpenAi {
-    fn name(&self) -> &str {
-        &self.common.name
+    fn common(&self) -> &Common {
+        &self.common
     }
 
     fn kind(&self) -> ProviderKind {

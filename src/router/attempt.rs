@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::group::{Deployment, Group};
-use super::{OTHER_MODEL, Target, retry};
+use super::{OTHER_MODEL, Router, Target, retry};
 use crate::error::GatewayError;
 use crate::providers::{BoxFuture, Forward, Provider, Reply};
-use crate::runtime::Runtime;
 use crate::stream::peek::peek;
 use crate::telemetry::access::RequestRecord;
 use crate::telemetry::genai::{Attempt, AttemptSpan};
@@ -40,8 +39,8 @@ impl<'r, F> Call<'r> for F where
 
 /// What the loop needs besides the call itself.
 pub struct Request<'a> {
-    /// The generation serving the request.
-    pub runtime: &'a Runtime,
+    /// The routes of the generation serving the request.
+    pub router: &'a Router,
     /// The model the client asked for.
     pub model: &'a str,
     /// The request's record (routing labels, attempts, guards held to the end).
@@ -56,19 +55,19 @@ where
     F: Call<'r>,
 {
     let Request {
-        runtime,
+        router,
         model,
         record,
     } = request;
-    let routing = &runtime.config.raw.routing;
+    let routing = &router.routing;
     let mut run = Loop {
-        runtime,
+        router,
         record,
         deadline: Instant::now() + routing.timeout,
         attempts: 0,
         last_tried: 0,
     };
-    let mut target = runtime.router.resolve(model)?;
+    let mut target = router.resolve(model)?;
     let mut visited = vec![model.to_owned()];
     let mut queue: VecDeque<String> = VecDeque::new();
     loop {
@@ -92,7 +91,7 @@ where
             return Err(error);
         };
         queue.extend(next.iter().filter(|n| !visited.contains(n)).cloned());
-        let Some(resolved) = next_target(runtime, &mut queue, &mut visited) else {
+        let Some(resolved) = next_target(router, &mut queue, &mut visited) else {
             return Err(error);
         };
         target = resolved;
@@ -101,13 +100,13 @@ where
 
 /// The next fallback that resolves, in order.
 fn next_target<'r>(
-    runtime: &'r Runtime,
+    router: &'r Router,
     queue: &mut VecDeque<String>,
     visited: &mut Vec<String>,
 ) -> Option<Target<'r>> {
     while let Some(name) = queue.pop_front() {
         visited.push(name.clone());
-        if let Ok(target) = runtime.router.resolve(&name) {
+        if let Ok(target) = router.resolve(&name) {
             return Some(target);
         }
     }
@@ -131,7 +130,7 @@ fn breaker_failure(error: &GatewayError) -> bool {
 }
 
 struct Loop<'a> {
-    runtime: &'a Runtime,
+    router: &'a Router,
     record: &'a mut RequestRecord,
     deadline: Instant,
     attempts: u32,
@@ -149,7 +148,7 @@ impl Loop<'_> {
     where
         F: Call<'r>,
     {
-        let tries = self.runtime.config.raw.routing.retry_count + 1;
+        let tries = self.router.routing.retry_count + 1;
         let mut last = None;
         for _ in 0..tries {
             match self
@@ -169,7 +168,7 @@ impl Loop<'_> {
         F: Call<'r>,
     {
         let order = group.order(self.record.estimate);
-        let tries = self.runtime.config.raw.routing.retry_count + 1;
+        let tries = self.router.routing.retry_count + 1;
         let mut last = None;
         for n in 0..tries as usize {
             let picked = (0..order.len())
@@ -225,7 +224,7 @@ impl Loop<'_> {
     /// served by the error and its `Retry-After` than by a gateway that sits on the request) or
     /// the wait would pass the deadline.
     fn retry_delay(&self, previous: &GatewayError, same_deployment: bool) -> Option<Duration> {
-        let backoff = &self.runtime.config.raw.routing.retry_backoff;
+        let backoff = &self.router.routing.retry_backoff;
         let hint = previous.retry_after().filter(|_| same_deployment);
         if hint.is_some_and(|h| h > backoff.max) {
             return None;
@@ -247,7 +246,7 @@ impl Loop<'_> {
         F: Call<'r>,
     {
         let provider = deployment.provider.name();
-        let slot = match self.runtime.bulkhead(provider) {
+        let slot = match self.router.bulkhead(provider) {
             Some(bulkhead) => Some(bulkhead.enter().await?),
             None => None,
         };
@@ -273,9 +272,7 @@ impl Loop<'_> {
         // bounded by `ttft_timeout`, so a slow first byte can still fail over.
         let left = self.deadline.saturating_duration_since(started);
         let ttft = self
-            .runtime
-            .config
-            .raw
+            .router
             .routing
             .ttft_timeout
             .filter(|_| self.record.stream);
@@ -318,8 +315,7 @@ impl Loop<'_> {
 
     /// The CLIENT span of an attempt on `deployment` with upstream `model`.
     fn span(&self, deployment: &Deployment, model: &str) -> AttemptSpan {
-        let provider = deployment.provider.name();
-        let server = self.runtime.endpoint(provider).map_or("", |e| e.host());
+        let server = deployment.provider.server_address();
         AttemptSpan::start(
             self.record.trace_context(),
             &Attempt {
@@ -337,7 +333,7 @@ impl Loop<'_> {
     fn timeout_error(&self, deployment: &Deployment) -> GatewayError {
         GatewayError::UpstreamTimeout {
             provider: deployment.provider.name().to_owned(),
-            after: self.runtime.config.raw.routing.timeout,
+            after: self.router.routing.timeout,
         }
     }
 }

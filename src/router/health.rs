@@ -16,7 +16,6 @@ use tokio::task::JoinHandle;
 
 use crate::config::schema::HealthCheckConfig;
 use crate::providers::http::Endpoint;
-use crate::runtime::Runtime;
 use crate::telemetry::metrics::PROVIDER_HEALTHY;
 
 /// Longest wait for one health answer (never longer than the interval).
@@ -30,6 +29,18 @@ struct Key {
     flag: usize,
 }
 
+/// One provider's check, with where it probes and the flag it flips.
+pub struct Probe {
+    /// The provider's name.
+    pub provider: String,
+    /// Its `health_check`.
+    pub check: HealthCheckConfig,
+    /// Its connection pool.
+    pub endpoint: Arc<Endpoint>,
+    /// Its health flag (read by its deployments).
+    pub flag: Arc<AtomicBool>,
+}
+
 /// The running checks.
 #[derive(Default)]
 pub struct HealthChecks {
@@ -37,26 +48,16 @@ pub struct HealthChecks {
 }
 
 impl HealthChecks {
-    /// Runs exactly the checks `runtime`'s config asks for.
-    pub fn sync(&mut self, runtime: &Runtime) {
+    /// Runs exactly the checks `probes` describe (a config generation's).
+    pub fn sync(&mut self, probes: Vec<Probe>) {
         let mut wanted = HashMap::new();
-        for provider in &runtime.config.raw.providers {
-            let (Some(check), Some(endpoint), Some(flag)) = (
-                provider.health_check.as_ref(),
-                runtime.endpoint(&provider.name),
-                runtime.health.get(&provider.name),
-            ) else {
-                continue;
-            };
+        for probe in probes {
             let key = Key {
-                check: check.clone(),
-                endpoint: Arc::as_ptr(endpoint).addr(),
-                flag: Arc::as_ptr(flag).addr(),
+                check: probe.check,
+                endpoint: Arc::as_ptr(&probe.endpoint).addr(),
+                flag: Arc::as_ptr(&probe.flag).addr(),
             };
-            wanted.insert(
-                provider.name.clone(),
-                (key, Arc::clone(endpoint), Arc::clone(flag)),
-            );
+            wanted.insert(probe.provider, (key, probe.endpoint, probe.flag));
         }
         self.tasks.retain(|name, (key, task)| {
             let keep = wanted.get(name).is_some_and(|(k, _, _)| k == key);

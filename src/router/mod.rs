@@ -15,9 +15,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use bulkhead::Bulkhead;
 pub use group::{Deployment, Group, Limit};
 use state::DeploymentState;
 
+use crate::config::schema::RoutingConfig;
 use crate::config::{Config, GroupSpec};
 use crate::error::GatewayError;
 use crate::providers::Provider;
@@ -36,11 +38,16 @@ pub enum Target<'r> {
     Default(&'r Deployment),
 }
 
-/// All model groups of one config generation.
+/// All model groups of one config generation, with what the attempt loop needs besides them:
+/// the routing policy and the providers' bulkheads.
 pub struct Router {
     groups: HashMap<String, Group>,
     order: Vec<String>,
     default: Option<Deployment>,
+    /// `routing:` of the config (retries, backoff, timeouts, fallbacks).
+    pub routing: RoutingConfig,
+    /// Bulkheads by provider name.
+    bulkheads: HashMap<String, Bulkhead>,
 }
 
 /// What a new router can take over from the previous generation's.
@@ -113,7 +120,14 @@ impl Router {
             groups,
             order,
             default,
+            routing: inputs.config.raw.routing.clone(),
+            bulkheads: bulkheads(inputs.config, inputs.previous),
         }
+    }
+
+    /// The bulkhead of `provider`.
+    pub fn bulkhead(&self, provider: &str) -> Option<&Bulkhead> {
+        self.bulkheads.get(provider)
     }
 
     /// Where `model` goes: its group, else the default provider, else 404.
@@ -192,6 +206,25 @@ fn deployments(spec: &GroupSpec, inputs: &Inputs<'_>) -> Vec<Deployment> {
                 quota,
                 state: state_for(inputs, provider.name(), &d.upstream_model),
             })
+        })
+        .collect()
+}
+
+/// One bulkhead per provider; the same size keeps the same slots (and their holders).
+fn bulkheads(config: &Config, previous: Option<&Router>) -> HashMap<String, Bulkhead> {
+    config
+        .raw
+        .providers
+        .iter()
+        .map(|p| {
+            let bulkhead = previous
+                .and_then(|prev| prev.bulkheads.get(&p.name))
+                .filter(|b| b.size() == p.max_concurrency)
+                .map_or_else(
+                    || Bulkhead::new(&p.name, p.max_concurrency, p.queue_timeout),
+                    |b| b.with_queue_timeout(p.queue_timeout),
+                );
+            (p.name.clone(), bulkhead)
         })
         .collect()
 }

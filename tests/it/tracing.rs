@@ -94,7 +94,7 @@ async fn one_trace_runs_from_the_client_through_every_attempt_to_the_upstream() 
         )
     })
     .await;
-    let gw = traced_gateway(&collector, &upstream).await;
+    let mut gw = traced_gateway(&collector, &upstream).await;
     let body = json!({"model": "m", "max_tokens": 50, "temperature": 0.3, "user": "u-42",
         "messages": [{"role": "user", "content": "hello"}]});
     let mut request = raw_request("POST", "/v1/chat/completions", body.to_string().into());
@@ -163,11 +163,8 @@ async fn one_trace_runs_from_the_client_through_every_attempt_to_the_upstream() 
             format!("00-{TRACE_ID}-{}-01", hex(&attempt.span_id))
         );
     }
-    let log = gw.log_text();
-    assert!(
-        log.contains(&format!("\"trace_id\":\"{TRACE_ID}\"")),
-        "logs carry the trace id"
-    );
+    // The request's line is written by the log thread: wait for it rather than race it.
+    gw.wait_log(&format!("\"trace_id\":\"{TRACE_ID}\"")).await;
 }
 
 #[tokio::test]

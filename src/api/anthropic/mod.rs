@@ -56,7 +56,7 @@ pub async fn messages(State(state): State<AppState>, request: Request) -> Respon
             stream: head.stream,
         };
         let routed = attempt::Request {
-            runtime: &runtime,
+            router: &runtime.router,
             model: &model,
             record: &mut record,
         };
@@ -129,7 +129,7 @@ pub async fn count_tokens(State(state): State<AppState>, request: Request) -> Re
             stream: false,
         };
         let routed = attempt::Request {
-            runtime: &runtime,
+            router: &runtime.router,
             model: &model,
             record: &mut record,
         };

@@ -69,8 +69,8 @@ fn usage_of(body: &[u8]) -> Option<crate::types::Usage> {
 }
 
 impl Provider for Anthropic {
-    fn name(&self) -> &str {
-        &self.common.name
+    fn common(&self) -> &Common {
+        &self.common
     }
 
     fn kind(&self) -> ProviderKind {

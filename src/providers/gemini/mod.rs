@@ -112,8 +112,8 @@ fn method_path(resource: &str, method: &str) -> String {
 }
 
 impl Provider for Gemini {
-    fn name(&self) -> &str {
-        &self.common.name
+    fn common(&self) -> &Common {
+        &self.common
     }
 
     fn kind(&self) -> ProviderKind {

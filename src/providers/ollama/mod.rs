@@ -79,8 +79,8 @@ impl Ollama {
 }
 
 impl Provider for Ollama {
-    fn name(&self) -> &str {
-        &self.common.name
+    fn common(&self) -> &Common {
+        &self.common
     }
 
     fn kind(&self) -> ProviderKind {
