@@ -20,7 +20,7 @@ use crate::reload::{self, Cause, Outcome, Reloader};
 use crate::router::health::HealthChecks;
 use crate::runtime::Runtime;
 use crate::server::{self, ConnSettings, Server, SettingsSource, SocketFile};
-use crate::telemetry::{self, access};
+use crate::telemetry;
 
 /// Exit code for an invalid config or usage (EX_USAGE).
 pub const EXIT_CONFIG: u8 = 64;
@@ -320,14 +320,14 @@ async fn drain(
                 _ = &mut deadline => break,
                 _ = signals.shutdown() => break,
                 _ = ticker.tick() => tracing::info!(
-                    inflight_requests = access::inflight(),
+                    inflight_requests = crate::request::inflight(),
                     open_connections = api.open_connections(),
                     "draining: waiting for in-flight requests"
                 ),
             }
         }
     }
-    let cut = access::inflight();
+    let cut = crate::request::inflight();
     if cut > 0 {
         tracing::warn!(
             inflight_requests = cut,
@@ -335,7 +335,7 @@ async fn drain(
         );
         // Each request cut now closes its record as `drain_cut` while its connection is
         // dropped: every request that started leaves its line before the process exits.
-        access::mark_drain_cut();
+        crate::request::mark_drain_cut();
         api.cut();
         if tokio::time::timeout(CUT_GRACE, api.wait_closed())
             .await

@@ -14,6 +14,7 @@ pub mod limits;
 pub mod pricing;
 pub mod providers;
 pub mod reload;
+pub mod request;
 pub mod router;
 pub mod runtime;
 pub mod server;

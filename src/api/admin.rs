@@ -89,10 +89,11 @@ pub async fn set_log_level(State(state): State<AppState>, request: Request) -> R
     }
     let (parts, body) = request.into_parts();
     let timeout = runtime.config.raw.server.read_timeout;
-    let bytes = match super::body::read_body(&parts.headers, body, MAX_LEVEL_BYTES, timeout).await {
-        Ok(bytes) => bytes,
-        Err(e) => return e.into_response(),
-    };
+    let bytes =
+        match crate::request::body::read(&parts.headers, body, MAX_LEVEL_BYTES, timeout).await {
+            Ok(bytes) => bytes,
+            Err(e) => return e.into_response(),
+        };
     let filter = match serde_json::from_slice::<Level>(&bytes) {
         Ok(level) => level.level,
         Err(_) => String::from_utf8_lossy(&bytes).trim().to_owned(),

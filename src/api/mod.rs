@@ -4,11 +4,10 @@
 
 pub mod admin;
 pub mod anthropic;
-pub mod body;
 pub mod health;
-pub mod intake;
 pub mod openai;
 pub mod passthrough;
+pub mod pipeline;
 pub mod respond;
 pub mod usage;
 
@@ -16,7 +15,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -28,6 +27,7 @@ use crate::runtime::Runtime;
 use crate::telemetry::genai::ServerSpan;
 use crate::telemetry::logging::LogControl;
 use crate::telemetry::otel;
+use pipeline::Operation;
 use respond::Inbound;
 use tracing::Instrument as _;
 
@@ -48,6 +48,15 @@ pub struct Shared {
 /// Cheaply clonable handle to [`Shared`].
 pub type AppState = Arc<Shared>;
 
+/// The handler of an [`Operation`]: every admitted endpoint is one declaration.
+fn operation<O: Operation + Send + 'static>(op: O) -> axum::routing::MethodRouter<AppState> {
+    let op = Arc::new(op);
+    post(move |State(state): State<AppState>, request: Request| {
+        let op = Arc::clone(&op);
+        async move { pipeline::serve(&state, request, op.as_ref()).await }
+    })
+}
+
 /// The API router. `with_probes` adds `/health/*`, `/metrics` and `/admin/*` (when no admin
 /// listener is set).
 pub fn api_router(state: AppState, with_probes: bool) -> Router {
@@ -56,19 +65,26 @@ pub fn api_router(state: AppState, with_probes: bool) -> Router {
         router = router
             .route(
                 &format!("{prefix}/chat/completions"),
-                post(openai::chat_completions),
+                operation(openai::Chat),
             )
-            .route(&format!("{prefix}/embeddings"), post(openai::embeddings))
-            .route(&format!("{prefix}/models"), get(openai::list_models))
-            .route(&format!("{prefix}/models/{{*id}}"), get(openai::get_model))
-            .route(&format!("{prefix}/messages"), post(anthropic::messages))
-            .route(&format!("{prefix}/key/info"), get(usage::own_info))
+            .route(
+                &format!("{prefix}/embeddings"),
+                operation(openai::Embeddings),
+            )
+            .route(
+                &format!("{prefix}/messages"),
+                operation(anthropic::Messages),
+            )
             .route(
                 &format!("{prefix}/messages/count_tokens"),
-                post(anthropic::count_tokens),
-            );
-        for operation in passthrough::OPERATIONS {
-            router = router.route(&format!("{prefix}/{operation}"), post(passthrough::forward));
+                operation(anthropic::CountTokens),
+            )
+            .route(&format!("{prefix}/models"), get(openai::list_models))
+            .route(&format!("{prefix}/models/{{*id}}"), get(openai::get_model))
+            .route(&format!("{prefix}/key/info"), get(usage::own_info));
+        for op in passthrough::OPERATIONS {
+            let route = operation(passthrough::Passthrough(op));
+            router = router.route(&format!("{prefix}/{op}"), route);
         }
     }
     router = router.route_layer(axum::middleware::from_fn(traced));

@@ -1,90 +1,108 @@
-//! OpenAI-compatible handlers: chat completions (whole and SSE), embeddings, and the model list.
-//! Each request reads one runtime snapshot at its start and keeps it to its end.
+//! The OpenAI endpoints: chat completions (whole and SSE) and embeddings, declared as
+//! operations of the handler pipeline, and the model list (identified, not admitted).
 
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::request::Parts;
 use serde::Serialize;
 
 use super::AppState;
-use super::intake::{Ask, admit, caller, identify, read, request_id};
-use super::respond::{Inbound, respond};
+use super::pipeline::Operation;
+use super::respond::Inbound;
 use crate::error::GatewayError;
-use crate::providers::Reply;
-use crate::router::attempt;
+use crate::providers::{BoxFuture, Provider, Reply};
+use crate::request::{Head, identify};
 use crate::runtime::Runtime;
-use crate::telemetry::access::RequestRecord;
-use crate::telemetry::genai::RequestFacts;
 use crate::types::request::MAX_MODEL_BYTES;
 use crate::types::{ChatRequest, EmbeddingsRequest};
 
-/// `POST /v1/chat/completions`.
-pub async fn chat_completions(State(state): State<AppState>, request: Request) -> Response {
-    let runtime = state.runtime.load_full();
-    let (parts, body) = request.into_parts();
-    let mut record = RequestRecord::start("chat", request_id(&parts), &parts);
-    let result = async {
-        let identity = identify(&runtime, &parts, &mut record)?;
-        let bytes = read(&runtime, &parts, body).await?;
-        let request = ChatRequest::parse(&bytes)?;
-        record.stream = request.stream;
-        record.facts = RequestFacts::read(&request.top, request.max_tokens);
-        let ask = Ask {
-            model: &request.model,
-            body: &bytes,
-            max_tokens: request.max_tokens,
-        };
-        admit(&state, &runtime, &identity, &ask, &mut record).await?;
-        let routed = attempt::Request {
-            router: &runtime.router,
-            model: &request.model,
-            record: &mut record,
-        };
-        let request = &request;
-        attempt::run(routed, |provider, model| {
-            Box::pin(async move { provider.chat(request, &model).await })
-        })
-        .await
+/// `POST /v1/chat/completions`, whole or SSE.
+pub struct Chat;
+
+impl Operation for Chat {
+    type Parsed<'b> = ChatRequest<'b>;
+
+    fn name(&self) -> &'static str {
+        "chat"
     }
-    .await;
-    respond(result, record, Inbound::OpenAi)
+
+    fn inbound(&self) -> Inbound {
+        Inbound::OpenAi
+    }
+
+    fn parse<'b>(&self, _: &'b Parts, body: &'b [u8]) -> Result<ChatRequest<'b>, GatewayError> {
+        ChatRequest::parse(body)
+    }
+
+    fn head<'p>(&self, request: &'p ChatRequest<'_>) -> Head<'p> {
+        Head {
+            model: &request.model,
+            stream: request.stream,
+            max_tokens: request.max_tokens,
+            top: Some(&request.top),
+        }
+    }
+
+    fn attempt<'r, 'b: 'r>(
+        &'r self,
+        request: &'r ChatRequest<'b>,
+        _: &'r Bytes,
+        provider: Arc<dyn Provider>,
+        upstream_model: String,
+    ) -> BoxFuture<'r, Result<Reply, GatewayError>> {
+        Box::pin(async move { provider.chat(request, &upstream_model).await })
+    }
 }
 
 /// `POST /v1/embeddings`.
-pub async fn embeddings(State(state): State<AppState>, request: Request) -> Response {
-    let runtime = state.runtime.load_full();
-    let (parts, body) = request.into_parts();
-    let mut record = RequestRecord::start("embeddings", request_id(&parts), &parts);
-    let result = async {
-        let identity = identify(&runtime, &parts, &mut record)?;
-        let bytes = read(&runtime, &parts, body).await?;
-        let request = EmbeddingsRequest::parse(&bytes)?;
-        record.facts = RequestFacts::read(&request.top, None);
-        let ask = Ask {
-            model: &request.model,
-            body: &bytes,
-            max_tokens: None,
-        };
-        admit(&state, &runtime, &identity, &ask, &mut record).await?;
-        let routed = attempt::Request {
-            router: &runtime.router,
-            model: &request.model,
-            record: &mut record,
-        };
-        let request = &request;
-        attempt::run(routed, |provider, model| {
-            Box::pin(async move {
-                provider
-                    .embeddings(request, &model)
-                    .await
-                    .map(Reply::Complete)
-            })
-        })
-        .await
+pub struct Embeddings;
+
+impl Operation for Embeddings {
+    type Parsed<'b> = EmbeddingsRequest<'b>;
+
+    fn name(&self) -> &'static str {
+        "embeddings"
     }
-    .await;
-    respond(result, record, Inbound::OpenAi)
+
+    fn inbound(&self) -> Inbound {
+        Inbound::OpenAi
+    }
+
+    fn parse<'b>(
+        &self,
+        _: &'b Parts,
+        body: &'b [u8],
+    ) -> Result<EmbeddingsRequest<'b>, GatewayError> {
+        EmbeddingsRequest::parse(body)
+    }
+
+    fn head<'p>(&self, request: &'p EmbeddingsRequest<'_>) -> Head<'p> {
+        Head {
+            model: &request.model,
+            stream: false,
+            max_tokens: None,
+            top: Some(&request.top),
+        }
+    }
+
+    fn attempt<'r, 'b: 'r>(
+        &'r self,
+        request: &'r EmbeddingsRequest<'b>,
+        _: &'r Bytes,
+        provider: Arc<dyn Provider>,
+        upstream_model: String,
+    ) -> BoxFuture<'r, Result<Reply, GatewayError>> {
+        Box::pin(async move {
+            provider
+                .embeddings(request, &upstream_model)
+                .await
+                .map(Reply::Complete)
+        })
+    }
 }
 
 #[derive(Serialize)]
@@ -122,7 +140,7 @@ fn model_object<'a>(runtime: &'a Runtime, name: &'a str) -> Option<ModelObject<'
 /// `GET /v1/models`: the configured model names the caller may use.
 pub async fn list_models(State(state): State<AppState>, request: Request) -> Response {
     let runtime = state.runtime.load();
-    let identity = match caller(&runtime, request.headers(), request.extensions()) {
+    let identity = match identify(&runtime, request.headers(), request.extensions()) {
         Ok(identity) => identity,
         Err(e) => return e.into_response(),
     };
@@ -145,7 +163,7 @@ pub async fn list_models(State(state): State<AppState>, request: Request) -> Res
 /// percent-decoded (`%FF`) is simply a model that does not exist, answered in OpenAI's format.
 pub async fn get_model(State(state): State<AppState>, request: Request) -> Response {
     let runtime = state.runtime.load();
-    let identity = match caller(&runtime, request.headers(), request.extensions()) {
+    let identity = match identify(&runtime, request.headers(), request.extensions()) {
         Ok(identity) => identity,
         Err(e) => return e.into_response(),
     };

@@ -3,18 +3,17 @@
 //! multipart form field), `model` is rewritten for it, and the answer — JSON, SSE or audio bytes —
 //! goes back as the upstream sent it. Only OpenAI-format upstreams can serve these.
 
-use axum::extract::{Request, State};
-use axum::response::Response;
-use http::header;
+use std::sync::Arc;
 
-use super::AppState;
-use super::intake::{Ask, admit, identify, read, request_id};
-use super::respond::{Inbound, respond};
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderValue, header};
+
+use super::pipeline::Operation;
+use super::respond::Inbound;
 use crate::error::GatewayError;
-use crate::providers::PassthroughCall;
-use crate::router::attempt;
-use crate::telemetry::access::RequestRecord;
-use crate::telemetry::genai::RequestFacts;
+use crate::providers::{BoxFuture, PassthroughCall, Provider, Reply};
+use crate::request::Head;
 use crate::types::json::json_string;
 use crate::types::request::check_model;
 use crate::types::{TopLevel, multipart};
@@ -31,14 +30,6 @@ pub const OPERATIONS: [&str; 9] = [
     "audio/transcriptions",
     "audio/translations",
 ];
-
-/// The operation a request path names (`/v1/audio/speech` → `audio/speech`).
-fn operation_of(path: &str) -> Option<&'static str> {
-    let rest = path
-        .strip_prefix("/v1/")
-        .or_else(|| path.strip_prefix('/'))?;
-    OPERATIONS.iter().copied().find(|op| *op == rest)
-}
 
 /// How the body carries its `model`.
 enum Form<'a> {
@@ -90,65 +81,78 @@ impl<'a> Form<'a> {
     }
 }
 
-/// `POST /v1/{responses,completions,moderations,images/*,audio/*}`.
-pub async fn forward(State(state): State<AppState>, request: Request) -> Response {
-    let runtime = state.runtime.load_full();
-    let (parts, body) = request.into_parts();
-    let Some(operation) = operation_of(parts.uri.path()) else {
-        let error = GatewayError::UnknownRoute {
-            method: parts.method.to_string(),
-            path: parts.uri.path().to_owned(),
-        };
-        return respond(
-            Err(error),
-            RequestRecord::start("passthrough", request_id(&parts), &parts),
-            Inbound::OpenAi,
-        );
-    };
-    let mut record = RequestRecord::start(operation, request_id(&parts), &parts);
-    let result = async {
-        let identity = identify(&runtime, &parts, &mut record)?;
-        let bytes = read(&runtime, &parts, body).await?;
-        let content_type = parts.headers.get(header::CONTENT_TYPE);
-        let form = Form::of(content_type.and_then(|v| v.to_str().ok()), &bytes)?;
-        record.stream = form.is_stream();
-        if let Form::Json(top) = &form {
-            record.facts = RequestFacts::read(top, None);
-        }
-        let model = form.model(&bytes)?;
-        let ask = Ask {
-            model: &model,
-            body: &bytes,
-            max_tokens: None,
-        };
-        admit(&state, &runtime, &identity, &ask, &mut record).await?;
-        let routed = attempt::Request {
-            router: &runtime.router,
-            model: &model,
-            record: &mut record,
-        };
-        let (form, bytes) = (&form, &bytes);
-        attempt::run(routed, |provider, upstream_model| {
-            Box::pin(async move {
-                let call = PassthroughCall {
-                    operation,
-                    content_type,
-                    body: form.with_model(bytes, &upstream_model),
-                };
-                match provider.passthrough(call, &upstream_model) {
-                    Some(answer) => answer.await,
-                    None => Err(unsupported(
-                        provider.name(),
-                        provider.kind().as_str(),
-                        operation,
-                    )),
-                }
-            })
-        })
-        .await
+/// `POST /v1/{operation}` for one of [`OPERATIONS`].
+pub struct Passthrough(pub &'static str);
+
+/// A passed-through body: how it carries `model`, and the model.
+pub struct PassedThrough<'b> {
+    form: Form<'b>,
+    content_type: Option<&'b HeaderValue>,
+    model: String,
+}
+
+impl Operation for Passthrough {
+    type Parsed<'b> = PassedThrough<'b>;
+
+    fn name(&self) -> &'static str {
+        self.0
     }
-    .await;
-    respond(result, record, Inbound::OpenAi)
+
+    fn inbound(&self) -> Inbound {
+        Inbound::OpenAi
+    }
+
+    fn parse<'b>(
+        &self,
+        parts: &'b Parts,
+        body: &'b [u8],
+    ) -> Result<PassedThrough<'b>, GatewayError> {
+        let content_type = parts.headers.get(header::CONTENT_TYPE);
+        let form = Form::of(content_type.and_then(|v| v.to_str().ok()), body)?;
+        let model = form.model(body)?;
+        Ok(PassedThrough {
+            form,
+            content_type,
+            model,
+        })
+    }
+
+    fn head<'p>(&self, parsed: &'p PassedThrough<'_>) -> Head<'p> {
+        let top = match &parsed.form {
+            Form::Json(top) => Some(top),
+            Form::Multipart(_) => None,
+        };
+        Head {
+            model: &parsed.model,
+            stream: parsed.form.is_stream(),
+            max_tokens: None,
+            top,
+        }
+    }
+
+    fn attempt<'r, 'b: 'r>(
+        &'r self,
+        parsed: &'r PassedThrough<'b>,
+        body: &'r Bytes,
+        provider: Arc<dyn Provider>,
+        upstream_model: String,
+    ) -> BoxFuture<'r, Result<Reply, GatewayError>> {
+        Box::pin(async move {
+            let call = PassthroughCall {
+                operation: self.0,
+                content_type: parsed.content_type,
+                body: parsed.form.with_model(body, &upstream_model),
+            };
+            match provider.passthrough(call, &upstream_model) {
+                Some(answer) => answer.await,
+                None => Err(unsupported(
+                    provider.name(),
+                    provider.kind().as_str(),
+                    self.0,
+                )),
+            }
+        })
+    }
 }
 
 fn unsupported(provider: &str, kind: &str, operation: &str) -> GatewayError {
@@ -158,23 +162,4 @@ fn unsupported(provider: &str, kind: &str, operation: &str) -> GatewayError {
         ),
         Some("model"),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn operations_from_paths() {
-        let cases = [
-            ("/v1/responses", Some("responses")),
-            ("/audio/speech", Some("audio/speech")),
-            ("/v1/images/edits", Some("images/edits")),
-            ("/v1/chat/completions", None),
-            ("/v2/responses", None),
-        ];
-        for (path, want) in cases {
-            assert_eq!(operation_of(path), want, "{path}");
-        }
-    }
 }

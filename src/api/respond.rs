@@ -13,16 +13,14 @@ use http_body::Frame;
 
 use crate::error::GatewayError;
 use crate::providers::{Complete, Forward, Reply};
+use crate::request::body::REQUEST_ID;
+use crate::request::{Finish, RequestContext};
 use crate::stream::ClientStream;
-use crate::telemetry::access::{Finish, RequestRecord};
 
 /// Header naming the deployment (`provider/model`) that answered.
 pub const DEPLOYMENT: HeaderName = HeaderName::from_static("x-llm-deployment");
 /// Header counting the upstream attempts (retries and fallbacks included).
 pub const ATTEMPTS: HeaderName = HeaderName::from_static("x-llm-attempts");
-/// Header carrying the request id back to the client.
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
 /// Header Anthropic's SDKs read the request id from (they expose it as `_request_id`).
 pub const ANTHROPIC_REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
 
@@ -72,16 +70,15 @@ impl Inbound {
 /// that format when it is a reply; an error is rendered here.
 pub fn respond(
     result: Result<Reply, GatewayError>,
-    mut record: RequestRecord,
+    mut record: RequestContext,
     inbound: Inbound,
 ) -> Response {
-    let id = HeaderValue::try_from(record.request_id.as_str()).ok();
+    let id = HeaderValue::try_from(record.request_id()).ok();
     let served = record
-        .served
-        .as_deref()
+        .deployment()
         .and_then(|s| HeaderValue::try_from(s).ok());
-    let attempts = HeaderValue::from(record.attempts);
-    let limit_headers = std::mem::take(&mut record.limit_headers);
+    let attempts = HeaderValue::from(record.attempts());
+    let limit_headers = record.take_limit_headers();
     let mut response = match result {
         Ok(Reply::Complete(complete)) => complete_response(complete, record),
         Ok(Reply::Stream(stream)) => stream_response(stream, record),
@@ -106,7 +103,7 @@ pub fn respond(
     response
 }
 
-fn complete_response(complete: Complete, mut record: RequestRecord) -> Response {
+fn complete_response(complete: Complete, mut record: RequestContext) -> Response {
     if record.wants_response_facts() {
         record.observe_response(&complete.body);
     }
@@ -126,7 +123,7 @@ fn complete_response(complete: Complete, mut record: RequestRecord) -> Response 
         .into_response()
 }
 
-fn error_response(error: &GatewayError, record: RequestRecord, inbound: Inbound) -> Response {
+fn error_response(error: &GatewayError, record: RequestContext, inbound: Inbound) -> Response {
     record.finish(Finish {
         status: error.status().as_u16(),
         error: Some(error),
@@ -135,7 +132,7 @@ fn error_response(error: &GatewayError, record: RequestRecord, inbound: Inbound)
     inbound.error_response(error)
 }
 
-fn stream_response(stream: Box<dyn ClientStream>, record: RequestRecord) -> Response {
+fn stream_response(stream: Box<dyn ClientStream>, record: RequestContext) -> Response {
     let body = AccountedBody {
         scan: record.wants_response_facts(),
         inner: stream,
@@ -154,7 +151,7 @@ fn stream_response(stream: Box<dyn ClientStream>, record: RequestRecord) -> Resp
         .into_response()
 }
 
-fn forward_response(forward: Forward, record: RequestRecord) -> Response {
+fn forward_response(forward: Forward, record: RequestContext) -> Response {
     let body = AccountedBody {
         scan: record.wants_response_facts(),
         inner: forward.body,
@@ -173,7 +170,7 @@ fn forward_response(forward: Forward, record: RequestRecord) -> Response {
 /// went away: the upstream body is dropped with it, which closes the upstream connection).
 struct AccountedBody {
     inner: Box<dyn ClientStream>,
-    record: Option<RequestRecord>,
+    record: Option<RequestContext>,
     /// Scan frames for the response's id, model and finish reasons (the span records).
     scan: bool,
 }

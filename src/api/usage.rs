@@ -7,13 +7,13 @@ use serde::Serialize;
 
 use super::AppState;
 use super::admin::require_master;
-use super::intake::caller;
 use crate::auth::{Identity, Limits};
 use crate::clock::format_rfc3339;
 use crate::error::GatewayError;
 use crate::limits::admission::scope_of;
 use crate::limits::report::{ScopeReport, report};
 use crate::limits::store::{Store, StoreError};
+use crate::request::identify;
 use crate::runtime::Runtime;
 
 /// One identity or team with its usage.
@@ -164,7 +164,7 @@ async fn key_info<'a>(
 /// `GET /v1/key/info`: the calling key's (or peer's) own usage and limits.
 pub async fn own_info(State(state): State<AppState>, request: Request) -> Response {
     let runtime = state.runtime.load_full();
-    let identity = match caller(&runtime, request.headers(), request.extensions()) {
+    let identity = match identify(&runtime, request.headers(), request.extensions()) {
         Ok(identity) => identity,
         Err(e) => return e.into_response(),
     };

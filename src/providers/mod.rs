@@ -133,6 +133,7 @@ pub trait Provider: Send + Sync {
 }
 
 /// An Anthropic Messages request read at the top level, for passthrough.
+#[derive(Debug)]
 pub struct MessagesCall<'a> {
     /// The request object with raw values.
     pub top: crate::types::TopLevel<'a>,

@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use super::group::{Deployment, Group};
 use super::{OTHER_MODEL, Router, Target, retry};
+use crate::config::schema::ProviderKind;
 use crate::error::GatewayError;
 use crate::providers::{BoxFuture, Forward, Provider, Reply};
 use crate::stream::peek::peek;
-use crate::telemetry::access::RequestRecord;
-use crate::telemetry::genai::{Attempt, AttemptSpan};
+use crate::telemetry::genai::{Attempt, AttemptSpan, RequestFacts};
+use crate::telemetry::metrics::InflightGauge;
 use crate::telemetry::metrics::count_upstream_error;
 use opentelemetry::context::FutureExt as _;
 
@@ -37,32 +38,91 @@ impl<'r, F> Call<'r> for F where
 {
 }
 
-/// What the loop needs besides the call itself.
-pub struct Request<'a> {
+/// What the loop needs to know about the request besides the call itself.
+pub struct Dispatch<'a> {
     /// The routes of the generation serving the request.
     pub router: &'a Router,
     /// The model the client asked for.
     pub model: &'a str,
-    /// The request's record (routing labels, attempts, guards held to the end).
-    pub record: &'a mut RequestRecord,
+    /// Whether the client asked for a stream (committed at its first chunk).
+    pub stream: bool,
+    /// The request's estimated tokens (upstream quota steering).
+    pub estimate: u64,
+    /// `gen_ai.operation.name` of the attempt spans.
+    pub operation: &'static str,
+    /// The request's trace context, parent of the attempt spans.
+    pub trace: &'a opentelemetry::Context,
+    /// What the request asked for, for the attempt spans.
+    pub facts: &'a RequestFacts,
+}
+
+/// What the loop did, kept by the request to its end: where it was routed (the metric labels),
+/// how many attempts it made, the attempt that answered, and the slots the answer holds until
+/// the request ends (released at a stream's last byte, not when the handler returns).
+#[derive(Default)]
+pub struct Trail {
+    /// The model's label (a configured name, or `other`) once routed.
+    pub label: Option<String>,
+    /// The provider of the last attempt.
+    pub provider: Option<String>,
+    /// Upstream attempts made (retries and fallbacks included).
+    pub attempts: u32,
+    /// The attempt that answered.
+    pub answer: Option<Answer>,
+    /// Slots held until the request ends: bulkhead, deployment concurrency, in-flight counts.
+    holds: Vec<Box<dyn Send + Sync>>,
+    /// This request in its provider's in-flight gauge, while routed there.
+    inflight: Option<InflightGauge>,
+}
+
+/// The attempt that answered.
+pub struct Answer {
+    /// Its CLIENT span, ended with the response's facts when the request ends.
+    pub span: AttemptSpan,
+    /// The provider's type.
+    pub kind: ProviderKind,
+    /// `provider/model` of the deployment.
+    pub deployment: String,
+    /// The upstream model (its price applies).
+    pub upstream_model: String,
+}
+
+impl Trail {
+    /// Notes an attempt routed to `provider` for the model labelled `label`.
+    fn route(&mut self, label: &str, provider: &str) {
+        self.inflight = Some(InflightGauge::enter(provider));
+        self.label = Some(label.to_owned());
+        self.provider = Some(provider.to_owned());
+    }
+
+    /// Keeps `guard` until the request ends.
+    pub fn hold(&mut self, guard: impl Send + Sync + 'static) {
+        self.holds.push(Box::new(guard));
+    }
+
+    /// Whether any attempt was routed.
+    pub fn routed(&self) -> bool {
+        self.provider.is_some()
+    }
 }
 
 /// Serves a request through `call`, which makes one attempt on a provider with an upstream
-/// model name. (A boxed future rather than an async closure: the handler's future must be
-/// provably `Send`.)
-pub async fn run<'r, F>(request: Request<'_>, mut call: F) -> Result<Reply, GatewayError>
+/// model name, noting in `trail` what happened. (A boxed future rather than an async closure:
+/// the handler's future must be provably `Send`.)
+pub async fn run<'r, F>(
+    dispatch: &Dispatch<'_>,
+    trail: &mut Trail,
+    mut call: F,
+) -> Result<Reply, GatewayError>
 where
     F: Call<'r>,
 {
-    let Request {
-        router,
-        model,
-        record,
-    } = request;
+    let (router, model) = (dispatch.router, dispatch.model);
     let routing = &router.routing;
-    let mut run = Loop {
+    let mut run = Attempts {
         router,
-        record,
+        dispatch,
+        trail,
         deadline: Instant::now() + routing.timeout,
         attempts: 0,
         last_tried: 0,
@@ -129,16 +189,18 @@ fn breaker_failure(error: &GatewayError) -> bool {
     ) || (error.retryable() && matches!(error, GatewayError::Upstream { .. }))
 }
 
-struct Loop<'a> {
+/// The attempts of one request, in order.
+struct Attempts<'a, 'd> {
     router: &'a Router,
-    record: &'a mut RequestRecord,
+    dispatch: &'a Dispatch<'d>,
+    trail: &'a mut Trail,
     deadline: Instant,
     attempts: u32,
     /// Address of the last attempt's deployment (an identity, never dereferenced).
     last_tried: usize,
 }
 
-impl Loop<'_> {
+impl Attempts<'_, '_> {
     async fn on_default<'r, F>(
         &mut self,
         deployment: &Deployment,
@@ -167,7 +229,7 @@ impl Loop<'_> {
     where
         F: Call<'r>,
     {
-        let order = group.order(self.record.estimate);
+        let order = group.order(self.dispatch.estimate);
         let tries = self.router.routing.retry_count + 1;
         let mut last = None;
         for n in 0..tries as usize {
@@ -262,10 +324,10 @@ impl Loop<'_> {
             return Err(circuit_open(deployment));
         };
         let inflight = deployment.state.start();
-        deployment.charge_quota(self.record.estimate);
+        deployment.charge_quota(self.dispatch.estimate);
         self.attempts += 1;
-        self.record.route(label, provider);
-        self.record.attempts = self.attempts;
+        self.trail.route(label, provider);
+        self.trail.attempts = self.attempts;
         let span = self.span(deployment, model);
         let started = Instant::now();
         // A stream is committed at its first chunk: until then (headers included) the wait is
@@ -275,7 +337,7 @@ impl Loop<'_> {
             .router
             .routing
             .ttft_timeout
-            .filter(|_| self.record.stream);
+            .filter(|_| self.dispatch.stream);
         let bound = ttft.map_or(left, |t| t.min(left));
         let answer = async {
             let outcome = call(Arc::clone(&deployment.provider), model.to_owned()).await;
@@ -296,11 +358,14 @@ impl Loop<'_> {
                 if !matches!(reply, Reply::Complete(_)) {
                     span.first_chunk(started.elapsed());
                 }
-                self.record.answered_by(span, deployment.provider.kind());
                 deployment.state.observe(started.elapsed());
-                self.record.served = Some(format!("{provider}/{model}"));
-                self.record.upstream_model = Some(model.to_owned());
-                self.record.hold((inflight, slot, limit));
+                self.trail.answer = Some(Answer {
+                    span,
+                    kind: deployment.provider.kind(),
+                    deployment: format!("{provider}/{model}"),
+                    upstream_model: model.to_owned(),
+                });
+                self.trail.hold((inflight, slot, limit));
             }
             Err(error) => {
                 span.fail(error.metric_label());
@@ -317,14 +382,14 @@ impl Loop<'_> {
     fn span(&self, deployment: &Deployment, model: &str) -> AttemptSpan {
         let server = deployment.provider.server_address();
         AttemptSpan::start(
-            self.record.trace_context(),
+            self.dispatch.trace,
             &Attempt {
-                operation: self.record.operation(),
+                operation: self.dispatch.operation,
                 kind: deployment.provider.kind(),
                 model,
                 server,
-                stream: self.record.stream,
-                facts: &self.record.facts,
+                stream: self.dispatch.stream,
+                facts: self.dispatch.facts,
             },
         )
     }

@@ -1,403 +1,164 @@
-//! The record of one request: opened when it arrives, closed exactly once when its response (or
-//! stream) ends or is abandoned, producing the access log line and the request metrics. A record
-//! dropped without being closed (its handler was cancelled: the client went away, or the drain
-//! deadline cut the connection) closes itself, so every request that started leaves one line.
+//! What telemetry makes of one finished request: its metrics, the end of its spans, its one log
+//! line (the usage record, also the access log) and, with `logging.log_content`, its
+//! transcript. It reads a plain [`Summary`] the request module hands it and imports nothing
+//! above telemetry.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::content::Transcript;
-use super::genai::{self, AttemptSpan, RequestFacts, ResponseFacts, ServerSpan, SpanEnd};
-use super::metrics::{self as m, NO_PROVIDER, NO_TEAM};
+use super::genai::{self, AttemptSpan, ResponseFacts, ServerSpan, SpanEnd};
+use super::metrics::{self as m, NO_PROVIDER};
 use super::usage::UsageRecord;
 use crate::config::schema::ProviderKind;
-use crate::error::GatewayError;
-use crate::limits::admission::{LimitHeaders, Settlement};
-use crate::router::OTHER_MODEL;
-use crate::tokens;
 use crate::types::Usage;
 
-static INFLIGHT_TOTAL: AtomicUsize = AtomicUsize::new(0);
-/// Set when the drain deadline cuts the requests still in flight.
-static DRAIN_CUT: AtomicBool = AtomicBool::new(false);
+/// `status` label of a status code that is not one (never expected: every status the gateway
+/// sends is valid).
+const INVALID_STATUS: &str = "invalid";
 
-/// Status of a request whose client went away before any response (nginx's convention).
-const CLIENT_CLOSED_STATUS: u16 = 499;
-/// Status recorded for a request the drain deadline cut before any response.
-const DRAIN_CUT_STATUS: u16 = 503;
-
-/// `error.type` of a stream that failed after its first byte.
-const MIDSTREAM: &str = "midstream";
-
-/// Requests currently in flight in this process (for drain logs and the exit code).
-pub fn inflight() -> usize {
-    INFLIGHT_TOTAL.load(Ordering::Relaxed)
-}
-
-/// Marks every request that ends from now on as cut by the drain (the process is about to cut
-/// the connections still open).
-pub fn mark_drain_cut() {
-    DRAIN_CUT.store(true, Ordering::Relaxed);
-}
-
-/// How a request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The response was delivered.
-    Completed,
-    /// The client went away first.
-    ClientClosed,
-    /// The request failed (error response or in-band stream error).
-    Failed,
-    /// The drain deadline cut it.
-    DrainCut,
-}
-
-impl Outcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Completed => "completed",
-            Self::ClientClosed => "client_closed",
-            Self::Failed => "failed",
-            Self::DrainCut => "drain_cut",
-        }
-    }
-}
-
-/// One request's accounting, closed by [`RequestRecord::finish`].
-pub struct RequestRecord {
-    /// Request id (also sent back as `x-request-id`).
-    pub request_id: String,
-    endpoint: &'static str,
-    method: http::Method,
-    path: String,
-    started: Instant,
-    model: String,
-    provider: String,
+/// A finished request, as telemetry reports it.
+#[derive(Debug)]
+pub struct Summary<'a> {
+    /// Request id.
+    pub request_id: &'a str,
+    /// Trace id, when there is one.
+    pub trace_id: Option<&'a str>,
+    /// The SERVER span's id.
+    pub span_id: Option<&'a str>,
+    /// HTTP method.
+    pub method: &'a str,
+    /// Request path.
+    pub path: &'a str,
+    /// `chat`, `embeddings`, `messages`, …
+    pub endpoint: &'static str,
+    /// `gen_ai.operation.name`.
+    pub operation: &'static str,
+    /// Model label (a configured name or `other`).
+    pub model: &'a str,
+    /// Provider label (a configured name or `none`).
+    pub provider: &'a str,
+    /// Type of the provider that answered.
+    pub provider_kind: Option<ProviderKind>,
+    /// Whether any upstream attempt was made.
+    pub routed: bool,
     /// Whether the client asked for a stream.
     pub stream: bool,
-    /// Size of the prompt-bearing body, for an estimate when the upstream gives no usage.
-    prompt_bytes: usize,
-    /// The beginning of that body, kept for streams (the requests whose usage may never come:
-    /// an abandoned stream has none), to count its tokens with the tokenizer.
-    prompt_sample: Vec<u8>,
-    /// Estimated tokens of the request (prompt estimate + `max_tokens`), set at admission.
-    pub estimate: u64,
-    /// Upstream attempts made (retries and fallbacks included).
-    pub attempts: u32,
+    /// Who called (a key's, peer's name, `anonymous`, `master`).
+    pub caller: &'a str,
+    /// The caller's team label.
+    pub team: &'a str,
+    /// The end user the client named (`user`, `safety_identifier`).
+    pub end_user: Option<&'a str>,
     /// `provider/model` of the deployment that answered.
-    pub served: Option<String>,
-    /// The upstream model that answered (its price applies).
-    pub upstream_model: Option<String>,
-    /// Who called (key, peer, `anonymous`), for logs.
-    pub caller: String,
-    /// The caller's team (metric label; `none` without one).
-    pub team: String,
-    /// `x-ratelimit-*` headers of the caller's limits.
-    pub limit_headers: LimitHeaders,
-    /// Charges the usage when the request ends.
-    pub settlement: Option<Settlement>,
-    /// What the request asked for (spans, usage record).
-    pub facts: RequestFacts,
-    span: ServerSpan,
-    trace_ids: Option<(String, String)>,
-    attempt: Option<AttemptSpan>,
-    provider_kind: Option<ProviderKind>,
-    response: ResponseFacts,
-    routed: bool,
-    /// Prompt and response, kept only for `logging.log_content`.
-    transcript: Option<Box<Transcript>>,
-    /// Held until the request ends (bulkhead slot, in-flight count, token budget…).
-    guards: Vec<Box<dyn Send + Sync>>,
-    /// Closed: the line is written (a record closes exactly once).
-    closed: bool,
-}
-
-/// What the end of a request reports.
-#[derive(Debug, Default)]
-pub struct Finish<'a> {
+    pub deployment: Option<&'a str>,
+    /// Upstream attempts made.
+    pub attempts: u32,
     /// HTTP status the client got.
     pub status: u16,
-    /// Tokens, as reported by the upstream.
+    /// Tokens used (reported, or estimated when `tokens_estimated`).
     pub usage: Option<Usage>,
-    /// Generated bytes seen in a stream, for an estimate when `usage` is missing.
-    pub content_bytes: u64,
-    /// The beginning of that text.
-    pub content_sample: &'a [u8],
+    /// Whether `usage` is an estimate.
+    pub tokens_estimated: bool,
+    /// Cost charged, in US dollars.
+    pub cost_usd: f64,
+    /// Time from arrival to the end.
+    pub elapsed: Duration,
     /// Time to the first streamed byte.
     pub ttft: Option<Duration>,
-    /// The error, when the request failed.
-    pub error: Option<&'a GatewayError>,
-    /// Whether the client went away before the end.
-    pub client_closed: bool,
-    /// Whether a stream ended with an in-band error.
+    /// `error.type` (a bounded label) when it failed.
+    pub error_type: Option<&'static str>,
+    /// The error's OpenAI `code`.
+    pub error_code: Option<&'a str>,
+    /// Whether a stream ended with an in-band error (after its first byte).
     pub failed_in_band: bool,
+    /// `completed`, `failed`, `client_closed` or `drain_cut`.
+    pub outcome: &'static str,
 }
 
-impl RequestRecord {
-    /// Opens a record for a request to `endpoint` (e.g. `chat`, `embeddings`).
-    pub fn start(endpoint: &'static str, request_id: String, parts: &http::request::Parts) -> Self {
-        INFLIGHT_TOTAL.fetch_add(1, Ordering::Relaxed);
-        // The tracing middleware opened it; handlers called without it (tests) open their own.
-        let span = parts
-            .extensions
-            .get::<ServerSpan>()
-            .cloned()
-            .unwrap_or_else(|| ServerSpan::start(&parts.method, parts.uri.path(), &parts.headers));
-        let trace_ids = super::otel::ids(span.context());
-        Self {
-            request_id,
-            endpoint,
-            method: parts.method.clone(),
-            path: parts.uri.path().to_owned(),
-            started: Instant::now(),
-            model: OTHER_MODEL.to_owned(),
-            provider: NO_PROVIDER.to_owned(),
-            stream: false,
-            prompt_bytes: 0,
-            prompt_sample: Vec::new(),
-            estimate: 0,
-            attempts: 0,
-            served: None,
-            upstream_model: None,
-            caller: "anonymous".to_owned(),
-            team: NO_TEAM.to_owned(),
-            limit_headers: Vec::new(),
-            settlement: None,
-            facts: RequestFacts::default(),
-            span,
-            trace_ids,
-            attempt: None,
-            provider_kind: None,
-            response: ResponseFacts::default(),
-            routed: false,
-            transcript: None,
-            guards: Vec::new(),
-            closed: false,
-        }
+/// Reports a finished request: metrics, the attempt span that answered (with the response's
+/// facts) and the server span, the transcript when one was kept, and the usage line.
+pub fn record(
+    summary: &Summary<'_>,
+    span: &ServerSpan,
+    attempt: Option<AttemptSpan>,
+    response: &ResponseFacts,
+    transcript: Option<&Transcript>,
+) {
+    record_metrics(summary);
+    if let Some(attempt) = attempt {
+        attempt.finish(summary.usage.as_ref(), response, summary.error_type);
     }
-
-    /// Keeps `guard` alive until the request ends (for a stream: until its last byte or the
-    /// client's disconnect).
-    pub fn hold(&mut self, guard: impl Send + Sync + 'static) {
-        self.guards.push(Box::new(guard));
+    span.end(&SpanEnd {
+        status: summary.status,
+        operation: summary.operation,
+        model: summary.model,
+        error_type: summary.error_type,
+    });
+    if let Some(transcript) = transcript {
+        transcript.log(summary.request_id, summary.trace_id);
     }
-
-    /// The request's trace context (parent of its attempt spans).
-    pub fn trace_context(&self) -> &opentelemetry::Context {
-        self.span.context()
+    let usage = summary.usage.unwrap_or_default();
+    // One line per request: the usage record is also the access log.
+    UsageRecord {
+        request_id: summary.request_id,
+        trace_id: summary.trace_id,
+        span_id: summary.span_id,
+        method: summary.method,
+        path: summary.path,
+        endpoint: summary.endpoint,
+        provider: summary.provider,
+        stream: summary.stream,
+        error_code: summary.error_code,
+        key: summary.caller,
+        team: summary.team,
+        end_user: summary.end_user,
+        model: summary.model,
+        deployment: summary.deployment,
+        attempts: summary.attempts,
+        input_tokens: usage.input,
+        cached_tokens: usage.cached,
+        output_tokens: usage.output,
+        tokens_estimated: summary.tokens_estimated,
+        cost_usd: summary.cost_usd,
+        latency_ms: summary.elapsed.as_secs_f64() * 1e3,
+        ttft_ms: summary.ttft.map(|t| t.as_secs_f64() * 1e3),
+        status: summary.status,
+        outcome: summary.outcome,
     }
-
-    /// The trace id, when there is one.
-    pub fn trace_id(&self) -> Option<&str> {
-        self.trace_ids.as_ref().map(|(trace, _)| trace.as_str())
-    }
-
-    /// `gen_ai.operation.name` of this request.
-    pub fn operation(&self) -> &'static str {
-        genai::operation_of(self.endpoint)
-    }
-
-    /// Keeps the span of the attempt that answered, to end it with the response's facts.
-    pub fn answered_by(&mut self, span: AttemptSpan, kind: ProviderKind) {
-        self.attempt = Some(span);
-        self.provider_kind = Some(kind);
-    }
-
-    /// Notes the size of the prompt-bearing `body` and, for a stream, its beginning: what an
-    /// estimate needs when the upstream reports no usage.
-    pub fn note_prompt(&mut self, body: &[u8]) {
-        self.prompt_bytes = body.len();
-        if self.stream {
-            let sample = &body[..body.len().min(crate::stream::SAMPLE_BYTES)];
-            self.prompt_sample = sample.to_vec();
-        }
-    }
-
-    /// Keeps the prompt of `body` and, from now on, the response, to log them when the request
-    /// ends (`logging.log_content`).
-    pub fn keep_content(&mut self, body: &[u8]) {
-        self.transcript = Some(Box::new(Transcript::of_request(body)));
-    }
-
-    /// Whether response bodies are worth looking at: for their id, model and finish reasons
-    /// (a recording span) or their text (`logging.log_content`).
-    pub fn wants_response_facts(&self) -> bool {
-        self.transcript.is_some() || self.attempt.as_ref().is_some_and(AttemptSpan::is_recording)
-    }
-
-    /// Folds a response body or stream frame into the response facts and the transcript.
-    pub fn observe_response(&mut self, bytes: &[u8]) {
-        self.response.observe(bytes);
-        if let Some(transcript) = self.transcript.as_mut() {
-            transcript.observe(bytes);
-        }
-    }
-
-    /// When the request arrived.
-    pub fn started(&self) -> Instant {
-        self.started
-    }
-
-    /// Notes where the request was routed (labels are bounded by the caller).
-    pub fn route(&mut self, model_label: &str, provider: &str) {
-        if self.routed {
-            m::inflight(&self.provider).decrement(1.0);
-        }
-        model_label.clone_into(&mut self.model);
-        provider.clone_into(&mut self.provider);
-        self.routed = true;
-        m::inflight(&self.provider).increment(1.0);
-    }
-
-    /// Closes the record: the usage charge, metrics, spans, the access log line and the usage
-    /// record.
-    pub fn finish(mut self, finish: Finish<'_>) {
-        self.close(&finish);
-    }
-
-    /// Closes the record once; see [`RequestRecord::finish`].
-    fn close(&mut self, finish: &Finish<'_>) {
-        if std::mem::replace(&mut self.closed, true) {
-            return;
-        }
-        let elapsed = self.started.elapsed();
-        let (usage, estimated) = self.usage_of(finish);
-        let outcome = if finish.client_closed && DRAIN_CUT.load(Ordering::Relaxed) {
-            Outcome::DrainCut
-        } else if finish.client_closed {
-            Outcome::ClientClosed
-        } else if finish.error.is_some() || finish.failed_in_band || finish.status >= 400 {
-            Outcome::Failed
-        } else {
-            Outcome::Completed
-        };
-        let cost = match (self.settlement.take(), &usage) {
-            (Some(settlement), Some(usage)) => {
-                let priced = self.upstream_model.as_deref().unwrap_or(&self.model);
-                settlement.settle(usage, priced, &self.model)
-            }
-            _ => 0.0,
-        };
-        let error_type = finish
-            .error
-            .map(GatewayError::metric_label)
-            .or_else(|| finish.failed_in_band.then_some(MIDSTREAM));
-        self.record_metrics(finish, usage.as_ref(), elapsed, error_type);
-        if let Some(attempt) = self.attempt.take() {
-            attempt.finish(usage.as_ref(), &self.response, error_type);
-        }
-        self.span.end(&SpanEnd {
-            status: finish.status,
-            operation: self.operation(),
-            model: &self.model,
-            error_type,
-        });
-        let usage = usage.unwrap_or_default();
-        if let Some(transcript) = &self.transcript {
-            transcript.log(&self.request_id, self.trace_id());
-        }
-        // One line per request: the usage record is also the access log.
-        UsageRecord {
-            request_id: &self.request_id,
-            trace_id: self.trace_id(),
-            span_id: self.trace_ids.as_ref().map(|(_, span)| span.as_str()),
-            method: self.method.as_str(),
-            path: &self.path,
-            endpoint: self.endpoint,
-            provider: &self.provider,
-            stream: self.stream,
-            error_code: finish.error.and_then(GatewayError::code),
-            key: &self.caller,
-            team: &self.team,
-            end_user: self.facts.end_user.as_deref(),
-            model: &self.model,
-            deployment: self.served.as_deref(),
-            attempts: self.attempts,
-            input_tokens: usage.input,
-            cached_tokens: usage.cached,
-            output_tokens: usage.output,
-            tokens_estimated: estimated,
-            cost_usd: cost,
-            latency_ms: elapsed.as_secs_f64() * 1e3,
-            ttft_ms: finish.ttft.map(|t| t.as_secs_f64() * 1e3),
-            status: finish.status,
-            outcome: outcome.as_str(),
-        }
-        .emit();
-    }
-
-    /// The upstream's usage, else (for a routed request that did not fail) an estimate from the
-    /// prompt and the generated bytes; and whether it is estimated.
-    fn usage_of(&self, finish: &Finish<'_>) -> (Option<Usage>, bool) {
-        let estimated = finish.usage.is_none() && self.routed && finish.error.is_none();
-        let usage = finish.usage.or_else(|| {
-            estimated.then(|| Usage {
-                input: tokens::estimate_scaled(&self.prompt_sample, self.prompt_bytes as u64),
-                output: tokens::estimate_scaled(finish.content_sample, finish.content_bytes),
-                ..Usage::default()
-            })
-        });
-        (usage, estimated)
-    }
-
-    fn record_metrics(
-        &self,
-        finish: &Finish<'_>,
-        usage: Option<&Usage>,
-        elapsed: Duration,
-        error_type: Option<&'static str>,
-    ) {
-        // Every status the gateway sends is valid; `other` (the bounded-label fallback) is never
-        // expected.
-        let status = http::StatusCode::from_u16(finish.status).ok();
-        let status = status
-            .as_ref()
-            .map_or(OTHER_MODEL, http::StatusCode::as_str);
-        m::count_request(&self.model, &self.provider, &self.team, status);
-        m::request_latency(&self.model, &self.provider, self.stream).record(elapsed.as_secs_f64());
-        if let Some(ttft) = finish.ttft {
-            m::time_to_first_token(&self.model, &self.provider).record(ttft.as_secs_f64());
-        }
-        if let Some(usage) = usage {
-            m::record_tokens(&self.team, &self.model, &self.provider, usage);
-        }
-        if finish.failed_in_band {
-            // Failures before the first byte were counted per attempt; this one came mid-stream.
-            m::count_upstream_error(&self.provider, MIDSTREAM);
-        }
-        if self.routed {
-            m::record_genai(&m::GenAiOperation {
-                operation: self.operation(),
-                provider: self.provider_kind.map_or(NO_PROVIDER, genai::provider_name),
-                model: &self.model,
-                duration: elapsed,
-                first_chunk: finish.ttft,
-                error_type,
-                usage,
-            });
-        }
-    }
+    .emit();
 }
 
-impl Drop for RequestRecord {
-    fn drop(&mut self) {
-        if !self.closed {
-            // Dropped before any response went out: its handler was cancelled.
-            let status = if DRAIN_CUT.load(Ordering::Relaxed) {
-                DRAIN_CUT_STATUS
-            } else {
-                CLIENT_CLOSED_STATUS
-            };
-            self.close(&Finish {
-                status,
-                client_closed: true,
-                ..Finish::default()
-            });
+fn record_metrics(summary: &Summary<'_>) {
+    let status = http::StatusCode::from_u16(summary.status).ok();
+    let status = status
+        .as_ref()
+        .map_or(INVALID_STATUS, http::StatusCode::as_str);
+    let (model, provider) = (summary.model, summary.provider);
+    m::count_request(model, provider, summary.team, status);
+    m::request_latency(model, provider, summary.stream).record(summary.elapsed.as_secs_f64());
+    if let Some(ttft) = summary.ttft {
+        m::time_to_first_token(model, provider).record(ttft.as_secs_f64());
+    }
+    if let Some(usage) = &summary.usage {
+        m::record_tokens(summary.team, model, provider, usage);
+    }
+    if summary.failed_in_band {
+        // Failures before the first byte were counted per attempt; this one came mid-stream.
+        if let Some(error_type) = summary.error_type {
+            m::count_upstream_error(provider, error_type);
         }
-        INFLIGHT_TOTAL.fetch_sub(1, Ordering::Relaxed);
-        if self.routed {
-            m::inflight(&self.provider).decrement(1.0);
-        }
+    }
+    if summary.routed {
+        m::record_genai(&m::GenAiOperation {
+            operation: summary.operation,
+            provider: summary
+                .provider_kind
+                .map_or(NO_PROVIDER, genai::provider_name),
+            model,
+            duration: summary.elapsed,
+            first_chunk: summary.ttft,
+            error_type: summary.error_type,
+            usage: summary.usage.as_ref(),
+        });
     }
 }

@@ -302,11 +302,29 @@ pub fn time_to_first_token(model: &str, provider: &str) -> Histogram {
 }
 
 /// The in-flight gauge of a provider.
-pub fn inflight(provider: &str) -> Gauge {
+fn inflight(provider: &str) -> Gauge {
     INFLIGHT_HANDLES.get(
         &[provider],
         || metrics::gauge!(INFLIGHT, "provider" => provider.to_owned()),
     )
+}
+
+/// One request counted in its provider's `llm_inflight_requests` while it lives.
+pub struct InflightGauge(Gauge);
+
+impl InflightGauge {
+    /// Counts one more request in flight to `provider`.
+    pub fn enter(provider: &str) -> Self {
+        let gauge = inflight(provider);
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for InflightGauge {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
 }
 
 /// Handles of the series every request touches (see [`Handles`]).

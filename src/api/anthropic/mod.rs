@@ -3,8 +3,8 @@
 //! passthrough (its `messages` / `count_tokens` hooks answer) gets the request untouched and its
 //! reply goes back untouched; every other provider gets the request translated into an OpenAI
 //! chat completion (`request`), and its answer is translated back (`response`, `stream`).
-//! Errors are Anthropic error bodies. The handlers mirror the OpenAI ones: one runtime snapshot,
-//! one request record, the same body limits and admission.
+//! Errors are Anthropic error bodies. Both endpoints are operations of the handler pipeline: one
+//! runtime snapshot, one request record, the same body limits and admission as every endpoint.
 
 pub mod count;
 pub mod error;
@@ -14,65 +14,61 @@ pub mod stream;
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::response::Response;
+use bytes::Bytes;
 use http::StatusCode;
+use http::request::Parts;
 
-use self::request::{Endpoint, Head};
+use self::request::{MaxTokens, MessagesHead};
 use self::stream::ToAnthropic;
-use super::AppState;
-use super::intake::{Ask, admit, identify, read, request_id};
-use super::respond::{Inbound, respond};
+use super::pipeline::Operation;
+use super::respond::Inbound;
 use crate::error::GatewayError;
-use crate::providers::Provider;
-use crate::providers::{Complete, MessagesCall, Reply};
-use crate::router::attempt;
+use crate::providers::{BoxFuture, Complete, MessagesCall, Provider, Reply};
+use crate::request::Head;
 use crate::stream::Translated;
-use crate::telemetry::access::RequestRecord;
-use crate::telemetry::genai::RequestFacts;
 use crate::types::{ChatRequest, Usage};
 
-/// `POST /v1/messages`.
-pub async fn messages(State(state): State<AppState>, request: Request) -> Response {
-    let runtime = state.runtime.load_full();
-    let (parts, body) = request.into_parts();
-    let mut record = RequestRecord::start("messages", request_id(&parts), &parts);
-    let result = async {
-        let identity = identify(&runtime, &parts, &mut record)?;
-        let bytes = read(&runtime, &parts, body).await?;
-        let head = Head::parse(&bytes, Endpoint::Messages)?;
-        record.stream = head.stream;
-        let max_tokens = head.max_tokens;
-        record.facts = RequestFacts::read(&head.top, max_tokens);
-        let ask = Ask {
-            model: &head.model,
-            body: &bytes,
-            max_tokens,
-        };
-        admit(&state, &runtime, &identity, &ask, &mut record).await?;
-        let model = head.model.clone();
-        let call = MessagesCall {
-            top: head.top,
-            stream: head.stream,
-        };
-        let routed = attempt::Request {
-            router: &runtime.router,
-            model: &model,
-            record: &mut record,
-        };
-        let (call, bytes) = (&call, &bytes);
-        attempt::run(routed, |provider, upstream_model| {
-            Box::pin(async move {
-                match provider.messages(call, &upstream_model) {
-                    Some(passthrough) => passthrough.await,
-                    None => translated(bytes, call, &provider, &upstream_model).await,
-                }
-            })
-        })
-        .await
+/// `POST /v1/messages`, whole or SSE.
+pub struct Messages;
+
+impl Operation for Messages {
+    type Parsed<'b> = MessagesHead<'b>;
+
+    fn name(&self) -> &'static str {
+        "messages"
     }
-    .await;
-    respond(result, record, Inbound::Anthropic)
+
+    fn inbound(&self) -> Inbound {
+        Inbound::Anthropic
+    }
+
+    fn parse<'b>(&self, _: &'b Parts, body: &'b [u8]) -> Result<MessagesHead<'b>, GatewayError> {
+        MessagesHead::parse(body, MaxTokens::Required)
+    }
+
+    fn head<'p>(&self, head: &'p MessagesHead<'_>) -> Head<'p> {
+        Head {
+            model: &head.model,
+            stream: head.stream,
+            max_tokens: head.max_tokens,
+            top: Some(&head.call.top),
+        }
+    }
+
+    fn attempt<'r, 'b: 'r>(
+        &'r self,
+        head: &'r MessagesHead<'b>,
+        body: &'r Bytes,
+        provider: Arc<dyn Provider>,
+        upstream_model: String,
+    ) -> BoxFuture<'r, Result<Reply, GatewayError>> {
+        Box::pin(async move {
+            match provider.messages(&head.call, &upstream_model) {
+                Some(passthrough) => passthrough.await,
+                None => translated(body, &head.call, &provider, &upstream_model).await,
+            }
+        })
+    }
 }
 
 /// Serves a Messages request through the provider's OpenAI-format `chat`.
@@ -106,53 +102,56 @@ async fn translated(
     }
 }
 
-/// `POST /v1/messages/count_tokens`: the provider counts when it can, else an estimate.
-pub async fn count_tokens(State(state): State<AppState>, request: Request) -> Response {
-    let runtime = state.runtime.load_full();
-    let (parts, body) = request.into_parts();
-    let mut record = RequestRecord::start("count_tokens", request_id(&parts), &parts);
-    let result = async {
-        let identity = identify(&runtime, &parts, &mut record)?;
-        let bytes = read(&runtime, &parts, body).await?;
-        let head = Head::parse(&bytes, Endpoint::CountTokens)?;
-        // Counting is work done for the caller: the same admission as every other endpoint
-        // (the token estimate is refunded when the record settles the zero usage).
-        let ask = Ask {
-            model: &head.model,
-            body: &bytes,
-            max_tokens: None,
-        };
-        admit(&state, &runtime, &identity, &ask, &mut record).await?;
-        let model = head.model.clone();
-        let call = MessagesCall {
-            top: head.top,
-            stream: false,
-        };
-        let routed = attempt::Request {
-            router: &runtime.router,
-            model: &model,
-            record: &mut record,
-        };
-        let call = &call;
-        attempt::run(routed, |provider, upstream_model| {
-            Box::pin(async move {
-                let complete = match provider.count_tokens(call, &upstream_model) {
-                    Some(counted) => counted.await?,
-                    None => Complete {
-                        status: StatusCode::OK,
-                        body: count::count_tokens_body(&call.top).await.into(),
-                        usage: None,
-                    },
-                };
-                // Counting generates nothing; without this the record would charge an estimate.
-                Ok(Reply::Complete(Complete {
-                    usage: Some(Usage::default()),
-                    ..complete
-                }))
-            })
-        })
-        .await
+/// `POST /v1/messages/count_tokens`: the provider counts when it can, else the tokenizer (or the
+/// byte estimate). Counting is work done for the caller: admitted like every endpoint (the token
+/// estimate is refunded when the zero usage settles).
+pub struct CountTokens;
+
+impl Operation for CountTokens {
+    type Parsed<'b> = MessagesHead<'b>;
+
+    fn name(&self) -> &'static str {
+        "count_tokens"
     }
-    .await;
-    respond(result, record, Inbound::Anthropic)
+
+    fn inbound(&self) -> Inbound {
+        Inbound::Anthropic
+    }
+
+    fn parse<'b>(&self, _: &'b Parts, body: &'b [u8]) -> Result<MessagesHead<'b>, GatewayError> {
+        MessagesHead::parse(body, MaxTokens::Optional)
+    }
+
+    fn head<'p>(&self, head: &'p MessagesHead<'_>) -> Head<'p> {
+        Head {
+            model: &head.model,
+            stream: false,
+            max_tokens: None,
+            top: Some(&head.call.top),
+        }
+    }
+
+    fn attempt<'r, 'b: 'r>(
+        &'r self,
+        head: &'r MessagesHead<'b>,
+        _: &'r Bytes,
+        provider: Arc<dyn Provider>,
+        upstream_model: String,
+    ) -> BoxFuture<'r, Result<Reply, GatewayError>> {
+        Box::pin(async move {
+            let complete = match provider.count_tokens(&head.call, &upstream_model) {
+                Some(counted) => counted.await?,
+                None => Complete {
+                    status: StatusCode::OK,
+                    body: count::count_tokens_body(&head.call.top).await.into(),
+                    usage: None,
+                },
+            };
+            // Counting generates nothing; without this the record would charge an estimate.
+            Ok(Reply::Complete(Complete {
+                usage: Some(Usage::default()),
+                ..complete
+            }))
+        })
+    }
 }

@@ -9,6 +9,7 @@ use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 
 use crate::error::GatewayError;
+use crate::providers::MessagesCall;
 use crate::types::TopLevel;
 use crate::types::anthropic::{
     AnthropicContent, AnthropicMessage, AnthropicTool, AnthropicToolChoice, Block, MessagesRequest,
@@ -32,20 +33,20 @@ const PDF_FILENAME: &str = "document.pdf";
 /// File name for inline documents of other types.
 const DOCUMENT_FILENAME: &str = "document";
 
-/// Which Anthropic endpoint a body is for (`count_tokens` has no `max_tokens`).
+/// Whether a body must carry `max_tokens` (`/v1/messages`) or need not (`count_tokens`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    /// `POST /v1/messages`.
-    Messages,
-    /// `POST /v1/messages/count_tokens`.
-    CountTokens,
+pub enum MaxTokens {
+    /// Messages: required.
+    Required,
+    /// `count_tokens`: not read.
+    Optional,
 }
 
 /// A Messages body checked at the top level only: enough to route it and to pass it through.
 #[derive(Debug)]
-pub struct Head<'a> {
-    /// The request object with raw values.
-    pub top: TopLevel<'a>,
+pub struct MessagesHead<'a> {
+    /// The request object with raw values, as a provider's passthrough takes it.
+    pub call: MessagesCall<'a>,
     /// The model the client asked for.
     pub model: Cow<'a, str>,
     /// Whether the client wants SSE.
@@ -54,11 +55,11 @@ pub struct Head<'a> {
     pub max_tokens: Option<u64>,
 }
 
-impl<'a> Head<'a> {
+impl<'a> MessagesHead<'a> {
     /// Checks what every request needs: a JSON object with `model`, a non-empty `messages` list,
     /// `max_tokens` (Messages only) and a boolean `stream`. Errors name the field like
     /// Anthropic's API does (`max_tokens: Field required`).
-    pub fn parse(body: &'a [u8], endpoint: Endpoint) -> Result<Self, GatewayError> {
+    pub fn parse(body: &'a [u8], max_tokens: MaxTokens) -> Result<Self, GatewayError> {
         let top = TopLevel::parse(body).map_err(|e| {
             GatewayError::invalid(
                 format!("The request body is not a valid JSON object: {e}"),
@@ -74,16 +75,16 @@ impl<'a> Head<'a> {
         if messages.is_empty() {
             return Err(invalid("messages", "List should have at least 1 item"));
         }
-        let max_tokens = match endpoint {
-            Endpoint::Messages => {
+        let max_tokens = match max_tokens {
+            MaxTokens::Required => {
                 let n = required::<u64>(&top, "max_tokens", "a valid non-negative integer")?;
                 check_max_tokens(Some(n), "max_tokens")?
             }
-            Endpoint::CountTokens => None,
+            MaxTokens::Optional => None,
         };
         let stream = optional::<bool>(&top, "stream", "a valid boolean")?.unwrap_or(false);
         Ok(Self {
-            top,
+            call: MessagesCall { top, stream },
             model,
             stream,
             max_tokens,

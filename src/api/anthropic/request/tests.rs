@@ -13,7 +13,7 @@ fn read(path: &str) -> String {
 /// Translates `input` (a Messages body) for an upstream of `kind`, and compares the OpenAI
 /// request with `expected`. The result must also pass the gateway's OpenAI request checks.
 fn check(input: &str, dialect: ChatDialect, expected: &Value) {
-    let head = Head::parse(input.as_bytes(), Endpoint::Messages).unwrap();
+    let head = MessagesHead::parse(input.as_bytes(), MaxTokens::Required).unwrap();
     assert_eq!(head.model, "claude-sonnet-4-5");
     let openai = to_openai(typed(input.as_bytes()).unwrap(), dialect).unwrap();
     let bytes = serde_json::to_vec(&openai).unwrap();
@@ -217,14 +217,14 @@ fn bad_bodies_are_400_naming_the_field() {
         ),
     ];
     for (body, want) in cases {
-        let error = Head::parse(body.as_bytes(), Endpoint::Messages).unwrap_err();
+        let error = MessagesHead::parse(body.as_bytes(), MaxTokens::Required).unwrap_err();
         assert_eq!(error.status(), 400, "{body}");
         assert!(error.to_string().contains(want), "{body}: {error}");
     }
     // `count_tokens` needs no `max_tokens`, but still `messages`.
-    assert!(Head::parse(body_with(m, None, one).as_bytes(), Endpoint::CountTokens).is_ok());
+    assert!(MessagesHead::parse(body_with(m, None, one).as_bytes(), MaxTokens::Optional).is_ok());
     let no_messages = body_with(m, None, None);
-    let error = Head::parse(no_messages.as_bytes(), Endpoint::CountTokens);
+    let error = MessagesHead::parse(no_messages.as_bytes(), MaxTokens::Optional);
     assert!(
         error
             .unwrap_err()
