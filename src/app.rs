@@ -9,7 +9,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 
-use crate::api::{self, Shared};
+use crate::api::{self, Services};
 use crate::cli::Cli;
 use crate::config::access::StoreConfig;
 use crate::config::watch::{self, Watch};
@@ -117,7 +117,7 @@ async fn start(config: Config) -> Result<Running, ExitCode> {
     spawn_store_flush(Arc::clone(&store));
     let listeners = runtime.config.listeners.clone();
     let source = runtime.config.source.clone();
-    let state = Arc::new(Shared {
+    let state = Arc::new(Services {
         runtime: ArcSwap::from_pointee(runtime),
         lifecycle: lifecycle.clone(),
         metrics,

@@ -32,7 +32,7 @@ use respond::Inbound;
 use tracing::Instrument as _;
 
 /// What every handler can reach.
-pub struct Shared {
+pub struct Services {
     /// The current config generation; handlers load it once per request.
     pub runtime: ArcSwap<Runtime>,
     /// The process phase (probes read it).
@@ -45,8 +45,8 @@ pub struct Shared {
     pub log: LogControl,
 }
 
-/// Cheaply clonable handle to [`Shared`].
-pub type AppState = Arc<Shared>;
+/// Cheaply clonable handle to [`Services`].
+pub type AppState = Arc<Services>;
 
 /// The handler of an [`Operation`]: every admitted endpoint is one declaration.
 fn operation<O: Operation + Send + 'static>(op: O) -> axum::routing::MethodRouter<AppState> {

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 
-use super::Common;
+use super::UpstreamClient;
 use super::http::UpstreamBody;
 use crate::error::GatewayError;
 use crate::transport::describe;
@@ -22,39 +22,39 @@ pub const MAX_ERROR_BODY_BYTES: usize = 64 << 10;
 pub type ErrorMap = fn(&str, StatusCode, &[u8], Option<Duration>) -> GatewayError;
 
 /// The deadline of a call that starts now.
-pub fn deadline(common: &Common) -> Instant {
-    Instant::now() + common.timeout
+pub fn deadline(client: &UpstreamClient) -> Instant {
+    Instant::now() + client.timeout
 }
 
 /// POSTs `body` to `path` (which may carry a query) and returns the response when its status is
 /// a success; otherwise reads the error body and maps it with `errors`.
 pub async fn post(
-    common: &Common,
+    client: &UpstreamClient,
     path: &str,
     body: Vec<u8>,
     deadline: Instant,
     errors: ErrorMap,
 ) -> Result<Response<UpstreamBody>, GatewayError> {
-    post_as(common, path, None, body, deadline, errors).await
+    post_as(client, path, None, body, deadline, errors).await
 }
 
 /// [`post`] with the client's own content type (a passthrough of multipart or other bodies).
 pub async fn post_as(
-    common: &Common,
+    client: &UpstreamClient,
     path: &str,
     content_type: Option<&HeaderValue>,
     body: Vec<u8>,
     deadline: Instant,
     errors: ErrorMap,
 ) -> Result<Response<UpstreamBody>, GatewayError> {
-    let uri = common
+    let uri = client
         .endpoint
         .uri(path)
         .map_err(|e| GatewayError::Internal(e.0))?;
     let mut request = Request::post(uri)
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
-    *request.headers_mut() = common.headers.clone();
+    *request.headers_mut() = client.headers.clone();
     // The attempt's span is current here: the upstream joins the client's trace.
     crate::telemetry::otel::inject_current(request.headers_mut());
     if let Some(content_type) = content_type {
@@ -62,12 +62,12 @@ pub async fn post_as(
             .headers_mut()
             .insert(header::CONTENT_TYPE, content_type.clone());
     }
-    let sent = tokio::time::timeout_at(deadline.into(), common.endpoint.send(request)).await;
+    let sent = tokio::time::timeout_at(deadline.into(), client.endpoint.send(request)).await;
     let response = match sent {
-        Err(_) => return Err(timeout(common)),
+        Err(_) => return Err(timeout(client)),
         Ok(Err(e)) => {
             return Err(GatewayError::UpstreamConnect {
-                provider: common.name.clone(),
+                provider: client.name.clone(),
                 detail: e.0,
             });
         }
@@ -78,23 +78,23 @@ pub async fn post_as(
     }
     let status = response.status();
     let hint = retry_after(response.headers());
-    let body = read(common, response.into_body(), MAX_ERROR_BODY_BYTES, deadline)
+    let body = read(client, response.into_body(), MAX_ERROR_BODY_BYTES, deadline)
         .await
         .unwrap_or_default();
-    Err(errors(&common.name, status, &body, hint))
+    Err(errors(&client.name, status, &body, hint))
 }
 
 /// POSTs `body` and reads the whole successful answer.
 pub async fn whole(
-    common: &Common,
+    client: &UpstreamClient,
     path: &str,
     body: Vec<u8>,
     errors: ErrorMap,
 ) -> Result<(StatusCode, Bytes), GatewayError> {
-    let deadline = deadline(common);
-    let response = post(common, path, body, deadline, errors).await?;
+    let deadline = deadline(client);
+    let response = post(client, path, body, deadline, errors).await?;
     let status = response.status();
-    let bytes = read(common, response.into_body(), MAX_RESPONSE_BYTES, deadline).await?;
+    let bytes = read(client, response.into_body(), MAX_RESPONSE_BYTES, deadline).await?;
     Ok((status, bytes))
 }
 
@@ -106,15 +106,15 @@ pub fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, GatewayError> {
 
 /// Reads a whole body within `limit` bytes and the deadline.
 pub async fn read(
-    common: &Common,
+    client: &UpstreamClient,
     body: UpstreamBody,
     limit: usize,
     deadline: Instant,
 ) -> Result<Bytes, GatewayError> {
     match tokio::time::timeout_at(deadline.into(), Limited::new(body, limit).collect()).await {
-        Err(_) => Err(timeout(common)),
+        Err(_) => Err(timeout(client)),
         Ok(Err(e)) => Err(GatewayError::UpstreamProtocol {
-            provider: common.name.clone(),
+            provider: client.name.clone(),
             detail: format!("could not read the response body: {}", describe(e.as_ref())),
         }),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
@@ -122,10 +122,10 @@ pub async fn read(
 }
 
 /// The timeout error of a provider.
-pub fn timeout(common: &Common) -> GatewayError {
+pub fn timeout(client: &UpstreamClient) -> GatewayError {
     GatewayError::UpstreamTimeout {
-        provider: common.name.clone(),
-        after: common.timeout,
+        provider: client.name.clone(),
+        after: client.timeout,
     }
 }
 

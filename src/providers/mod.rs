@@ -74,15 +74,15 @@ pub struct Complete {
 
 /// One upstream provider.
 pub trait Provider: Send + Sync {
-    /// The settings every adapter shares.
-    fn common(&self) -> &Common;
+    /// How this adapter calls its upstream.
+    fn client(&self) -> &UpstreamClient;
     /// The configured provider name.
     fn name(&self) -> &str {
-        &self.common().name
+        &self.client().name
     }
     /// The upstream's host (`server.address` of spans).
     fn server_address(&self) -> &str {
-        self.common().endpoint.host()
+        self.client().endpoint.host()
     }
     /// The wire format.
     fn kind(&self) -> ProviderKind;
@@ -144,8 +144,9 @@ pub struct MessagesCall<'a> {
 /// `User-Agent` sent upstream.
 pub const USER_AGENT: &str = concat!("llm-sidecar/", env!("CARGO_PKG_VERSION"));
 
-/// Settings every adapter shares.
-pub struct Common {
+/// How an adapter calls its upstream: the provider's name, its connection pool, the headers
+/// every request carries, and its timeouts. Every adapter holds one.
+pub struct UpstreamClient {
     /// Provider name.
     pub name: String,
     /// Where the upstream is (shared across config generations while it is unchanged).
@@ -159,7 +160,7 @@ pub struct Common {
     pub stream_idle_timeout: Duration,
 }
 
-impl Common {
+impl UpstreamClient {
     /// Wraps an upstream stream body with `translate` and this provider's idle bound.
     pub fn stream<B, T>(&self, body: B, translate: T) -> crate::stream::Translated<B, T> {
         crate::stream::Translated::new(body, translate, &self.name)
@@ -167,7 +168,7 @@ impl Common {
     }
 }
 
-impl Common {
+impl UpstreamClient {
     /// Settings for `config` on `endpoint`, with the adapter's `auth` headers.
     pub fn new(
         config: &ProviderConfig,

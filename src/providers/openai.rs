@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use super::http::Endpoint;
 use super::{
-    BoxFuture, Common, Complete, Forward, PassthroughCall, Provider, Reply, call, errors, path,
+    BoxFuture, Complete, Forward, PassthroughCall, Provider, Reply, UpstreamClient, call, errors,
+    path,
 };
 use crate::config::schema::{ProviderConfig, ProviderKind};
 use crate::error::GatewayError;
@@ -56,7 +57,7 @@ impl Paths {
 
 /// An OpenAI-format upstream.
 pub struct OpenAi {
-    common: Common,
+    client: UpstreamClient,
     kind: ProviderKind,
     paths: Paths,
 }
@@ -80,14 +81,14 @@ impl OpenAi {
             ),
         };
         Ok(Self {
-            common: Common::new(config, endpoint, &[auth])?,
+            client: UpstreamClient::new(config, endpoint, &[auth])?,
             kind,
             paths,
         })
     }
 
     async fn complete(&self, path: &str, body: Vec<u8>) -> Result<Complete, GatewayError> {
-        let (status, bytes) = call::whole(&self.common, path, body, errors::openai).await?;
+        let (status, bytes) = call::whole(&self.client, path, body, errors::openai).await?;
         Ok(Complete {
             status,
             usage: usage_in(&bytes),
@@ -97,8 +98,8 @@ impl OpenAi {
 }
 
 impl Provider for OpenAi {
-    fn common(&self) -> &Common {
-        &self.common
+    fn client(&self) -> &UpstreamClient {
+        &self.client
     }
 
     fn kind(&self) -> ProviderKind {
@@ -132,13 +133,13 @@ impl Provider for OpenAi {
             if !request.stream {
                 return self.complete(&path, body).await.map(Reply::Complete);
             }
-            let deadline = call::deadline(&self.common);
-            let response = call::post(&self.common, &path, body, deadline, errors::openai).await?;
+            let deadline = call::deadline(&self.client);
+            let response = call::post(&self.client, &path, body, deadline, errors::openai).await?;
             if !call::is_event_stream(response.headers()) {
                 // Some servers ignore `stream`; pass their whole answer on as it is.
                 let status = response.status();
                 let bytes = call::read(
-                    &self.common,
+                    &self.client,
                     response.into_body(),
                     call::MAX_RESPONSE_BYTES,
                     deadline,
@@ -151,7 +152,7 @@ impl Provider for OpenAi {
                 }));
             }
             let stream = self
-                .common
+                .client
                 .stream(response.into_body(), Passthrough::new(inject_usage));
             Ok(Reply::Stream(Box::new(stream)))
         })
@@ -181,9 +182,9 @@ impl Provider for OpenAi {
         }
         Some(Box::pin(async move {
             let path = self.paths.path(call.operation, upstream_model)?;
-            let deadline = call::deadline(&self.common);
+            let deadline = call::deadline(&self.client);
             let response = call::post_as(
-                &self.common,
+                &self.client,
                 &path,
                 call.content_type,
                 call.body,
@@ -194,7 +195,7 @@ impl Provider for OpenAi {
             let status = response.status();
             if call::content_type_starts(response.headers(), "application/json") {
                 let bytes = call::read(
-                    &self.common,
+                    &self.client,
                     response.into_body(),
                     call::MAX_RESPONSE_BYTES,
                     deadline,
@@ -212,7 +213,7 @@ impl Provider for OpenAi {
             } else {
                 Sniff::raw()
             };
-            let body = Box::new(self.common.stream(response.into_body(), sniff));
+            let body = Box::new(self.client.stream(response.into_body(), sniff));
             Ok(Reply::Forward(Forward {
                 status,
                 content_type,

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::http::Endpoint;
 use super::translate::{new_completion_id, typed_request};
-use super::{BoxFuture, Common, Complete, MessagesCall, Provider, Reply, call};
+use super::{BoxFuture, Complete, MessagesCall, Provider, Reply, UpstreamClient, call};
 use crate::clock::unix_now;
 use crate::config::schema::{ProviderConfig, ProviderKind};
 use crate::error::GatewayError;
@@ -29,7 +29,7 @@ const COUNT_TOKENS_PATH: &str = "/v1/messages/count_tokens";
 
 /// An Anthropic upstream.
 pub struct Anthropic {
-    common: Common,
+    client: UpstreamClient,
     default_max_tokens: Option<u64>,
 }
 
@@ -44,14 +44,14 @@ impl Anthropic {
             ("anthropic-beta", beta),
         ];
         Ok(Self {
-            common: Common::new(config, endpoint, &auth)?,
+            client: UpstreamClient::new(config, endpoint, &auth)?,
             default_max_tokens: config.default_max_tokens,
         })
     }
 
     fn protocol_error(&self, detail: impl Into<String>) -> GatewayError {
         GatewayError::UpstreamProtocol {
-            provider: self.common.name.clone(),
+            provider: self.client.name.clone(),
             detail: detail.into(),
         }
     }
@@ -69,8 +69,8 @@ fn usage_of(body: &[u8]) -> Option<crate::types::Usage> {
 }
 
 impl Provider for Anthropic {
-    fn common(&self) -> &Common {
-        &self.common
+    fn client(&self) -> &UpstreamClient {
+        &self.client
     }
 
     fn kind(&self) -> ProviderKind {
@@ -88,7 +88,7 @@ impl Provider for Anthropic {
             let body = call::encode(&translated)?;
             if !request.stream {
                 let (status, bytes) =
-                    call::whole(&self.common, MESSAGES_PATH, body, response::errors).await?;
+                    call::whole(&self.client, MESSAGES_PATH, body, response::errors).await?;
                 let parsed: MessagesResponse = serde_json::from_slice(&bytes)
                     .map_err(|e| self.protocol_error(format!("unexpected response body: {e}")))?;
                 let (completion, usage) = response::to_openai(parsed);
@@ -99,9 +99,9 @@ impl Provider for Anthropic {
                     usage: Some(usage),
                 }));
             }
-            let deadline = call::deadline(&self.common);
+            let deadline = call::deadline(&self.client);
             let response = call::post(
-                &self.common,
+                &self.client,
                 MESSAGES_PATH,
                 body,
                 deadline,
@@ -114,9 +114,9 @@ impl Provider for Anthropic {
                 unix_now(),
                 request.include_usage,
             );
-            let translator = stream::ToOpenAi::new(writer, &self.common.name);
+            let translator = stream::ToOpenAi::new(writer, &self.client.name);
             Ok(Reply::Stream(Box::new(
-                self.common.stream(response.into_body(), translator),
+                self.client.stream(response.into_body(), translator),
             )))
         })
     }
@@ -130,7 +130,7 @@ impl Provider for Anthropic {
             Err(GatewayError::invalid(
                 format!(
                     "Provider `{}` (Anthropic) does not offer embeddings.",
-                    self.common.name
+                    self.client.name
                 ),
                 Some("model"),
             ))
@@ -148,16 +148,16 @@ impl Provider for Anthropic {
                 .write_with(&[("model", &json_string(upstream_model))]);
             if !request.stream {
                 let (status, bytes) =
-                    call::whole(&self.common, MESSAGES_PATH, body, response::errors).await?;
+                    call::whole(&self.client, MESSAGES_PATH, body, response::errors).await?;
                 return Ok(Reply::Complete(Complete {
                     status,
                     usage: usage_of(&bytes),
                     body: bytes,
                 }));
             }
-            let deadline = call::deadline(&self.common);
+            let deadline = call::deadline(&self.client);
             let response = call::post(
-                &self.common,
+                &self.client,
                 MESSAGES_PATH,
                 body,
                 deadline,
@@ -166,7 +166,7 @@ impl Provider for Anthropic {
             .await?;
             let translator = stream::Passthrough::default();
             Ok(Reply::Stream(Box::new(
-                self.common.stream(response.into_body(), translator),
+                self.client.stream(response.into_body(), translator),
             )))
         }))
     }
@@ -181,7 +181,7 @@ impl Provider for Anthropic {
                 .top
                 .write_with(&[("model", &json_string(upstream_model))]);
             let (status, bytes) =
-                call::whole(&self.common, COUNT_TOKENS_PATH, body, response::errors).await?;
+                call::whole(&self.client, COUNT_TOKENS_PATH, body, response::errors).await?;
             Ok(Complete {
                 status,
                 body: bytes,

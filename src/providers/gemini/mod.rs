@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 
 use super::http::Endpoint;
 use super::translate::typed_request;
-use super::{BoxFuture, Common, Complete, Provider, Reply, call, path};
+use super::{BoxFuture, Complete, Provider, Reply, UpstreamClient, call, path};
 use crate::config::schema::{ProviderConfig, ProviderKind};
 use crate::error::GatewayError;
 use crate::types::{ChatRequest, EmbeddingsRequest};
@@ -38,7 +38,7 @@ const KEY_HEADER: &str = "x-goog-api-key";
 
 /// A Gemini upstream.
 pub struct Gemini {
-    common: Common,
+    client: UpstreamClient,
 }
 
 impl Gemini {
@@ -46,7 +46,7 @@ impl Gemini {
     pub fn new(config: &ProviderConfig, endpoint: Arc<Endpoint>) -> Result<Self, String> {
         let key = config.api_key.as_ref().map(|k| k.expose().to_owned());
         Ok(Self {
-            common: Common::new(config, endpoint, &[(KEY_HEADER, key)])?,
+            client: UpstreamClient::new(config, endpoint, &[(KEY_HEADER, key)])?,
         })
     }
 
@@ -57,10 +57,10 @@ impl Gemini {
         body: Vec<u8>,
         deadline: Instant,
     ) -> Result<(StatusCode, T), GatewayError> {
-        let response = call::post(&self.common, path, body, deadline, errors::gemini).await?;
+        let response = call::post(&self.client, path, body, deadline, errors::gemini).await?;
         let status = response.status();
         let bytes = call::read(
-            &self.common,
+            &self.client,
             response.into_body(),
             call::MAX_RESPONSE_BYTES,
             deadline,
@@ -72,7 +72,7 @@ impl Gemini {
 
     fn protocol(&self, detail: &dyn std::fmt::Display) -> GatewayError {
         GatewayError::UpstreamProtocol {
-            provider: self.common.name.clone(),
+            provider: self.client.name.clone(),
             detail: detail.to_string(),
         }
     }
@@ -112,8 +112,8 @@ fn method_path(resource: &str, method: &str) -> String {
 }
 
 impl Provider for Gemini {
-    fn common(&self) -> &Common {
-        &self.common
+    fn client(&self) -> &UpstreamClient {
+        &self.client
     }
 
     fn kind(&self) -> ProviderKind {
@@ -135,14 +135,14 @@ impl Provider for Gemini {
             }
             let body = call::encode(&request::to_gemini(&typed)?)?;
             let resource = resource(upstream_model)?;
-            let deadline = call::deadline(&self.common);
+            let deadline = call::deadline(&self.client);
             if !request.stream {
                 let path = method_path(&resource, "generateContent");
                 let (status, answer) = self
                     .call::<GenerateContentResponse>(&path, body, deadline)
                     .await?;
                 if let Some(error) = &answer.error {
-                    return Err(errors::from_api_error(&self.common.name, None, error, None));
+                    return Err(errors::from_api_error(&self.client.name, None, error, None));
                 }
                 let completion = response::to_openai(&answer, upstream_model);
                 return Ok(Reply::Complete(Complete {
@@ -152,10 +152,10 @@ impl Provider for Gemini {
                 }));
             }
             let path = method_path(&resource, "streamGenerateContent?alt=sse");
-            let upstream = call::post(&self.common, &path, body, deadline, errors::gemini).await?;
+            let upstream = call::post(&self.client, &path, body, deadline, errors::gemini).await?;
             let translate =
-                GeminiStream::new(&self.common.name, upstream_model, request.include_usage);
-            let stream = self.common.stream(upstream.into_body(), translate);
+                GeminiStream::new(&self.client.name, upstream_model, request.include_usage);
+            let stream = self.client.stream(upstream.into_body(), translate);
             Ok(Reply::Stream(Box::new(stream)))
         })
     }
@@ -170,7 +170,7 @@ impl Provider for Gemini {
             let resource = resource(upstream_model)?;
             let path = method_path(&resource, "batchEmbedContents");
             // One deadline for every batch: the timeout bounds the client's whole request.
-            let deadline = call::deadline(&self.common);
+            let deadline = call::deadline(&self.client);
             let mut vectors = Vec::with_capacity(input.texts.len());
             // Gemini caps a batch; larger inputs take several calls, answered in order.
             for batch in embed::batches(&input, &resource) {

@@ -15,7 +15,7 @@ mod testing;
 use std::sync::Arc;
 
 use super::http::Endpoint;
-use super::{BoxFuture, Common, Complete, Provider, Reply, call, translate};
+use super::{BoxFuture, Complete, Provider, Reply, UpstreamClient, call, translate};
 use crate::config::schema::{ProviderConfig, ProviderKind};
 use crate::error::GatewayError;
 use crate::stream::openai::ChunkWriter;
@@ -28,7 +28,7 @@ const EMBED_PATH: &str = "/api/embed";
 
 /// An Ollama server.
 pub struct Ollama {
-    common: Common,
+    client: UpstreamClient,
 }
 
 impl Ollama {
@@ -39,14 +39,14 @@ impl Ollama {
             .as_ref()
             .map(|k| format!("Bearer {}", k.expose()));
         Ok(Self {
-            common: Common::new(config, endpoint, &[("authorization", bearer)])?,
+            client: UpstreamClient::new(config, endpoint, &[("authorization", bearer)])?,
         })
     }
 
     /// A whole chat answer in OpenAI's format.
     async fn chat_whole(&self, body: Vec<u8>, model: &str) -> Result<Reply, GatewayError> {
-        let (_, bytes) = call::whole(&self.common, CHAT_PATH, body, response::map_error).await?;
-        let (completion, usage) = response::chat_completion(&bytes, model, &self.common.name)?;
+        let (_, bytes) = call::whole(&self.client, CHAT_PATH, body, response::map_error).await?;
+        let (completion, usage) = response::chat_completion(&bytes, model, &self.client.name)?;
         let body = call::encode(&completion)?;
         Ok(Reply::Complete(Complete {
             status: http::StatusCode::OK,
@@ -63,24 +63,24 @@ impl Ollama {
         model: &str,
         include_usage: bool,
     ) -> Result<Reply, GatewayError> {
-        let deadline = call::deadline(&self.common);
+        let deadline = call::deadline(&self.client);
         let response =
-            call::post(&self.common, CHAT_PATH, body, deadline, response::map_error).await?;
+            call::post(&self.client, CHAT_PATH, body, deadline, response::map_error).await?;
         let writer = ChunkWriter::new(
             translate::new_completion_id(),
             model,
             crate::clock::unix_now(),
             include_usage,
         );
-        let translator = stream::ChatStream::new(writer, &self.common.name);
-        let stream = self.common.stream(response.into_body(), translator);
+        let translator = stream::ChatStream::new(writer, &self.client.name);
+        let stream = self.client.stream(response.into_body(), translator);
         Ok(Reply::Stream(Box::new(stream)))
     }
 }
 
 impl Provider for Ollama {
-    fn common(&self) -> &Common {
-        &self.common
+    fn client(&self) -> &UpstreamClient {
+        &self.client
     }
 
     fn kind(&self) -> ProviderKind {
@@ -94,7 +94,7 @@ impl Provider for Ollama {
     ) -> BoxFuture<'a, Result<Reply, GatewayError>> {
         Box::pin(async move {
             let typed = translate::typed_request(request)?;
-            let body = request::chat_body(&typed, upstream_model, &self.common.name)?;
+            let body = request::chat_body(&typed, upstream_model, &self.client.name)?;
             let body = call::encode(&body)?;
             if request.stream {
                 self.chat_stream(body, upstream_model, request.include_usage)
@@ -112,12 +112,12 @@ impl Provider for Ollama {
     ) -> BoxFuture<'a, Result<Complete, GatewayError>> {
         Box::pin(async move {
             let encoding = translate::EmbeddingEncoding::of(&request.top)?;
-            let body = request::embed_body(&request.top, upstream_model, &self.common.name)?;
+            let body = request::embed_body(&request.top, upstream_model, &self.client.name)?;
             let body = call::encode(&body)?;
             let (_, bytes) =
-                call::whole(&self.common, EMBED_PATH, body, response::map_error).await?;
+                call::whole(&self.client, EMBED_PATH, body, response::map_error).await?;
             let (body, usage) =
-                response::embeddings(&bytes, upstream_model, encoding, &self.common.name)?;
+                response::embeddings(&bytes, upstream_model, encoding, &self.client.name)?;
             Ok(Complete {
                 status: http::StatusCode::OK,
                 body: body.into(),
