@@ -15,10 +15,6 @@ mod anthropic_inbound;
 mod anthropic_inbound_passthrough;
 mod azure;
 mod cli;
-#[allow(
-    dead_code,
-    reason = "the shared harness serves tests of later steps too"
-)]
 mod common;
 mod connectivity;
 mod content;

@@ -173,8 +173,11 @@ async fn the_log_level_changes_at_runtime_for_the_master_key_only() {
         "{level}"
     );
     gw.wait_log("log level changed").await;
-    // Debug lines now appear; the access line (info, target `access`) no longer does.
-    client::post(&via, "/v1/chat/completions", &chat_body("m", false)).await;
+    // The request's own line (info, target `usage`) is now filtered out.
+    let mut chat = client::json_request("POST", "/v1/chat/completions", &chat_body("m", false));
+    chat.headers_mut()
+        .insert("authorization", "Bearer sk-master-key-1".parse().unwrap());
+    assert_eq!(client::call(&via, chat).await.status, 200);
     let mut read = raw_request("GET", "/admin/log-level", bytes::Bytes::new());
     read.headers_mut()
         .insert("authorization", "Bearer sk-master-key-1".parse().unwrap());
@@ -182,5 +185,13 @@ async fn the_log_level_changes_at_runtime_for_the_master_key_only() {
         client::call(&via, read).await.json()["level"],
         level.as_str()
     );
-    assert!(!gw.log_text().contains("\"target\":\"access\""));
+    // Debug lines of the gateway now appear: a forced reload logs one, after anything the
+    // request logged.
+    gw.signal("HUP");
+    let unchanged = gw.wait_log("config unchanged").await;
+    assert!(unchanged.contains("\"level\":\"DEBUG\""), "{unchanged}");
+    assert!(
+        !gw.log_text().contains("\"message\":\"request finished\""),
+        "an info line passed a warn filter"
+    );
 }

@@ -160,3 +160,6 @@ fn float32_base64(values: &[f64]) -> String {
         .collect();
     base64_encode(&bytes)
 }
+
+#[cfg(test)]
+mod tests;

@@ -126,3 +126,6 @@ fn retry_delay(error: &ApiError) -> Option<Duration> {
         .and_then(|secs| secs.parse::<f64>().ok())
         .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
 }
+
+#[cfg(test)]
+mod tests;

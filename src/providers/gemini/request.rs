@@ -391,3 +391,6 @@ fn thinking_config(effort: &str) -> Result<ThinkingConfig, GatewayError> {
         include_thoughts: Some(budget > 0),
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -221,3 +221,6 @@ impl Translate for GeminiStream {
         &self.tally
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -368,3 +368,6 @@ pub struct ApiError {
     #[serde(default)]
     pub details: Vec<Value>,
 }
+
+#[cfg(test)]
+mod tests;

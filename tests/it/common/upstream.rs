@@ -74,7 +74,7 @@ pub enum Event {
     /// A request arrived.
     Request(Recorded),
     /// The gateway went away before the answer was complete.
-    Disconnected(String),
+    Disconnected,
 }
 
 type Responder = Arc<dyn Fn(&Recorded) -> Canned + Send + Sync>;
@@ -202,7 +202,7 @@ impl Upstream {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             match tokio::time::timeout_at(deadline, self.events.recv()).await {
-                Ok(Some(Event::Disconnected(_))) => return true,
+                Ok(Some(Event::Disconnected)) => return true,
                 Ok(Some(Event::Request(_))) => {}
                 _ => return false,
             }
@@ -214,7 +214,7 @@ impl Upstream {
         loop {
             match self.next_event(WAIT).await {
                 Some(Event::Request(r)) => return r,
-                Some(Event::Disconnected(_)) => {}
+                Some(Event::Disconnected) => {}
                 None => panic!("no request reached the upstream"),
             }
         }
@@ -246,14 +246,13 @@ where
 /// Reports a disconnect if dropped while armed.
 struct Guard {
     tx: mpsc::UnboundedSender<Event>,
-    path: String,
     armed: bool,
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
         if self.armed {
-            let _ = self.tx.send(Event::Disconnected(self.path.clone()));
+            let _ = self.tx.send(Event::Disconnected);
         }
     }
 }
@@ -279,7 +278,6 @@ async fn handle(request: Request<Incoming>, shared: Shared) -> Response<TestBody
     let responder = shared.responder.lock().unwrap().clone();
     let mut guard = Guard {
         tx: shared.tx.clone(),
-        path: recorded.path.clone(),
         armed: true,
     };
     let mut canned = responder(&recorded);
@@ -292,13 +290,13 @@ async fn handle(request: Request<Incoming>, shared: Shared) -> Response<TestBody
             Canned::Hang => std::future::pending::<()>().await,
             other => {
                 guard.armed = false;
-                return build(other, &shared, &recorded.path);
+                return build(other, &shared);
             }
         }
     }
 }
 
-fn build(canned: Canned, shared: &Shared, path: &str) -> Response<TestBody> {
+fn build(canned: Canned, shared: &Shared) -> Response<TestBody> {
     let (status, content_type, chunks, delay, headers) = match canned {
         Canned::Json(status, body) => (
             status,
@@ -334,7 +332,6 @@ fn build(canned: Canned, shared: &Shared, path: &str) -> Response<TestBody> {
         sent_any: false,
         guard: Some(Guard {
             tx: shared.tx.clone(),
-            path: path.to_owned(),
             armed: true,
         }),
     };

@@ -2,8 +2,8 @@
 
 use serde_json::{Value, json};
 
-use super::{json, numbers_as_f64};
 use crate::providers::gemini::request::to_gemini;
+use crate::providers::gemini::tests::{json, numbers_as_f64};
 use crate::types::chat::ChatCompletionRequest;
 
 /// Translates `openai` and compares the whole Gemini body with `expected`.
@@ -198,7 +198,7 @@ fn generation_config_and_response_formats() {
     ];
     for (params, config) in cases {
         let mut openai = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
-        super::merge(&mut openai, params);
+        crate::providers::gemini::tests::merge(&mut openai, params);
         check(
             &openai,
             &json!({"contents": [user("hi")], "generationConfig": config}),
@@ -212,7 +212,7 @@ fn generation_config_and_response_formats() {
 fn untranslatable_requests_are_400_naming_the_param() {
     let with = |extra: Value| {
         let mut openai = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
-        super::merge(&mut openai, extra);
+        crate::providers::gemini::tests::merge(&mut openai, extra);
         openai
     };
     let cases = [

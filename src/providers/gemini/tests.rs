@@ -1,30 +1,23 @@
-//! Fixture-driven tests of the Gemini translators: one `check` helper per translator, fed with
-//! every Gemini fixture and the translation fixtures that apply
-//! (`tests/fixtures/reference/{gemini,translations}`), plus tables for the edge cases.
-
-mod embed;
-mod errors;
-mod request;
-mod response;
-mod stream;
-mod wire;
+//! Tests of the Gemini adapter's own functions, and the fixture helpers its translators' tests
+//! (each module's sibling `tests.rs`) share: every Gemini fixture and the translation fixtures
+//! that apply (`tests/fixtures/reference/{gemini,translations}`), plus tables for edge cases.
 
 use serde_json::Value;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/reference");
 
 /// A fixture file's text.
-fn text(path: &str) -> String {
+pub(super) fn text(path: &str) -> String {
     std::fs::read_to_string(format!("{FIXTURES}/{path}")).unwrap()
 }
 
 /// A fixture file as JSON.
-fn json(path: &str) -> Value {
+pub(super) fn json(path: &str) -> Value {
     serde_json::from_str(&text(path)).unwrap()
 }
 
 /// `1` and `1.0` are the same JSON number; a typed round trip may turn one into the other.
-fn numbers_as_f64(v: Value) -> Value {
+pub(super) fn numbers_as_f64(v: Value) -> Value {
     match v {
         Value::Number(n) => n.as_f64().map_or(Value::Null, Value::from),
         Value::Array(a) => Value::Array(a.into_iter().map(numbers_as_f64).collect()),
@@ -38,7 +31,7 @@ fn numbers_as_f64(v: Value) -> Value {
 /// Makes synthesized values comparable: `created` becomes 0, a generated `call_<hex>` id becomes
 /// `call_*` (a thought-signature suffix is kept), a generated `chatcmpl-<hex>` id becomes
 /// `chatcmpl-*`, and `arguments` strings are parsed (Python's `json.dumps` spaces differ).
-fn normalize(v: Value) -> Value {
+pub(super) fn normalize(v: Value) -> Value {
     match v {
         Value::Array(a) => Value::Array(a.into_iter().map(normalize).collect()),
         Value::Object(o) => Value::Object(
@@ -60,7 +53,7 @@ fn normalize(v: Value) -> Value {
     }
 }
 
-fn normalize_id(id: &str) -> String {
+pub(super) fn normalize_id(id: &str) -> String {
     for prefix in ["call_", "chatcmpl-"] {
         if let Some(rest) = id.strip_prefix(prefix) {
             let (random, suffix) = match rest.find("__") {
@@ -76,7 +69,7 @@ fn normalize_id(id: &str) -> String {
 }
 
 /// RFC 7396 merge patch: fills in fields a fixture leaves out.
-fn merge(target: &mut Value, patch: Value) {
+pub(super) fn merge(target: &mut Value, patch: Value) {
     match (target, patch) {
         (Value::Object(t), Value::Object(p)) => {
             for (k, v) in p {

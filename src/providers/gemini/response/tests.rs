@@ -2,8 +2,9 @@
 
 use serde_json::{Value, json};
 
-use super::{json, merge, normalize};
+use super::*;
 use crate::providers::gemini::response::{finish_reason, to_openai};
+use crate::providers::gemini::tests::{json, merge, normalize};
 use crate::providers::gemini::wire::GenerateContentResponse;
 
 /// The upstream model the adapter passes (Gemini's `modelVersion` wins when present).
@@ -128,4 +129,54 @@ fn finish_reasons_follow_the_fixture_table() {
             "{reason:?}"
         );
     }
+}
+
+#[test]
+fn usage_counts_thoughts_once() {
+    let meta = |prompt, candidates, thoughts, cached, tool_use, total| UsageMetadata {
+        prompt_token_count: prompt,
+        candidates_token_count: candidates,
+        thoughts_token_count: thoughts,
+        cached_content_token_count: cached,
+        tool_use_prompt_token_count: tool_use,
+        total_token_count: total,
+    };
+    let want = |input, output, cached, reasoning| Usage {
+        input,
+        output,
+        cached,
+        reasoning,
+    };
+    let cases = [
+        // Thoughts outside candidates (the usual case): added to the output.
+        (meta(42, 11, 96, 0, 0, Some(149)), want(42, 107, 0, 96)),
+        // Thoughts already inside candidates: not added twice.
+        (meta(42, 107, 96, 0, 0, Some(149)), want(42, 107, 0, 96)),
+        // No total: Gemini's documented behaviour (thoughts outside).
+        (meta(10, 5, 3, 0, 0, None), want(10, 8, 0, 3)),
+        // Tool-use prompt tokens count as input; cached is a subset of input.
+        (meta(100, 20, 0, 60, 7, Some(127)), want(107, 20, 60, 0)),
+        (meta(9, 0, 0, 0, 0, Some(9)), want(9, 0, 0, 0)),
+        (UsageMetadata::default(), want(0, 0, 0, 0)),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(super::usage(&input), expected, "{input:?}");
+    }
+}
+
+#[test]
+fn tool_call_ids_keep_gemini_ids_and_signatures() {
+    let call = |id: Option<&str>| FunctionCall {
+        id: id.map(str::to_owned),
+        name: "f".into(),
+        args: None,
+    };
+    assert_eq!(tool_call(&call(Some("abc")), None).id, "abc");
+    assert_eq!(
+        tool_call(&call(Some("abc")), Some("SIG")).id,
+        "abc__thought__SIG"
+    );
+    let fresh = tool_call(&call(None), Some(""));
+    assert!(fresh.id.starts_with("call_") && !fresh.id.contains(THOUGHT_SEPARATOR));
+    assert_eq!(fresh.function.arguments, "{}");
 }

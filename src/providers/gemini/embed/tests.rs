@@ -2,8 +2,8 @@
 
 use serde_json::{Value, json};
 
-use super::{json, numbers_as_f64};
 use crate::providers::gemini::embed::{EmbedInput, MAX_BATCH, batches, parse, to_openai};
+use crate::providers::gemini::tests::{json, numbers_as_f64};
 use crate::providers::gemini::wire::BatchEmbedResponse;
 use crate::types::TopLevel;
 

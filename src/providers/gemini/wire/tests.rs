@@ -1,6 +1,6 @@
 //! The wire types read and write every Gemini fixture without losing a field.
 
-use super::{json, numbers_as_f64, text};
+use crate::providers::gemini::tests::{json, numbers_as_f64, text};
 use crate::providers::gemini::wire::{
     BatchEmbedRequest, BatchEmbedResponse, ContentEmbedding, EmbedContentRequest,
     GenerateContentRequest, GenerateContentResponse,

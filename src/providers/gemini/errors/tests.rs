@@ -5,8 +5,8 @@ use std::time::Duration;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::text;
 use crate::providers::gemini::errors::{from_api_error, gemini};
+use crate::providers::gemini::tests::text;
 use crate::providers::gemini::wire::ApiError;
 
 fn error(code: u16, status: &str, message: &str) -> String {

@@ -3,9 +3,9 @@
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::{normalize, text};
 use crate::error::GatewayError;
 use crate::providers::gemini::stream::GeminiStream;
+use crate::providers::gemini::tests::{normalize, text};
 use crate::stream::{StreamFault, Tally, Translate};
 use crate::types::Usage;
 
@@ -234,7 +234,7 @@ fn a_stream_without_a_finish_reason_or_with_garbage_is_an_error() {
     assert_eq!(run.events[3], "[DONE]");
     assert!(run.tally.gateway_error && run.tally.content_bytes == 2);
 
-    let garbage = super::stream::run(&[b"data: {not json\n\n"], false);
+    let garbage = self::run(&[b"data: {not json\n\n"], false);
     assert_eq!(garbage.end, Ok(()));
     assert_eq!(garbage.events.len(), 2);
     assert_eq!(
@@ -243,7 +243,7 @@ fn a_stream_without_a_finish_reason_or_with_garbage_is_an_error() {
     );
     assert!(garbage.tally.upstream_error);
 
-    let empty = super::stream::run(&[b": keep-alive\n\n"], false);
+    let empty = self::run(&[b": keep-alive\n\n"], false);
     assert_eq!(empty.end, Err(StreamFault::Truncated));
 }
 
