@@ -66,7 +66,7 @@ const BUILT_IN: [(&str, f64, f64, f64); 44] = [
 pub struct Price {
     /// Uncached input.
     pub input: f64,
-    /// Cached input.
+    /// Input served from the provider's prompt cache (usually a fraction of `input`).
     pub cached_input: f64,
     /// Output (reasoning included).
     pub output: f64,

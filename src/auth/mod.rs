@@ -48,11 +48,11 @@ pub struct Limits {
 pub struct KeyEntry {
     /// Its name (never the key).
     pub name: String,
-    /// Its team.
+    /// The team whose limits and budget it shares, if any.
     pub team: Option<String>,
     /// Model globs it may use (empty: every model).
     pub models: Vec<String>,
-    /// Its limits.
+    /// Its own rate limits and budget (its team's apply too).
     pub limits: Limits,
     /// When it stops working (Unix seconds).
     pub expires_at: Option<u64>,
@@ -88,7 +88,7 @@ pub enum Identity {
     Peer {
         /// Name for metrics and logs.
         name: String,
-        /// Team.
+        /// The team whose limits it shares, if any.
         team: Option<String>,
     },
 }

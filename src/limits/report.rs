@@ -40,7 +40,7 @@ pub struct ScopeReport {
     pub requests: u64,
     /// Input tokens (cached included).
     pub input_tokens: u64,
-    /// Output tokens.
+    /// Generated tokens (reasoning included).
     pub output_tokens: u64,
     /// Cached input tokens.
     pub cached_tokens: u64,

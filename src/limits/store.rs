@@ -72,11 +72,11 @@ pub enum Admission {
 /// What a finished request adds to its scopes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
-    /// Requests.
+    /// Requests admitted and settled.
     pub requests: u64,
     /// Input tokens (cached included).
     pub input_tokens: u64,
-    /// Output tokens.
+    /// Generated tokens (reasoning included).
     pub output_tokens: u64,
     /// Cached input tokens.
     pub cached_tokens: u64,

@@ -17,7 +17,7 @@ use crate::telemetry::ids::random_u64;
 /// A deployment's `max_concurrency` slots.
 #[derive(Debug, Clone)]
 pub struct Limit {
-    /// The slots.
+    /// One permit per request in flight to the deployment.
     pub slots: Arc<Semaphore>,
     /// How many there are.
     pub size: usize,

@@ -19,7 +19,7 @@ const INVALID_STATUS: &str = "invalid";
 /// A finished request, as telemetry reports it.
 #[derive(Debug)]
 pub struct Summary<'a> {
-    /// Request id.
+    /// The id the client got in `x-request-id`.
     pub request_id: &'a str,
     /// Trace id, when there is one.
     pub trace_id: Option<&'a str>,

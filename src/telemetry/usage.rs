@@ -40,7 +40,7 @@ enum Entry {
 /// One request's usage record.
 #[derive(Debug, Serialize)]
 pub struct UsageRecord<'a> {
-    /// Request id.
+    /// The id the client got in `x-request-id`.
     pub request_id: &'a str,
     /// Trace id (W3C), when the request had one.
     pub trace_id: Option<&'a str>,
@@ -74,7 +74,7 @@ pub struct UsageRecord<'a> {
     pub input_tokens: u64,
     /// Cached input tokens.
     pub cached_tokens: u64,
-    /// Output tokens.
+    /// Generated tokens (reasoning included).
     pub output_tokens: u64,
     /// Whether the tokens are an estimate (the upstream reported none).
     pub tokens_estimated: bool,

@@ -2,6 +2,11 @@
 //! by the Anthropic adapter (OpenAI → Anthropic upstream) and by the Anthropic inbound API
 //! (Anthropic clients → any upstream). Blocks the gateway does not model are kept as raw JSON.
 
+#![allow(
+    missing_docs,
+    reason = "wire types mirror Anthropic's documented JSON field for field: a doc that restates a field's name says nothing"
+)]
+
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
@@ -24,7 +29,6 @@ pub struct MessagesRequest {
     /// System prompt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<System>,
-    /// Stop sequences.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_sequences: Option<Vec<String>>,
     /// Sampling temperature (0–1).
@@ -39,10 +43,8 @@ pub struct MessagesRequest {
     /// `{user_id}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
-    /// Tools.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<Vec<AnthropicTool>>,
-    /// Tool choice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<AnthropicToolChoice>,
     /// Extended thinking.
@@ -116,15 +118,12 @@ impl AnthropicContent {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Block {
-    /// Text.
     Text {
-        /// The text.
         text: String,
         /// Prompt caching marker.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cache_control: Option<Value>,
     },
-    /// An image.
     Image {
         /// `{type: base64, media_type, data}` or `{type: url, url}`.
         source: Source,
@@ -162,7 +161,6 @@ pub enum Block {
         #[serde(default)]
         signature: String,
     },
-    /// Redacted thinking.
     RedactedThinking {
         /// Opaque data.
         data: String,
@@ -256,7 +254,6 @@ pub struct AnthropicUsage {
     /// Uncached input tokens.
     #[serde(default)]
     pub input_tokens: u64,
-    /// Output tokens.
     #[serde(default)]
     pub output_tokens: u64,
     /// Tokens written to the prompt cache.
@@ -326,7 +323,6 @@ pub enum StreamEvent<'a> {
     ContentBlockDelta {
         /// Block position.
         index: u32,
-        /// The delta.
         #[serde(borrow)]
         delta: BlockDelta<'a>,
     },
@@ -360,7 +356,6 @@ pub enum StreamEvent<'a> {
 pub enum BlockDelta<'a> {
     /// More text.
     TextDelta {
-        /// The text.
         #[serde(borrow)]
         text: Cow<'a, str>,
     },
@@ -383,10 +378,7 @@ pub enum BlockDelta<'a> {
         signature: Cow<'a, str>,
     },
     /// A citation.
-    CitationsDelta {
-        /// The citation.
-        citation: Value,
-    },
+    CitationsDelta { citation: Value },
 }
 
 /// `message_delta.delta`.
@@ -406,7 +398,6 @@ pub struct ErrorBody {
     /// `error`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// The error.
     pub error: ErrorDetail,
 }
 

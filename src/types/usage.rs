@@ -1,5 +1,10 @@
 //! Token usage in the gateway's canonical (OpenAI) terms, and its OpenAI wire form.
 
+#![allow(
+    missing_docs,
+    reason = "wire types mirror the providers' documented JSON field for field: a doc that restates a field's name says nothing"
+)]
+
 use serde::{Deserialize, Serialize};
 
 /// Tokens one request used. `input` includes `cached`; `output` includes `reasoning`.
@@ -24,7 +29,6 @@ pub struct OpenAiUsage {
     /// Completion tokens (absent for embeddings; `output_tokens` in the Responses API).
     #[serde(default, alias = "output_tokens")]
     pub completion_tokens: u64,
-    /// Total tokens.
     #[serde(default)]
     pub total_tokens: u64,
     /// Prompt breakdown.
@@ -54,7 +58,6 @@ pub struct PromptDetails {
 /// `usage.completion_tokens_details`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 pub struct CompletionDetails {
-    /// Reasoning tokens.
     #[serde(default)]
     pub reasoning_tokens: Option<u64>,
 }

@@ -3,6 +3,11 @@
 //! reads or writes is modelled; unknown request fields are kept in `extra` maps so a round trip
 //! loses nothing, unknown response fields are ignored.
 
+#![allow(
+    missing_docs,
+    reason = "wire types mirror Gemini's documented JSON field for field: a doc that restates a field's name says nothing"
+)]
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -44,7 +49,6 @@ pub struct Content {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Part {
-    /// Text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// The text is a thought summary, not the answer.
@@ -84,7 +88,6 @@ impl Part {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Blob {
-    /// MIME type.
     pub mime_type: String,
     /// Base64 bytes.
     pub data: String,
@@ -94,7 +97,6 @@ pub struct Blob {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileData {
-    /// MIME type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mime_type: Option<String>,
     /// `https://…`, `gs://…` or a Files API URI.
@@ -142,7 +144,6 @@ pub struct Tool {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FunctionDeclaration {
-    /// Name.
     pub name: String,
     /// What it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -187,7 +188,6 @@ pub struct GenerationConfig {
     /// Output limit (thoughts included).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_output_tokens: Option<u64>,
-    /// Stop sequences.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_sequences: Option<Vec<String>>,
     /// Number of candidates.
@@ -196,10 +196,8 @@ pub struct GenerationConfig {
     /// Reproducibility seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
-    /// Presence penalty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presence_penalty: Option<f64>,
-    /// Frequency penalty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frequency_penalty: Option<f64>,
     /// `application/json` for JSON output.
@@ -247,7 +245,6 @@ pub struct GenerateContentResponse {
     /// The model that answered.
     #[serde(default)]
     pub model_version: Option<String>,
-    /// Response id.
     #[serde(default)]
     pub response_id: Option<String>,
     /// An error reported inside a stream.
@@ -348,7 +345,6 @@ pub struct ContentEmbedding {
 /// The error envelope: `{"error":{"code","message","status","details"}}`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct ErrorBody {
-    /// The error.
     pub error: ApiError,
 }
 

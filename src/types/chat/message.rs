@@ -1,6 +1,11 @@
 //! Conversation messages and their content: roles, plain-text or multi-part content, and the
 //! part types (text, image, audio, file, refusal).
 
+#![allow(
+    missing_docs,
+    reason = "wire types mirror OpenAI's documented JSON field for field: a doc that restates a field's name says nothing"
+)]
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -14,7 +19,6 @@ pub enum Role {
     System,
     /// Developer instructions (newer name for system).
     Developer,
-    /// The user.
     User,
     /// The model.
     Assistant,
@@ -107,9 +111,7 @@ impl Content {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentPart {
-    /// Text.
     Text {
-        /// The text.
         text: String,
     },
     /// An image by URL or data URL.

@@ -1,6 +1,11 @@
 //! The request body of `POST /v1/chat/completions` and its request-only options (stop
 //! sequences, stream options, response format).
 
+#![allow(
+    missing_docs,
+    reason = "wire types mirror OpenAI's documented JSON field for field: a doc that restates a field's name says nothing"
+)]
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -34,7 +39,6 @@ pub struct ChatCompletionRequest {
     /// Whether to stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
-    /// Stream options.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<StreamOptions>,
     /// Tools the model may call.
@@ -55,10 +59,8 @@ pub struct ChatCompletionRequest {
     /// Reproducibility seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
-    /// Presence penalty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presence_penalty: Option<f64>,
-    /// Frequency penalty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frequency_penalty: Option<f64>,
     /// Reasoning effort for reasoning models.
@@ -143,7 +145,6 @@ pub struct JsonSchemaFormat {
     /// Strict adherence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,
-    /// Description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }

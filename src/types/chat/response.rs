@@ -1,5 +1,10 @@
 //! A whole (non-stream) chat completion as returned to the client.
 
+#![allow(
+    missing_docs,
+    reason = "wire types mirror OpenAI's documented JSON field for field: a doc that restates a field's name says nothing"
+)]
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -45,10 +50,8 @@ pub struct ResponseMessage {
     pub role: String,
     /// Text (null when the turn only calls tools).
     pub content: Option<String>,
-    /// A refusal.
     #[serde(default)]
     pub refusal: Option<String>,
-    /// Tool calls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCall>>,
     /// Reasoning text (a common non-standard extension).

@@ -1,6 +1,11 @@
 //! Stream chunks of a chat completion. Fields borrow from the SSE line they were parsed from, so
 //! relaying a stream does not copy every text fragment.
 
+#![allow(
+    missing_docs,
+    reason = "wire types mirror OpenAI's documented JSON field for field: a doc that restates a field's name says nothing"
+)]
+
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
@@ -18,7 +23,6 @@ pub struct ChatChunk<'a> {
     pub object: Cow<'a, str>,
     /// Unix seconds.
     pub created: u64,
-    /// The model.
     #[serde(borrow)]
     pub model: Cow<'a, str>,
     /// Choice deltas.

@@ -1,6 +1,11 @@
 //! Tool calling: tool definitions and `tool_choice` sent by the client, and the tool calls an
 //! assistant turn makes (shared by requests and whole responses).
 
+#![allow(
+    missing_docs,
+    reason = "wire types mirror OpenAI's documented JSON field for field: a doc that restates a field's name says nothing"
+)]
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -47,7 +52,6 @@ pub struct Tool {
 /// A function definition.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct FunctionDef {
-    /// Name.
     pub name: String,
     /// What it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
