@@ -4,6 +4,7 @@
 pub mod access;
 pub mod expand;
 pub mod locate;
+pub mod providers;
 pub mod routing;
 pub mod schema;
 pub mod telemetry;
@@ -19,8 +20,7 @@ pub use locate::FieldPath;
 pub use schema::RawConfig;
 pub use validate::{Config, GroupSpec, Listeners};
 
-/// Default OpenAI base URL (env-only mode and `type: openai` without `base_url`).
-pub const OPENAI_DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+pub use providers::OPENAI_DEFAULT_BASE_URL;
 /// Name of the implicit provider in env-only mode.
 pub const ENV_ONLY_PROVIDER: &str = "openai";
 
@@ -156,12 +156,10 @@ pub fn from_env(env: &EnvOnly) -> Result<Config, ConfigError> {
             max_concurrency: schema::DEFAULT_MAX_CONCURRENCY,
             queue_timeout: schema::DEFAULT_QUEUE_TIMEOUT,
             health_check: None,
-            mock: None,
-            api_version: None,
-            anthropic_beta: Vec::new(),
-            default_max_tokens: None,
             extra_headers: Default::default(),
             tls: None,
+            options: schema::Options::default(),
+            settings: schema::ProviderSettings::None,
         }],
         routing: schema::RoutingConfig {
             default_provider: Some(ENV_ONLY_PROVIDER.to_owned()),

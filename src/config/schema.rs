@@ -11,6 +11,7 @@ pub use super::access::{
     KeyConfig, OnError, PriceConfig, Pricing, StoreConfig, TeamConfig, UnixPeerConfig,
 };
 use super::expand::{self, Secret};
+pub use super::providers::{MockConfig, Options, ProviderKind, ProviderSettings};
 pub use super::routing::{
     BreakerConfig, DeploymentConfig, HealthCheckConfig, LimitsConfig, ModelConfig, RetryBackoff,
     RoutingConfig, Strategy,
@@ -213,56 +214,11 @@ pub struct ListenConfig {
     pub unix_mode: Option<u32>,
 }
 
-/// Provider wire formats.
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ProviderKind {
-    /// OpenAI itself.
-    #[default]
-    Openai,
-    /// Azure OpenAI.
-    Azure,
-    /// Anthropic Messages API.
-    Anthropic,
-    /// Google Gemini API.
-    Gemini,
-    /// Ollama's native API.
-    Ollama,
-    /// vLLM's OpenAI-compatible server.
-    Vllm,
-    /// Any OpenAI-compatible server.
-    OpenaiCompatible,
-    /// The built-in deterministic mock.
-    Mock,
-}
-
-impl ProviderKind {
-    /// Whether the upstream speaks OpenAI's wire format (its base URL includes `/v1`).
-    pub fn is_openai_style(self) -> bool {
-        matches!(
-            self,
-            Self::Openai | Self::Vllm | Self::OpenaiCompatible | Self::Mock
-        )
-    }
-
-    /// The name used in config and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Openai => "openai",
-            Self::Azure => "azure",
-            Self::Anthropic => "anthropic",
-            Self::Gemini => "gemini",
-            Self::Ollama => "ollama",
-            Self::Vllm => "vllm",
-            Self::OpenaiCompatible => "openai_compatible",
-            Self::Mock => "mock",
-        }
-    }
-}
-
-/// `providers[]` — one upstream endpoint and its credentials.
+/// `providers[]` — one upstream endpoint and its credentials. The keys every type shares are
+/// fields here; the keys only one type takes are read by that type (`config::providers`) during
+/// validation, which also refuses unknown keys (serde's `deny_unknown_fields` cannot be combined
+/// with the flattened rest).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     /// Unique name, referenced by `models[].deployments[].provider`.
     pub name: String,
@@ -299,54 +255,28 @@ pub struct ProviderConfig {
     /// Active health check of the upstream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheckConfig>,
-    /// Behaviour of the built-in mock provider.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mock: Option<MockConfig>,
-    /// Azure OpenAI `api-version` (`v1` selects the `/openai/v1/` style).
-    #[serde(
-        default,
-        deserialize_with = "expand::opt_string",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub api_version: Option<String>,
-    /// Anthropic beta feature flags, sent as `anthropic-beta`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub anthropic_beta: Vec<String>,
-    /// `max_tokens` for upstreams that require one when the client gave none (Anthropic).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_max_tokens: Option<u64>,
     /// Headers added to every upstream request (values may use `${VAR}`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra_headers: BTreeMap<String, HeaderValueText>,
     /// Private CA and client certificate (mTLS) for this upstream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
+    /// The keys the fields above did not take, as written: the type's own settings (and any
+    /// unknown key), read during validation.
+    #[serde(flatten, skip_serializing)]
+    pub options: Options,
+    /// The type's own settings, read from `options` during validation.
+    #[serde(flatten, skip_deserializing)]
+    pub settings: ProviderSettings,
 }
 
 impl ProviderConfig {
-    /// The wire format: `type` when given, else inferred from the name or `base_url`
-    /// (`anthropic`, `gemini`/`google`, `azure…`, `ollama`, or their well-known hosts), else
-    /// `openai`. This keeps the seed's config, which names providers but gives no types, right.
+    /// The type: `type` when given, else recognised from the name or `base_url` (see
+    /// [`ProviderKind::recognise`]). This keeps the seed's config, which names providers but
+    /// gives no types, right.
     pub fn kind(&self) -> ProviderKind {
-        if let Some(kind) = self.kind {
-            return kind;
-        }
-        let name = self.name.to_ascii_lowercase();
-        let url = self.base_url.as_deref().unwrap_or("").to_ascii_lowercase();
-        if name == "anthropic" || url.contains("api.anthropic.com") {
-            ProviderKind::Anthropic
-        } else if name == "gemini"
-            || name == "google"
-            || url.contains("generativelanguage.googleapis.com")
-        {
-            ProviderKind::Gemini
-        } else if name.starts_with("azure") || url.contains(".openai.azure.com") {
-            ProviderKind::Azure
-        } else if name == "ollama" || url.contains(":11434") {
-            ProviderKind::Ollama
-        } else {
-            ProviderKind::Openai
-        }
+        self.kind
+            .unwrap_or_else(|| ProviderKind::recognise(&self.name, self.base_url.as_deref()))
     }
 }
 
@@ -378,24 +308,6 @@ pub struct TlsConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub client_key_file: Option<String>,
-}
-
-/// `providers[].mock` — knobs of the deterministic mock provider.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct MockConfig {
-    /// Delay before the response (or the first stream chunk).
-    #[serde(default, with = "units::opt_duration")]
-    pub latency: Option<Duration>,
-    /// Delay between stream chunks.
-    #[serde(default, with = "units::opt_duration")]
-    pub chunk_delay: Option<Duration>,
-    /// Text the mock answers with.
-    #[serde(default)]
-    pub reply: Option<String>,
-    /// Length of mock embedding vectors.
-    #[serde(default)]
-    pub dimensions: Option<usize>,
 }
 
 /// `rate_limit:` — the seed's global request rate limit.

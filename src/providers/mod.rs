@@ -21,8 +21,9 @@ use std::time::Duration;
 use ::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use bytes::Bytes;
 
-use crate::config::schema::{MockConfig, ProviderConfig, ProviderKind, TlsConfig};
-use crate::config::validate::default_base_url;
+use crate::config::schema::{
+    MockConfig, ProviderConfig, ProviderKind, ProviderSettings, TlsConfig,
+};
 use crate::error::GatewayError;
 use crate::stream::ClientStream;
 use crate::types::chat::ChatDialect;
@@ -213,7 +214,7 @@ pub struct EndpointKey {
     unix_socket: Option<String>,
     connect_timeout: Duration,
     tls: Option<TlsConfig>,
-    mock: Option<MockConfig>,
+    settings: ProviderSettings,
 }
 
 impl EndpointKey {
@@ -225,7 +226,7 @@ impl EndpointKey {
             unix_socket: config.unix_socket.clone(),
             connect_timeout: config.connect_timeout,
             tls: config.tls.clone(),
-            mock: config.mock.clone(),
+            settings: config.settings.clone(),
         }
     }
 }
@@ -234,9 +235,13 @@ impl EndpointKey {
 pub fn endpoint(config: &ProviderConfig) -> Result<http::Endpoint, String> {
     let kind = config.kind();
     match (kind, &config.unix_socket, &config.base_url) {
-        (ProviderKind::Mock, _, _) => Ok(http::Endpoint::mock(mock::MockUpstream::new(
-            config.mock.clone().unwrap_or_default(),
-        ))),
+        (ProviderKind::Mock, _, _) => {
+            let knobs = match &config.settings {
+                ProviderSettings::Mock(settings) => settings.mock.clone(),
+                _ => MockConfig::default(),
+            };
+            Ok(http::Endpoint::mock(mock::MockUpstream::new(knobs)))
+        }
         (_, Some(socket), base) => {
             let default_prefix = if kind.is_openai_style() {
                 openai::DEFAULT_PATH_PREFIX
@@ -248,7 +253,7 @@ pub fn endpoint(config: &ProviderConfig) -> Result<http::Endpoint, String> {
         (kind, None, base) => {
             let base = base
                 .as_deref()
-                .or(default_base_url(kind))
+                .or(kind.default_base_url())
                 .ok_or_else(|| format!("provider `{}` needs a base_url", config.name))?;
             http::Endpoint::tcp(base, config.connect_timeout, config.tls.as_ref())
         }

@@ -11,7 +11,8 @@ use super::{
     BoxFuture, Complete, Forward, PassthroughCall, Provider, Reply, UpstreamClient, call, errors,
     path,
 };
-use crate::config::schema::{ProviderConfig, ProviderKind};
+use crate::config::providers::AZURE_V1;
+use crate::config::schema::{ProviderConfig, ProviderKind, ProviderSettings};
 use crate::error::GatewayError;
 use crate::stream::openai::Passthrough;
 use crate::stream::sniff::Sniff;
@@ -24,8 +25,6 @@ use crate::types::{ChatRequest, EmbeddingsRequest};
 pub const DEFAULT_PATH_PREFIX: &str = "/v1";
 /// What the gateway adds to the client's stream request so it can account tokens.
 const INCLUDE_USAGE: &str = r#"{"include_usage":true}"#;
-/// `api_version` value that selects Azure's version-less `/openai/v1/` API.
-const AZURE_V1: &str = "v1";
 
 /// How the upstream lays out its paths.
 enum Paths {
@@ -67,11 +66,13 @@ impl OpenAi {
     pub fn new(config: &ProviderConfig, endpoint: Arc<Endpoint>) -> Result<Self, String> {
         let kind = config.kind();
         let key = config.api_key.as_ref().map(|k| k.expose().to_owned());
-        let (paths, auth) = match (kind, config.api_version.as_deref()) {
-            (ProviderKind::Azure, Some(AZURE_V1)) => (Paths::AzureV1, ("api-key", key)),
-            (ProviderKind::Azure, version) => (
+        let (paths, auth) = match &config.settings {
+            ProviderSettings::Azure(azure) if azure.api_version == AZURE_V1 => {
+                (Paths::AzureV1, ("api-key", key))
+            }
+            ProviderSettings::Azure(azure) => (
                 Paths::AzureDeployments {
-                    api_version: version.unwrap_or_default().to_owned(),
+                    api_version: azure.api_version.clone(),
                 },
                 ("api-key", key),
             ),

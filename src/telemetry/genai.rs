@@ -35,15 +35,7 @@ pub fn operation_of(endpoint: &str) -> &'static str {
 
 /// `gen_ai.provider.name` of a provider type (the conventions' well-known values).
 pub fn provider_name(kind: ProviderKind) -> &'static str {
-    match kind {
-        ProviderKind::Openai | ProviderKind::OpenaiCompatible => "openai",
-        ProviderKind::Azure => "azure.ai.openai",
-        ProviderKind::Anthropic => "anthropic",
-        ProviderKind::Gemini => "gcp.gemini",
-        ProviderKind::Ollama => "ollama",
-        ProviderKind::Vllm => "vllm",
-        ProviderKind::Mock => "mock",
-    }
+    kind.genai_system()
 }
 
 /// What the client's request says that spans and usage records report.

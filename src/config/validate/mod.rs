@@ -15,8 +15,6 @@ use std::path::PathBuf;
 use super::schema::RawConfig;
 use super::{ConfigError, FieldPath};
 
-pub use providers::default_base_url;
-
 /// A validated config: the raw file plus what was derived from it.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -115,12 +113,12 @@ pub struct DeploymentSpec {
 }
 
 /// Checks a raw config and derives listeners and model groups.
-pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+pub fn validate(mut raw: RawConfig) -> Result<Config, ConfigError> {
     // Order matters: the first error is the one reported, and later checks rely on the
     // provider index and groups built by earlier ones.
     let listeners = server::listeners(&raw.server)?;
     server::limits(&raw.server)?;
-    let provider_index = providers::providers(&raw.providers)?;
+    let provider_index = providers::providers(&mut raw.providers)?;
     let groups = groups::groups(&raw, &provider_index)?;
     routing::routing(&raw, &provider_index, &groups)?;
     routing::breaker(&raw.routing.circuit_breaker)?;

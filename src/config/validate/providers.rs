@@ -1,18 +1,19 @@
-//! Checks of `providers[]`: unique names, upstream addresses, timeouts, health checks, and keys
-//! that only make sense for one provider type; plus the default base URL of each type.
+//! Checks of `providers[]`: unique names, upstream addresses, timeouts, health checks, and each
+//! provider's type-specific settings, read by its type (`config::providers`).
 
 use std::collections::BTreeMap;
 
+use crate::config::providers;
 use crate::config::schema::{self, ProviderKind};
-use crate::config::{ConfigError, FieldPath, OPENAI_DEFAULT_BASE_URL};
+use crate::config::{ConfigError, FieldPath};
 
 /// Checks every provider and returns their index by name, which model and routing checks use to
 /// resolve references.
 pub(super) fn providers(
-    providers: &[schema::ProviderConfig],
+    providers: &mut [schema::ProviderConfig],
 ) -> Result<BTreeMap<String, usize>, ConfigError> {
     let mut index = BTreeMap::new();
-    for (i, p) in providers.iter().enumerate() {
+    for (i, p) in providers.iter_mut().enumerate() {
         let at = FieldPath::root("providers").index(i);
         if p.name.trim().is_empty() {
             return Err(ConfigError::at(&at.key("name"), "must not be empty"));
@@ -28,8 +29,9 @@ pub(super) fn providers(
     Ok(index)
 }
 
-fn provider(p: &schema::ProviderConfig, at: &FieldPath) -> Result<(), ConfigError> {
+fn provider(p: &mut schema::ProviderConfig, at: &FieldPath) -> Result<(), ConfigError> {
     let kind = p.kind();
+    p.settings = providers::settings(kind, &p.options).map_err(|e| e.at(at))?;
     upstream(p, kind, at)?;
     for (key, value) in [
         ("timeout", p.timeout),
@@ -48,7 +50,6 @@ fn provider(p: &schema::ProviderConfig, at: &FieldPath) -> Result<(), ConfigErro
         }
     }
     health_check(p, at)?;
-    kind_specific(p, kind, at)?;
     headers_and_tls(p, at)
 }
 
@@ -59,11 +60,7 @@ fn upstream(
     kind: ProviderKind,
     at: &FieldPath,
 ) -> Result<(), ConfigError> {
-    let needs_base_url = matches!(
-        kind,
-        ProviderKind::Vllm | ProviderKind::OpenaiCompatible | ProviderKind::Azure
-    );
-    if needs_base_url && p.base_url.is_none() && p.unix_socket.is_none() {
+    if kind.info().needs_base_url && p.base_url.is_none() && p.unix_socket.is_none() {
         return Err(ConfigError::at(
             &at.key("base_url"),
             format!("required for type `{}`", kind.as_str()),
@@ -95,43 +92,6 @@ fn health_check(p: &schema::ProviderConfig, at: &FieldPath) -> Result<(), Config
             &at.key("health_check").key("interval"),
             "must be greater than zero",
         ));
-    }
-    Ok(())
-}
-
-/// Keys that only mean something for one provider type.
-fn kind_specific(
-    p: &schema::ProviderConfig,
-    kind: ProviderKind,
-    at: &FieldPath,
-) -> Result<(), ConfigError> {
-    let only = |key: &str, wanted: ProviderKind| {
-        ConfigError::at(
-            &at.key(key),
-            format!("only applies to type `{}`", wanted.as_str()),
-        )
-    };
-    match (kind, &p.api_version) {
-        (ProviderKind::Azure, None) => {
-            return Err(ConfigError::at(
-                &at.key("api_version"),
-                "required for type `azure` (e.g. \"2024-10-21\", or \"v1\")",
-            ));
-        }
-        (ProviderKind::Azure, Some(_)) | (_, None) => {}
-        (_, Some(_)) => return Err(only("api_version", ProviderKind::Azure)),
-    }
-    if kind != ProviderKind::Anthropic && !p.anthropic_beta.is_empty() {
-        return Err(only("anthropic_beta", ProviderKind::Anthropic));
-    }
-    if p.default_max_tokens == Some(0) {
-        return Err(ConfigError::at(
-            &at.key("default_max_tokens"),
-            "must be at least 1",
-        ));
-    }
-    if kind != ProviderKind::Mock && p.mock.is_some() {
-        return Err(only("mock", ProviderKind::Mock));
     }
     Ok(())
 }
@@ -173,20 +133,6 @@ fn check_base_url(url: &str, at: &FieldPath) -> Result<(), ConfigError> {
     }
 }
 
-/// The base URL a provider uses when none is configured.
-pub fn default_base_url(kind: ProviderKind) -> Option<&'static str> {
-    match kind {
-        ProviderKind::Openai => Some(OPENAI_DEFAULT_BASE_URL),
-        ProviderKind::Anthropic => Some("https://api.anthropic.com"),
-        ProviderKind::Gemini => Some("https://generativelanguage.googleapis.com"),
-        ProviderKind::Ollama => Some("http://localhost:11434"),
-        ProviderKind::Azure
-        | ProviderKind::Vllm
-        | ProviderKind::OpenaiCompatible
-        | ProviderKind::Mock => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::test_support::assert_rejects;
@@ -215,5 +161,64 @@ mod tests {
                 "duplicate provider",
             ),
         ]);
+    }
+
+    /// Each type reads its own keys; another type's key names that type, a typo is unknown.
+    #[test]
+    fn type_settings_are_read_by_their_type() {
+        assert_rejects(&[
+            (
+                "providers:\n  - {name: p, type: openai, timout: 5s}\n",
+                "providers[0].timout",
+                "unknown field `timout`",
+            ),
+            (
+                "providers:\n  - {name: p, type: openai, anthropic_beta: [x]}\n",
+                "providers[0].anthropic_beta",
+                "only applies to type `anthropic`",
+            ),
+            (
+                "providers:\n  - {name: p, type: vllm, base_url: 'http://v/v1', mock: {}}\n",
+                "providers[0].mock",
+                "only applies to type `mock`",
+            ),
+            (
+                "providers:\n  - {name: p, type: gemini, api_version: v1}\n",
+                "providers[0].api_version",
+                "only applies to type `azure`",
+            ),
+            (
+                "providers:\n  - {name: p, type: azure, base_url: 'https://r.openai.azure.com'}\n",
+                "providers[0].api_version",
+                "required for type `azure`",
+            ),
+            (
+                "providers:\n  - {name: p, type: anthropic, default_max_tokens: 0}\n",
+                "providers[0].default_max_tokens",
+                "at least 1",
+            ),
+            (
+                "providers:\n  - {name: p, type: anthropic, anthropic_beta: 7}\n",
+                "providers[0].anthropic_beta",
+                "invalid type",
+            ),
+            (
+                "providers:\n  - {name: p, type: mock, mock: {latency: soon}}\n",
+                "providers[0].mock.latency",
+                "invalid duration",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn type_settings_are_kept_and_shown_masked() {
+        let text = "providers:\n  - {name: az, type: azure, base_url: 'https://r.openai.azure.com', api_version: '2024-10-21'}\n  - {name: an, type: anthropic, anthropic_beta: [b1], default_max_tokens: 64}\n  - {name: m, type: mock, models: [x], mock: {reply: hi}}\n";
+        let config = crate::config::parse(text, None).unwrap();
+        let shown = serde_json::to_value(&config.raw.providers).unwrap();
+        assert_eq!(shown[0]["api_version"], "2024-10-21");
+        assert_eq!(shown[1]["anthropic_beta"][0], "b1");
+        assert_eq!(shown[1]["default_max_tokens"], 64);
+        assert_eq!(shown[2]["mock"]["reply"], "hi");
+        assert!(shown[0].get("options").is_none());
     }
 }

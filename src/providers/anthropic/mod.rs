@@ -15,7 +15,8 @@ use super::http::Endpoint;
 use super::translate::{new_completion_id, typed_request};
 use super::{BoxFuture, Complete, MessagesCall, Provider, Reply, UpstreamClient, call};
 use crate::clock::unix_now;
-use crate::config::schema::{ProviderConfig, ProviderKind};
+use crate::config::providers::AnthropicSettings;
+use crate::config::schema::{ProviderConfig, ProviderKind, ProviderSettings};
 use crate::error::GatewayError;
 use crate::stream::openai::ChunkWriter;
 use crate::types::anthropic::{API_VERSION, AnthropicUsage, MessagesResponse};
@@ -37,7 +38,11 @@ impl Anthropic {
     /// An adapter for `config` on `endpoint`.
     pub fn new(config: &ProviderConfig, endpoint: Arc<Endpoint>) -> Result<Self, String> {
         let key = config.api_key.as_ref().map(|k| k.expose().to_owned());
-        let beta = (!config.anthropic_beta.is_empty()).then(|| config.anthropic_beta.join(","));
+        let settings = match &config.settings {
+            ProviderSettings::Anthropic(settings) => settings.clone(),
+            _ => AnthropicSettings::default(),
+        };
+        let beta = (!settings.anthropic_beta.is_empty()).then(|| settings.anthropic_beta.join(","));
         let auth = [
             ("x-api-key", key),
             ("anthropic-version", Some(API_VERSION.to_owned())),
@@ -45,7 +50,7 @@ impl Anthropic {
         ];
         Ok(Self {
             client: UpstreamClient::new(config, endpoint, &auth)?,
-            default_max_tokens: config.default_max_tokens,
+            default_max_tokens: settings.default_max_tokens,
         })
     }
 
