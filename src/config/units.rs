@@ -8,6 +8,9 @@ use serde::{Deserializer, Serializer};
 const SECS_PER_MINUTE: u64 = 60;
 const SECS_PER_HOUR: u64 = 60 * SECS_PER_MINUTE;
 const SECS_PER_DAY: u64 = 24 * SECS_PER_HOUR;
+/// Longest duration a config value may name: ten years, past any timeout or budget period, and
+/// far from where `Instant + duration` overflows (a panic on every request that used it).
+pub const MAX_DURATION: Duration = Duration::from_secs(3650 * SECS_PER_DAY);
 
 /// Parses a duration such as `250ms`, `5s`, `1m`, `2h`, `30d`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -31,8 +34,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ));
         }
     };
-    Duration::try_from_secs_f64(value * scale)
-        .map_err(|e| format!("invalid duration `{text}`: {e}"))
+    let duration = Duration::try_from_secs_f64(value * scale)
+        .map_err(|e| format!("invalid duration `{text}`: {e}"))?;
+    if duration > MAX_DURATION {
+        return Err(format!(
+            "invalid duration `{text}`: at most {}d",
+            MAX_DURATION.as_secs() / SECS_PER_DAY
+        ));
+    }
+    Ok(duration)
 }
 
 /// Formats a duration the way config files write it (`1500ms`, `5s`), for echoing config back.
@@ -199,6 +209,9 @@ mod tests {
             ("5 parsecs", None),
             ("fast", None),
             ("-1s", None),
+            ("3650d", Some(MAX_DURATION)),
+            ("3651d", None),
+            ("18000000000000000000s", None),
         ];
         for (text, want) in cases {
             assert_eq!(parse_duration(text).ok(), want, "{text}");

@@ -12,6 +12,7 @@ use super::UpstreamClient;
 use super::http::UpstreamBody;
 use crate::error::GatewayError;
 use crate::transport::describe;
+use crate::types::json::{MAX_ANSWER_VALUES, values_within};
 
 /// Largest non-stream upstream body read into memory (embeddings of large batches are big).
 pub const MAX_RESPONSE_BYTES: usize = 256 << 20;
@@ -96,6 +97,24 @@ pub async fn whole(
     let status = response.status();
     let bytes = read(client, response.into_body(), MAX_RESPONSE_BYTES, deadline).await?;
     Ok((status, bytes))
+}
+
+/// Parses a whole upstream answer as `T`, refusing one with more JSON values than any real
+/// answer holds ([`MAX_ANSWER_VALUES`]: a typed parse costs tens of bytes per value).
+pub fn parse_answer<'a, T: serde::Deserialize<'a>>(
+    provider: &str,
+    bytes: &'a [u8],
+) -> Result<T, GatewayError> {
+    let protocol = |detail: String| GatewayError::UpstreamProtocol {
+        provider: provider.to_owned(),
+        detail,
+    };
+    if !values_within(bytes, MAX_ANSWER_VALUES) {
+        return Err(protocol(format!(
+            "the answer holds more than {MAX_ANSWER_VALUES} JSON values"
+        )));
+    }
+    serde_json::from_slice(bytes).map_err(|e| protocol(format!("unexpected response body: {e}")))
 }
 
 /// Serializes a request body (serialization of our own types cannot fail in practice).

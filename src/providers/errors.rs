@@ -13,12 +13,21 @@ use crate::error::GatewayError;
 
 /// Longest upstream error message passed on to clients; the rest is cut.
 const MAX_UPSTREAM_MESSAGE_CHARS: usize = 1_000;
+/// Characters kept past the limit before redaction, so a key that straddles the limit is still
+/// recognised (and masked) whole.
+const REDACTION_MARGIN_CHARS: usize = 256;
 
 /// Cuts an upstream message to a bounded length (an upstream may echo a whole prompt) and
 /// masks what the log redaction masks: an upstream that echoes the gateway's key (`Incorrect
 /// API key provided: sk-…`) must not hand it to the client, nor to the logs.
 pub fn bounded_message(message: &str) -> String {
-    let message = crate::telemetry::redact::global().redact(message);
+    // Cut first (with room for a credential that straddles the limit), then redact: the
+    // redaction's cost follows what is kept, not what an upstream sent.
+    let kept = message
+        .char_indices()
+        .nth(MAX_UPSTREAM_MESSAGE_CHARS + REDACTION_MARGIN_CHARS)
+        .map_or(message, |(cut, _)| &message[..cut]);
+    let message = crate::telemetry::redact::global().redact(kept);
     match message.char_indices().nth(MAX_UPSTREAM_MESSAGE_CHARS) {
         Some((cut, _)) => format!("{}…", &message[..cut]),
         None => message.into_owned(),
@@ -223,5 +232,15 @@ mod tests {
             "{echoed}"
         );
         assert!(!echoed.contains("abcdefghijklmnop"), "{echoed}");
+        // A key straddling the limit is masked, not cut into a shorter, unmasked fragment.
+        let key = "sk-proj-abcdefghijklmnopqrstuvwxyz012345";
+        let straddling = format!(
+            "{} {key} trailing",
+            "x".repeat(MAX_UPSTREAM_MESSAGE_CHARS - 10)
+        );
+        assert!(!bounded_message(&straddling).contains("sk-proj-ab"));
+        // A huge message costs what is kept.
+        let huge = "api-key=".repeat(1 << 20);
+        assert!(bounded_message(&huge).chars().count() <= MAX_UPSTREAM_MESSAGE_CHARS + 1);
     }
 }

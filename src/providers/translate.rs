@@ -11,12 +11,26 @@ use serde_json::{Map, Value};
 use crate::error::GatewayError;
 use crate::telemetry::ids;
 use crate::types::chat::{ChatCompletionRequest, Message, Role};
+use crate::types::json::{MAX_REQUEST_VALUES, values_within};
 use crate::types::{ChatRequest, TopLevel};
 
 /// The request as typed canonical structs (400 naming the problem when it does not fit).
 pub fn typed_request(request: &ChatRequest<'_>) -> Result<ChatCompletionRequest, GatewayError> {
+    if !values_within(request.raw, MAX_REQUEST_VALUES) {
+        return Err(too_many_values());
+    }
     serde_json::from_slice(request.raw)
         .map_err(|e| GatewayError::invalid(format!("Invalid chat completion request: {e}"), None))
+}
+
+/// A request with more JSON values than a translation reads (see [`MAX_REQUEST_VALUES`]).
+pub fn too_many_values() -> GatewayError {
+    GatewayError::invalid(
+        format!(
+            "The request holds more than {MAX_REQUEST_VALUES} JSON values, more than this gateway translates for this provider."
+        ),
+        None,
+    )
 }
 
 /// A `data:` URL's parts.

@@ -182,7 +182,6 @@ impl RequestContext {
         if let Some(top) = head.top {
             self.facts = RequestFacts::read(top, head.max_tokens);
         }
-        self.note_prompt(body);
         if !identity.allows(head.model) {
             return Err(GatewayError::Forbidden(format!(
                 "`{}` may not use model `{}`.",
@@ -205,6 +204,9 @@ impl RequestContext {
             admission::admit(&self.store, &runtime.prices, identity, team, estimate).await?;
         self.limit_headers = admitted.headers;
         self.settlement = admitted.settlement;
+        // Only an admitted request is worth a sample (and, with `log_content`, a parse of its
+        // prompt): a refused one must cost as little as possible.
+        self.note_prompt(body);
         if let Some(budget) = &runtime.token_budget {
             self.token_permit = Some(budget.admit(estimate).await?);
         }

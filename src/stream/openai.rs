@@ -193,9 +193,15 @@ impl ChunkWriter {
     }
 
     /// Changes the id and model once the upstream told them (e.g. Anthropic's `message_start`).
+    /// Both are copied into every chunk, so a value longer than [`MAX_IDENTITY_BYTES`] (which no
+    /// real id or model name is) is ignored: an upstream cannot multiply its bytes that way.
     pub fn set_identity(&mut self, id: &str, model: &str) {
-        id.clone_into(&mut self.id);
-        model.clone_into(&mut self.model);
+        if id.len() <= MAX_IDENTITY_BYTES {
+            id.clone_into(&mut self.id);
+        }
+        if model.len() <= MAX_IDENTITY_BYTES {
+            model.clone_into(&mut self.model);
+        }
     }
 
     /// A chunk with `delta` and, on the last one, `finish_reason`.
@@ -309,6 +315,9 @@ impl ChunkWriter {
         Bytes::from_static(sse::DONE)
     }
 }
+
+/// Longest upstream id or model name a translated stream repeats in its chunks.
+pub const MAX_IDENTITY_BYTES: usize = 256;
 
 /// `object` of a stream chunk.
 const CHUNK_OBJECT: &str = "chat.completion.chunk";
@@ -476,6 +485,22 @@ mod tests {
         assert_eq!(end, Ok(()));
         let (text, _, _) = run(false, input.as_bytes());
         assert!(text.contains("prompt_tokens"), "{text}");
+    }
+
+    #[test]
+    fn an_oversized_upstream_identity_is_not_repeated_in_every_chunk() {
+        let mut w = ChunkWriter::new("chatcmpl-1", "m", 7, false);
+        w.set_identity(&"i".repeat(MAX_IDENTITY_BYTES + 1), &"m".repeat(1 << 20));
+        assert!(
+            w.text("a").len() < 200,
+            "kept the gateway's own id and model"
+        );
+        w.set_identity("msg_1", "claude-x");
+        let chunk = String::from_utf8(w.text("a").to_vec()).unwrap();
+        assert!(
+            chunk.contains("\"msg_1\"") && chunk.contains("\"claude-x\""),
+            "{chunk}"
+        );
     }
 
     #[test]

@@ -101,6 +101,47 @@ fn write_key(out: &mut Vec<u8>, key: &str) {
     }
 }
 
+/// Most JSON values a request that is translated (parsed whole) may hold. A typed parse costs
+/// tens of bytes per value, whatever the value's size in the text: 10 MB of `[0,0,0,…]` would
+/// take hundreds of MB, while real requests (text, images as base64 strings, tools, long
+/// conversations) hold at most a few thousand values.
+pub const MAX_REQUEST_VALUES: usize = 1 << 16;
+
+/// Most JSON values an upstream answer that is parsed whole may hold: the largest real ones
+/// (embedding batches) hold a few hundred thousand numbers.
+pub const MAX_ANSWER_VALUES: usize = 1 << 20;
+
+/// Whether the JSON text `bytes` holds at most `limit` values (counted from its structure:
+/// one per value separator or opening bracket, string contents skipped). Linear, no
+/// allocation; the text need not be valid (a parse will say so).
+pub fn values_within(bytes: &[u8], limit: usize) -> bool {
+    let mut count = 1usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b',' | b'[' | b'{' => {
+                count += 1;
+                if count > limit {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    true
+}
+
 /// Encodes a string as a JSON string literal.
 pub fn json_string(value: &str) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| String::from("\"\""))
@@ -204,6 +245,28 @@ mod tests {
             let out = top.write_with(&replacements);
             assert_eq!(std::str::from_utf8(&out).unwrap(), want, "{input}");
         }
+    }
+
+    #[test]
+    fn values_are_counted_from_the_structure() {
+        let cases: [(&str, usize, bool); 7] = [
+            ("{}", 2, true),
+            (r#"{"a":[1,2,3]}"#, 5, true),
+            (r#"{"a":[1,2,3]}"#, 4, false),
+            (r#"{"a":"[,,,{{{"}"#, 2, true),
+            (r#"{"a":"\",[,,,"}"#, 2, true),
+            (r#"["a\\",1,2]"#, 4, true),
+            (r#"["a\\",1,2]"#, 3, false),
+        ];
+        for (text, limit, want) in cases {
+            assert_eq!(
+                values_within(text.as_bytes(), limit),
+                want,
+                "{text} within {limit}"
+            );
+        }
+        let zeros = format!("[{}0]", "0,".repeat(MAX_ANSWER_VALUES));
+        assert!(!values_within(zeros.as_bytes(), MAX_ANSWER_VALUES));
     }
 
     #[test]

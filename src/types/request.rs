@@ -60,6 +60,41 @@ pub fn check_max_tokens(value: Option<u64>, key: &str) -> Result<Option<u64>, Ga
     }
 }
 
+/// Most inputs one embeddings request may carry (OpenAI's own limit): each becomes work and
+/// memory for the adapter (a batch, a vector), so a body of ten million `[]`s is refused here.
+pub const MAX_EMBEDDING_INPUTS: usize = 2048;
+
+/// Checks that an embeddings `input` array holds at most [`MAX_EMBEDDING_INPUTS`] inputs. A
+/// token array (an array of integers) is one input.
+fn check_input_count(input: &str) -> Result<(), GatewayError> {
+    let Some(inner) = input.strip_prefix('[') else {
+        return Ok(());
+    };
+    let one_token_array = inner
+        .trim_start()
+        .starts_with(|c: char| c.is_ascii_digit() || c == '-');
+    if one_token_array {
+        return Ok(());
+    }
+    // Counted without building anything (the elements are ignored, zero-sized).
+    let items: Vec<serde::de::IgnoredAny> = serde_json::from_str(input).map_err(|_| {
+        GatewayError::invalid(
+            "Invalid 'input': expected a string or an array.",
+            Some("input"),
+        )
+    })?;
+    if items.len() > MAX_EMBEDDING_INPUTS {
+        return Err(GatewayError::invalid(
+            format!(
+                "Invalid 'input': {} inputs; at most {MAX_EMBEDDING_INPUTS} per request.",
+                items.len()
+            ),
+            Some("input"),
+        ));
+    }
+    Ok(())
+}
+
 /// A chat completion request, checked at the top level.
 #[derive(Debug)]
 pub struct ChatRequest<'a> {
@@ -215,6 +250,7 @@ impl<'a> EmbeddingsRequest<'a> {
                 Some("input"),
             ));
         }
+        check_input_count(input.get())?;
         Ok(Self { top, model })
     }
 }
@@ -334,11 +370,29 @@ mod tests {
     fn embeddings_requests() {
         assert!(EmbeddingsRequest::parse(br#"{"model":"e","input":"hi"}"#).is_ok());
         assert!(EmbeddingsRequest::parse(br#"{"model":"e","input":["a","b"]}"#).is_ok());
+        let tokens = format!(
+            r#"{{"model":"e","input":[{}1]}}"#,
+            "1,".repeat(3 * MAX_EMBEDDING_INPUTS)
+        );
+        assert!(
+            EmbeddingsRequest::parse(tokens.as_bytes()).is_ok(),
+            "one token array"
+        );
+        let most = format!(
+            r#"{{"model":"e","input":[{}"x"]}}"#,
+            "\"x\",".repeat(MAX_EMBEDDING_INPUTS - 1)
+        );
+        assert!(EmbeddingsRequest::parse(most.as_bytes()).is_ok());
+        let too_many = format!(
+            r#"{{"model":"e","input":[{}[]]}}"#,
+            "[],".repeat(MAX_EMBEDDING_INPUTS)
+        );
         for body in [
             r#"{"model":"e"}"#,
             r#"{"model":"e","input":5}"#,
             r#"{"input":"x"}"#,
             r#"{"model":"e","input":null}"#,
+            too_many.as_str(),
         ] {
             assert_eq!(
                 EmbeddingsRequest::parse(body.as_bytes())

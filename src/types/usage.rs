@@ -98,20 +98,43 @@ impl From<Usage> for OpenAiUsage {
 }
 
 /// Reads the first `"usage": {…}` object anywhere in a JSON payload (top level or nested, as in
-/// the Responses API's `response.completed` event) without parsing the rest.
+/// the Responses API's `response.completed` event) without parsing the rest. Linear in the
+/// payload: a parse that fails has read up to where it failed, and the search resumes there
+/// (an upstream repeating `"usage":{` inside one object cannot make every match re-read the
+/// rest of it).
 pub fn usage_anywhere(data: &[u8]) -> Option<Usage> {
     const KEY: &[u8] = b"\"usage\":";
-    memchr::memmem::find_iter(data, KEY).find_map(|at| {
-        let rest = &data[at + KEY.len()..];
+    let finder = memchr::memmem::Finder::new(KEY);
+    let mut from = 0;
+    while let Some(found) = data.get(from..).and_then(|rest| finder.find(rest)) {
+        let value = from + found + KEY.len();
+        let rest = &data[value..];
         let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
         if rest[start] != b'{' {
-            return None;
+            from = value;
+            continue;
         }
-        let mut de = serde_json::Deserializer::from_slice(&rest[start..]);
-        serde::Deserialize::deserialize(&mut de)
-            .ok()
-            .map(|u: OpenAiUsage| Usage::from(&u))
-    })
+        let object = &rest[start..];
+        let mut de = serde_json::Deserializer::from_slice(object);
+        match <OpenAiUsage as Deserialize>::deserialize(&mut de) {
+            Ok(usage) => return Some(Usage::from(&usage)),
+            Err(e) => from = value + start + offset_of(object, e.line(), e.column()).max(1),
+        }
+    }
+    None
+}
+
+/// The byte offset of 1-based `line` and `column` (serde_json's error position) in `data`.
+fn offset_of(data: &[u8], line: usize, column: usize) -> usize {
+    let line_start = if line <= 1 {
+        0
+    } else {
+        match memchr::memchr_iter(b'\n', data).nth(line - 2) {
+            Some(newline) => newline + 1,
+            None => return data.len(),
+        }
+    };
+    (line_start + column.saturating_sub(1)).min(data.len())
 }
 
 /// Finds `usage` in a JSON response body without building the rest of it.
@@ -157,6 +180,36 @@ mod tests {
         for (body, want) in cases {
             assert_eq!(usage_in(body.as_bytes()), want, "{body}");
         }
+    }
+
+    #[test]
+    fn error_positions_become_offsets() {
+        let data = b"ab\ncde\nf";
+        let cases = [
+            ((1, 1), 0),
+            ((1, 2), 1),
+            ((2, 1), 3),
+            ((2, 3), 5),
+            ((3, 1), 7),
+            ((9, 9), 8),
+        ];
+        for ((line, column), want) in cases {
+            assert_eq!(offset_of(data, line, column), want, "{line}:{column}");
+        }
+    }
+
+    #[test]
+    fn a_payload_of_repeated_usage_keys_is_read_once() {
+        // Every `"usage":{` opens an object that never closes: each failed parse used to read
+        // to the end again (quadratic: hours for 8 MiB). Now the search resumes past it.
+        let hostile = "\"usage\":{\"\\\"usage\":{".repeat(200_000);
+        assert_eq!(usage_anywhere(hostile.as_bytes()), None);
+        let after = format!("{hostile}\"usage\":{{\"prompt_tokens\":3}}");
+        assert_eq!(
+            usage_anywhere(after.as_bytes()),
+            None,
+            "inside the broken object"
+        );
     }
 
     #[test]

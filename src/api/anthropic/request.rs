@@ -19,6 +19,7 @@ use crate::types::chat::{
     ChatCompletionRequest, ChatDialect, Content, ContentPart, FunctionCall, FunctionDef, ImageUrl,
     Message, NamedFunction, NamedToolChoice, Role, Stop, StreamOptions, Tool, ToolCall, ToolChoice,
 };
+use crate::types::json::{MAX_REQUEST_VALUES, values_within};
 use crate::types::request::{check_max_tokens, check_model};
 
 /// Put in front of a tool result's text when the client marked it `is_error` (OpenAI's tool
@@ -121,6 +122,9 @@ fn required<'a, T: Deserialize<'a>>(
 
 /// The whole body as typed Messages structs; a 400 names the path of what does not fit.
 pub fn typed(body: &[u8]) -> Result<MessagesRequest, GatewayError> {
+    if !values_within(body, MAX_REQUEST_VALUES) {
+        return Err(crate::providers::translate::too_many_values());
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = dotted(e.path());

@@ -53,13 +53,6 @@ impl Anthropic {
             default_max_tokens: settings.default_max_tokens,
         })
     }
-
-    fn protocol_error(&self, detail: impl Into<String>) -> GatewayError {
-        GatewayError::UpstreamProtocol {
-            provider: self.client.name.clone(),
-            detail: detail.into(),
-        }
-    }
 }
 
 /// The usage of a whole Anthropic response, read without building the rest.
@@ -94,8 +87,7 @@ impl Provider for Anthropic {
             if !request.stream {
                 let (status, bytes) =
                     call::whole(&self.client, MESSAGES_PATH, body, response::errors).await?;
-                let parsed: MessagesResponse = serde_json::from_slice(&bytes)
-                    .map_err(|e| self.protocol_error(format!("unexpected response body: {e}")))?;
+                let parsed: MessagesResponse = call::parse_answer(&self.client.name, &bytes)?;
                 let (completion, usage) = response::to_openai(parsed);
                 let body = call::encode(&completion)?;
                 return Ok(Reply::Complete(Complete {

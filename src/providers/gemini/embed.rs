@@ -3,7 +3,8 @@
 //! byte-length estimate. `encoding_format: base64` is honoured (little-endian float32, as
 //! OpenAI encodes it), since the OpenAI SDKs ask for it by default.
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::wire::{BatchEmbedRequest, Content, ContentEmbedding, EmbedContentRequest, Part};
 use crate::error::GatewayError;
@@ -118,32 +119,67 @@ pub fn batches(input: &EmbedInput, resource: &str) -> Vec<BatchEmbedRequest> {
         .collect()
 }
 
+/// OpenAI's embeddings list, serialized straight from Gemini's vectors (a JSON tree of the
+/// numbers would cost several times their size).
+#[derive(Serialize)]
+pub struct EmbeddingList<'a> {
+    object: &'static str,
+    data: Vec<EmbeddingItem<'a>>,
+    model: &'a str,
+    usage: ListUsage,
+}
+
+#[derive(Serialize)]
+struct EmbeddingItem<'a> {
+    object: &'static str,
+    index: usize,
+    embedding: Vector<'a>,
+}
+
+/// A vector as numbers, or as OpenAI's base64 float32 form.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Vector<'a> {
+    Floats(&'a [f64]),
+    Base64(String),
+}
+
+#[derive(Serialize)]
+struct ListUsage {
+    prompt_tokens: u64,
+    total_tokens: u64,
+}
+
 /// The OpenAI embeddings list for Gemini's vectors, with an estimated usage.
-pub fn to_openai(
-    embeddings: &[ContentEmbedding],
+pub fn to_openai<'a>(
+    embeddings: &'a [ContentEmbedding],
     input: &EmbedInput,
-    model: &str,
-) -> (Value, Usage) {
-    let data: Vec<Value> = embeddings
+    model: &'a str,
+) -> (EmbeddingList<'a>, Usage) {
+    let data = embeddings
         .iter()
         .enumerate()
-        .map(|(index, e)| {
-            let embedding = if input.base64 {
-                Value::String(float32_base64(&e.values))
+        .map(|(index, e)| EmbeddingItem {
+            object: "embedding",
+            index,
+            embedding: if input.base64 {
+                Vector::Base64(float32_base64(&e.values))
             } else {
-                json!(e.values)
-            };
-            json!({"object": "embedding", "index": index, "embedding": embedding})
+                Vector::Floats(&e.values)
+            },
         })
         .collect();
     let bytes = input.texts.iter().map(String::len).sum();
     let tokens = estimate_from_bytes(bytes);
-    let body = json!({
-        "object": "list",
-        "data": data,
-        "model": model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    });
+    let body = EmbeddingList {
+        object: "list",
+        data,
+        model,
+        usage: ListUsage {
+            prompt_tokens: tokens,
+            total_tokens: tokens,
+        },
+    };
     let usage = Usage {
         input: tokens,
         ..Usage::default()

@@ -66,8 +66,7 @@ impl Gemini {
             deadline,
         )
         .await?;
-        let parsed = serde_json::from_slice(&bytes).map_err(|e| self.protocol(&e))?;
-        Ok((status, parsed))
+        Ok((status, call::parse_answer(&self.client.name, &bytes)?))
     }
 
     fn protocol(&self, detail: &dyn std::fmt::Display) -> GatewayError {

@@ -32,12 +32,17 @@ const KEPT: [&str; 19] = [
 /// How deep references may nest before the rest is left open: recursive schemas (a tree node
 /// whose children are nodes) would otherwise expand forever.
 const MAX_DEPTH: usize = 32;
+/// Most schema nodes one cleaned schema may hold. `$ref`s are expanded inline, and a definition
+/// that refers to itself several times would otherwise grow exponentially with the depth (a
+/// 200-byte schema into gigabytes); past the budget, nodes become open schemas.
+const MAX_NODES: usize = 10_000;
 
 /// The `parameters` for a function declaration, or `None` when the schema declares no
 /// properties: Gemini rejects an `OBJECT` with empty `properties` ("should be non-empty for
 /// OBJECT type"), and a function without parameters is declared by leaving them out.
 pub fn parameters(schema: &Value) -> Option<Value> {
-    let mut cleaned = clean(schema, &definitions(schema), 0);
+    let mut budget = MAX_NODES;
+    let mut cleaned = clean(schema, &definitions(schema), 0, &mut budget);
     let object = cleaned.as_object_mut()?;
     let declares = object
         .get("properties")
@@ -70,13 +75,17 @@ fn resolve<'a>(reference: &str, defs: &'a Map<String, Value>) -> Option<&'a Valu
     defs.get(name)
 }
 
-/// One schema node rebuilt from the allowlist.
-fn clean(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
+/// One schema node rebuilt from the allowlist, taking one node from `budget`.
+fn clean(schema: &Value, defs: &Map<String, Value>, depth: usize, budget: &mut usize) -> Value {
     let mut out = Map::new();
-    // `true`/`false` schemas and nodes past the depth limit become an open schema.
-    let Some(node) = schema.as_object().filter(|_| depth <= MAX_DEPTH) else {
+    // `true`/`false` schemas, nodes past the depth limit and past the budget become open schemas.
+    let Some(node) = schema
+        .as_object()
+        .filter(|_| depth <= MAX_DEPTH && *budget > 0)
+    else {
         return Value::Object(out);
     };
+    *budget -= 1;
     let referenced = node
         .get("$ref")
         .and_then(Value::as_str)
@@ -87,7 +96,7 @@ fn clean(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
         .filter(|all| all.len() == 1)
         .and_then(|all| all.first());
     for base in [referenced, single_all_of].into_iter().flatten() {
-        if let Value::Object(resolved) = clean(base, defs, depth + 1) {
+        if let Value::Object(resolved) = clean(base, defs, depth + 1, budget) {
             out.extend(resolved);
         }
     }
@@ -97,17 +106,20 @@ fn clean(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
                 if let Some(properties) = value.as_object() {
                     let cleaned = properties
                         .iter()
-                        .map(|(name, s)| (name.clone(), clean(s, defs, depth + 1)))
+                        .map(|(name, s)| (name.clone(), clean(s, defs, depth + 1, budget)))
                         .collect();
                     out.insert(key.clone(), Value::Object(cleaned));
                 }
             }
             "items" => {
-                out.insert(key.clone(), clean(value, defs, depth + 1));
+                out.insert(key.clone(), clean(value, defs, depth + 1, budget));
             }
             "anyOf" | "oneOf" => {
                 if let Some(options) = value.as_array() {
-                    let cleaned = options.iter().map(|s| clean(s, defs, depth + 1)).collect();
+                    let cleaned = options
+                        .iter()
+                        .map(|s| clean(s, defs, depth + 1, budget))
+                        .collect();
                     out.insert("anyOf".to_owned(), Value::Array(cleaned));
                 }
             }
@@ -193,6 +205,17 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(parameters(&input), want, "{input}");
         }
+    }
+
+    #[test]
+    fn fanned_out_references_stop_at_the_node_budget() {
+        // Each node refers to itself three times: 3^32 nodes by depth alone (gigabytes).
+        let fan = json!({"type": "object", "$defs": {"N": {"type": "object", "properties": {
+            "a": {"$ref": "#/$defs/N"}, "b": {"$ref": "#/$defs/N"}, "c": {"$ref": "#/$defs/N"}}}},
+            "properties": {"r": {"$ref": "#/$defs/N"}}});
+        let cleaned = parameters(&fan).unwrap();
+        let nodes = cleaned.to_string().matches("\"type\"").count();
+        assert!(nodes <= MAX_NODES, "{nodes} nodes");
     }
 
     #[test]

@@ -71,7 +71,7 @@ pub fn chat_completion(
     model: &str,
     provider: &str,
 ) -> Result<(ChatCompletion, Option<Usage>), GatewayError> {
-    let reply: ChatReply<'_> = serde_json::from_slice(body).map_err(|e| invalid(provider, &e))?;
+    let reply: ChatReply<'_> = crate::providers::call::parse_answer(provider, body)?;
     if let Some(error) = &reply.error {
         return Err(in_band_error(provider, error));
     }
@@ -123,7 +123,7 @@ pub fn embeddings(
     encoding: EmbeddingEncoding,
     provider: &str,
 ) -> Result<(Vec<u8>, Option<Usage>), GatewayError> {
-    let reply: EmbedReply<'_> = serde_json::from_slice(body).map_err(|e| invalid(provider, &e))?;
+    let reply: EmbedReply<'_> = crate::providers::call::parse_answer(provider, body)?;
     let tokens = reply.prompt_eval_count;
     let model = reply.model.as_deref().unwrap_or(model);
     let body = embeddings_body(model, &reply.embeddings, encoding, tokens.unwrap_or(0))

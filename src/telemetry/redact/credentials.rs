@@ -66,13 +66,24 @@ static TRIGGER_MATCHER: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
         .ok()
 });
 
-/// Pushes a [`Mask::Secret`] span for every credential in `text`.
+/// Pushes a [`Mask::Secret`] span for every credential in `text`. A trigger inside a value an
+/// earlier trigger already read is skipped: it is masked with that value, or too short to be a
+/// credential, and reading it again from every such trigger (`api-key=api-key=…`) would cost
+/// quadratic time in the line's length.
 pub(super) fn find(text: &[u8], spans: &mut Vec<Span>) {
-    if let Some(triggers) = TRIGGER_MATCHER.as_ref() {
-        for m in triggers.find_iter(text) {
-            if let Some(&(_, trigger)) = TRIGGERS.get(m.pattern().as_usize()) {
-                on_trigger(trigger, text, m.start(), m.end(), spans);
-            }
+    let Some(triggers) = TRIGGER_MATCHER.as_ref() else {
+        return;
+    };
+    let mut read_until = 0;
+    for m in triggers.find_iter(text) {
+        if m.start() < read_until {
+            continue;
+        }
+        if let Some(&(_, trigger)) = TRIGGERS.get(m.pattern().as_usize()) {
+            let pushed = spans.len();
+            let read = on_trigger(trigger, text, m.start(), m.end(), spans);
+            let masked = spans[pushed..].iter().map(|s| s.end).max();
+            read_until = read_until.max(read).max(masked.unwrap_or(0));
         }
     }
 }
@@ -93,8 +104,15 @@ fn is_value_char(b: u8) -> bool {
 }
 
 /// Hands a trigger match to the check for its shape; the match alone proves nothing (`sk-`
-/// also starts `sk-learn`).
-fn on_trigger(trigger: Trigger, text: &[u8], start: usize, end: usize, spans: &mut Vec<Span>) {
+/// also starts `sk-learn`). Returns where the header value it read ends (0 for the others,
+/// whose reads stop at their token's end).
+fn on_trigger(
+    trigger: Trigger,
+    text: &[u8],
+    start: usize,
+    end: usize,
+    spans: &mut Vec<Span>,
+) -> usize {
     match trigger {
         Trigger::SkKey => prefixed_key(text, start, end, b"sk-", MIN_SK_KEY_BODY, spans),
         Trigger::GoogleKey => {
@@ -108,9 +126,10 @@ fn on_trigger(trigger: Trigger, text: &[u8], start: usize, end: usize, spans: &m
             );
         }
         Trigger::Bearer => bearer(text, start, end, spans),
-        Trigger::Header => header_value(text, end, spans),
+        Trigger::Header => return header_value(text, end, spans),
         Trigger::KeyParam => key_param(text, start, end, spans),
     }
+    0
 }
 
 /// `sk-…` / `AIza…`: the exact prefix at a token start, then a long body that looks random
@@ -161,12 +180,12 @@ fn bearer(text: &[u8], start: usize, end: usize, spans: &mut Vec<Span>) {
 }
 
 /// The value after a credential header name: `name: value`, `name=value`, `"name":"value"`,
-/// with JSON-escaped quotes too.
-fn header_value(text: &[u8], name_end: usize, spans: &mut Vec<Span>) {
+/// with JSON-escaped quotes too. Returns where the value ends.
+fn header_value(text: &[u8], name_end: usize, spans: &mut Vec<Span>) -> usize {
     let mut i = skip_quote(text, name_end).map_or(name_end, |(_, next)| next);
     i += run(text, i, |b| b == b' ');
     if !matches!(text.get(i), Some(b':' | b'=')) {
-        return;
+        return i;
     }
     i += 1;
     i += run(text, i, |b| b == b' ');
@@ -188,6 +207,7 @@ fn header_value(text: &[u8], name_end: usize, spans: &mut Vec<Span>) {
         }
     };
     mask_credential(text, value_start, value_end, spans);
+    value_end
 }
 
 /// An opening or closing quote at `i` (`"`, `\"` or `'`): the quote byte and what follows it.
@@ -252,6 +272,19 @@ mod tests {
     const ANT: &str = "sk-ant-api03-AbCdEf0123456789AbCdEf0123456789_xyz-QRS";
     /// A Google API key.
     const GOOGLE: &str = "AIzaSyA1bC2dE3fG4hI5jK6lM7nO8pQ9rS0tU1v";
+
+    #[test]
+    fn repeated_triggers_cost_linear_time() {
+        // Each `api-key=` starts a value that runs to the end of the line: read once, not once
+        // per trigger (quadratic: minutes for this line).
+        let line = "api-key=".repeat(200_000);
+        let redacted = super::super::global().redact(&line);
+        assert!(
+            redacted.len() < 100,
+            "{}",
+            &redacted[..100.min(redacted.len())]
+        );
+    }
 
     #[test]
     fn masks_key_shaped_tokens() {
