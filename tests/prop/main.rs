@@ -12,4 +12,5 @@
 )]
 
 mod framers;
+mod json;
 mod support;
