@@ -13,4 +13,5 @@
 
 mod framers;
 mod json;
+mod multipart;
 mod support;
