@@ -11,6 +11,7 @@
     reason = "tests fail loudly and are not API"
 )]
 
+mod config;
 mod credentials;
 mod framers;
 mod json;
