@@ -17,3 +17,4 @@ mod framers;
 mod json;
 mod multipart;
 mod support;
+mod translators;
