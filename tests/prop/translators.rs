@@ -776,3 +776,20 @@ fn regression_an_unterminated_last_event_does_not_swallow_the_error() {
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// What the unterminated-event finding hid in the Anthropic passthrough's `ends_properly`: an
+/// event named `message_start` whose data says `"type":"message_stop"`. The passthrough reads
+/// the data and counts the stream as done; the client goes by the event name, never sees a
+/// `message_stop`, and gets no in-band error either: a silent truncation.
+#[test]
+fn regression_the_anthropic_passthrough_ends_on_the_event_the_client_reads() {
+    let subject = anthropic_passthrough::SUBJECT;
+    let input = "event: message_start\ndata: {\"type\":\"message_stop\"}\n\n";
+    let run = drive(
+        (subject.make)().as_mut(),
+        vec![Bytes::from_static(input.as_bytes())],
+    );
+    if let Err(failure) = check_ending(&subject, input.as_bytes(), &run) {
+        panic!("{failure}");
+    }
+}
