@@ -9,6 +9,8 @@ ADVISORY_DB ?= ../shared/advisory-db
 COVERAGE_MIN ?= 70
 # `make test COVERAGE=1` runs the same tests once under coverage (what CI does).
 COVERAGE ?=
+# Cases per property in `make fuzz` (`make test` runs the default of tests/prop/support.rs).
+PROPTEST_CASES ?= 100000
 # The official OpenAI/Anthropic Python SDKs the integration tests drive the gateway with.
 SDK_VENV ?= $(HOME)/.cache/llm-sidecar/venv
 export LLM_SIDECAR_PYTHON := $(SDK_VENV)/bin/python
@@ -25,7 +27,7 @@ STATIC_BIN := $(TARGET_DIR)/$(MUSL_TARGET)/release/llm-sidecar
 STATIC_MAX_MIB ?= 12
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 
-.PHONY: run build static test lint fmt check-fmt clippy unit coverage audit bench tools tools-system tools-nextest tools-python tools-coverage tools-audit tools-musl tools-bench clean \
+.PHONY: run build static test fuzz lint fmt check-fmt clippy unit coverage audit bench tools tools-system tools-nextest tools-python tools-coverage tools-audit tools-musl tools-bench clean \
 	static-check chart-test image-test kubelet-test k8s-check k8s-test image tools-k8s tools-containers
 
 ## run: build and serve config/example.yaml (mock provider) on ./llm.sock and 127.0.0.1:8080
@@ -50,6 +52,11 @@ ifeq ($(COVERAGE),1)
 else
 	LLM_SIDECAR_KUBELET_BIN=$(STATIC_BIN) $(CARGO) nextest run --locked --no-fail-fast
 endif
+
+## fuzz: the property tests (tests/prop/, FUZZING.md) with $(PROPTEST_CASES) cases each
+##       (`make fuzz PROPTEST_CASES=1000000` for a longer run)
+fuzz: tools-nextest
+	PROPTEST_CASES=$(PROPTEST_CASES) $(CARGO) nextest run --locked --no-fail-fast --test prop
 
 ## lint: rustfmt check and clippy with warnings as errors
 lint: check-fmt clippy
