@@ -180,15 +180,24 @@ fn parse_raw(text: &str) -> Result<RawConfig, ConfigError> {
             file: None,
             line,
             path: if path == "." { String::new() } else { path },
-            message: bare_yaml_message(&inner.to_string()),
+            message: bare_yaml_message(
+                &inner.to_string(),
+                inner.location().map(|l| (l.line(), l.column())),
+            ),
         }
     })
 }
 
 /// serde_yaml's message carries its own (shorter) path prefix and a location suffix; we print
 /// both ourselves, more precisely, so strip them.
-fn bare_yaml_message(message: &str) -> String {
-    let without_location = match message.rfind(" at line ") {
+fn bare_yaml_message(message: &str, location: Option<(usize, usize)>) -> String {
+    // Exactly the location serde_yaml adds (`(line, column)`): a key may itself contain
+    // ` at line `.
+    let marker = match location {
+        Some((line, column)) => format!(" at line {line} column {column}"),
+        None => " at line ".to_owned(),
+    };
+    let without_location = match message.rfind(&marker) {
         Some(i) => &message[..i],
         None => message,
     };
@@ -285,19 +294,27 @@ mod tests {
         let cases = [
             (
                 "a[0]: unknown field `x` at line 3 column 5",
+                Some((3, 5)),
                 "unknown field `x`",
             ),
             (
                 "invalid type: string \"x\", expected u16",
+                None,
                 "invalid type: string \"x\", expected u16",
             ),
             (
                 "did not find expected node content at line 2 column 1, while parsing",
+                Some((2, 1)),
                 "did not find expected node content",
             ),
+            (
+                "unknown field ` at line `, expected one of `server` at line 1 column 1",
+                Some((1, 1)),
+                "unknown field ` at line `, expected one of `server`",
+            ),
         ];
-        for (input, want) in cases {
-            assert_eq!(bare_yaml_message(input), want);
+        for (input, location, want) in cases {
+            assert_eq!(bare_yaml_message(input, location), want);
         }
     }
 }

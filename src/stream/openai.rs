@@ -368,7 +368,9 @@ impl Translate for Passthrough {
 
     fn on_end(&mut self, out: &mut Vec<Bytes>) -> Result<(), StreamFault> {
         if let Some(rest) = self.framer.finish() {
-            self.forward(rest, out);
+            // The upstream's last event lacked its blank line: the client gets it whole, so
+            // nothing the gateway sends next (an error) reads as more lines of it.
+            self.forward(sse::complete_event(rest), out);
         }
         if self.tally.done {
             Ok(())
@@ -378,6 +380,11 @@ impl Translate for Passthrough {
     }
 
     fn on_error(&mut self, error: &GatewayError, out: &mut Vec<Bytes>) {
+        // After `[DONE]` the answer is whole: a later fault (a reset, an oversized trailer)
+        // adds nothing and does not make it a failure.
+        if self.tally.done {
+            return;
+        }
         self.tally.gateway_error = true;
         error_events(error, out);
     }

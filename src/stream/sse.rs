@@ -154,6 +154,26 @@ fn field_value<'a>(line: &'a [u8], field: &[u8]) -> Option<&'a [u8]> {
     Some(rest.strip_prefix(b" ").unwrap_or(rest))
 }
 
+/// `event` (a stream's unterminated last event) with the line ending and blank line it lacks,
+/// so that it reads as one whole event and nothing sent after it joins it.
+pub fn complete_event(event: Bytes) -> Bytes {
+    if event.ends_with(b"\n\n") || event.ends_with(b"\r\n\r\n") {
+        return event;
+    }
+    let missing: &[u8] = match event.as_ref() {
+        // The last line is ended: only the blank line is missing.
+        [.., b'\n'] => b"\n",
+        // A trailing CR after a line ending is the blank line, waiting for its LF.
+        [.., b'\n' | b'\r', b'\r'] => b"\n",
+        // A CR ending the last line: LF joins it (CRLF), then the blank line.
+        _ => b"\n\n",
+    };
+    let mut out = BytesMut::with_capacity(event.len() + missing.len());
+    out.extend_from_slice(&event);
+    out.extend_from_slice(missing);
+    out.freeze()
+}
+
 /// Encodes `data: <payload>\n\n`.
 pub fn data_event(payload: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(payload.len() + 8);
@@ -267,6 +287,24 @@ mod tests {
         assert_eq!(out[0].len(), (1 << 20) + "data: \r\n\r\n".len());
         assert_eq!(&out[1][..], b"data: b\n\n");
         assert_eq!(framer.finish(), None);
+    }
+
+    #[test]
+    fn an_unterminated_last_event_is_completed() {
+        for tail in [
+            "data: x",
+            "data: x\n",
+            "data: x\r",
+            "data: x\r\n",
+            ":\r",
+            "data: x\n\r",
+        ] {
+            let completed = complete_event(Bytes::from(tail));
+            let (events, rest) = frame(&[&completed]);
+            assert_eq!((events.len(), rest), (1, None), "{tail:?}");
+        }
+        let whole = Bytes::from_static(b"data: x\n\n");
+        assert_eq!(complete_event(whole.clone()), whole);
     }
 
     #[test]

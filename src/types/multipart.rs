@@ -76,11 +76,14 @@ fn parts<'b>(body: &'b [u8], boundary: &str) -> impl Iterator<Item = Part> + 'b 
         let headers_start = start + line_end + 2;
         let header_end = memmem::find(body.get(headers_start..)?, b"\r\n\r\n")?;
         let value_start = headers_start + header_end + 4;
-        let next = finder.find(body.get(value_start..)?)? + value_start;
+        // The delimiter's CRLF may be the blank line's own: a part with an empty value is
+        // followed at once by `--boundary` (it must not swallow the next part).
+        let search_from = value_start - 2;
+        let next = finder.find(body.get(search_from..)?)? + search_from;
         at = Some(next + delimiter.len());
         Some(Part {
             headers: headers_start..headers_start + header_end,
-            value: value_start..next,
+            value: value_start..next.max(value_start),
         })
     })
 }
@@ -94,14 +97,46 @@ fn disposition(line: &str) -> Option<&str> {
 }
 
 /// A parameter of a `Content-Disposition` value (`form-data; name="model"`): its name matched
-/// case-insensitively, its value quoted or not.
+/// case-insensitively, its value quoted or not. Parameters are split on `;` outside quoted
+/// strings only (a quoted value may hold `; name=…`, which is data).
 fn param<'d>(disposition: &'d str, wanted: &str) -> Option<&'d str> {
-    disposition.split(';').skip(1).find_map(|p| {
+    parameters(disposition).skip(1).find_map(|p| {
         let (key, value) = p.split_once('=')?;
         key.trim()
             .eq_ignore_ascii_case(wanted)
-            .then(|| value.trim().trim_matches('"'))
+            .then(|| unquote(value.trim()))
     })
+}
+
+/// `text` split on `;` outside double-quoted strings (with `\"` escapes inside them).
+fn parameters(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        let (mut quoted, mut escaped) = (false, false);
+        for (i, c) in current.char_indices() {
+            match (quoted, escaped, c) {
+                (true, true, _) => escaped = false,
+                (true, false, '\\') => escaped = true,
+                (_, false, '"') => quoted = !quoted,
+                (false, _, ';') => {
+                    rest = Some(&current[i + 1..]);
+                    return Some(&current[..i]);
+                }
+                _ => {}
+            }
+        }
+        rest = None;
+        Some(current)
+    })
+}
+
+/// A parameter value without its surrounding quotes.
+fn unquote(value: &str) -> &str {
+    value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value)
 }
 
 /// `body` with the value at `range` replaced by `value`.

@@ -176,6 +176,9 @@ impl Translate for ToOpenAi {
     }
 
     fn on_error(&mut self, error: &GatewayError, out: &mut Vec<Bytes>) {
+        if self.finished {
+            return;
+        }
         self.tally.gateway_error = true;
         self.finished = true;
         error_events(error, out);
@@ -201,18 +204,23 @@ impl Passthrough {
     fn forward(&mut self, raw: Bytes, out: &mut Vec<Bytes>) {
         let event = sse::parse_event(&raw);
         match event.name {
-            Some(name) if ACCOUNTED_EVENTS.contains(&name) => self.account(&event.data),
+            Some(name) if ACCOUNTED_EVENTS.contains(&name) => self.account(name, &event.data),
             _ => TEXT_KEYS.add_to(&event.data, &mut self.tally),
         }
         out.push(raw);
     }
 
-    fn account(&mut self, data: &[u8]) {
-        match serde_json::from_slice::<StreamEvent<'_>>(data) {
-            Ok(StreamEvent::MessageStart { message }) => self.merge(message.usage),
-            Ok(StreamEvent::MessageDelta { usage, .. }) => self.merge(usage),
-            Ok(StreamEvent::MessageStop) => self.tally.done = true,
-            Ok(StreamEvent::Error { .. }) => self.tally.upstream_error = true,
+    /// Reads an accounted event. The end counts only when the event's name (what clients act
+    /// on) and its data's `type` agree: a `message_start` whose data says `message_stop` is not
+    /// an end the client saw.
+    fn account(&mut self, name: &str, data: &[u8]) {
+        match (name, serde_json::from_slice::<StreamEvent<'_>>(data)) {
+            ("message_start", Ok(StreamEvent::MessageStart { message })) => {
+                self.merge(message.usage);
+            }
+            ("message_delta", Ok(StreamEvent::MessageDelta { usage, .. })) => self.merge(usage),
+            ("message_stop", Ok(StreamEvent::MessageStop)) => self.tally.done = true,
+            ("error", Ok(StreamEvent::Error { .. })) => self.tally.upstream_error = true,
             _ => {}
         }
     }
@@ -237,7 +245,8 @@ impl Translate for Passthrough {
 
     fn on_end(&mut self, out: &mut Vec<Bytes>) -> Result<(), StreamFault> {
         if let Some(rest) = self.framer.finish() {
-            self.forward(rest, out);
+            // Forwarded whole, so an error the gateway sends next is an event of its own.
+            self.forward(sse::complete_event(rest), out);
         }
         if self.tally.done || self.tally.upstream_error {
             Ok(())
@@ -247,6 +256,10 @@ impl Translate for Passthrough {
     }
 
     fn on_error(&mut self, error: &GatewayError, out: &mut Vec<Bytes>) {
+        // After `message_stop` (or the upstream's own error) the stream is over for the client.
+        if self.tally.done || self.tally.upstream_error {
+            return;
+        }
         self.tally.gateway_error = true;
         let body = serde_json::json!({
             "type": "error",
