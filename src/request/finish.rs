@@ -46,7 +46,7 @@ pub struct Finish<'a> {
 
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+enum Ending {
     /// The response was delivered.
     Completed,
     /// The client went away first.
@@ -57,7 +57,7 @@ enum Outcome {
     DrainCut,
 }
 
-impl Outcome {
+impl Ending {
     fn of(finish: &Finish<'_>) -> Self {
         if finish.client_closed && drain_cut() {
             Self::DrainCut
@@ -150,7 +150,7 @@ impl RequestContext {
             error_type,
             error_code: finish.error.and_then(GatewayError::code),
             failed_in_band: finish.failed_in_band,
-            outcome: Outcome::of(finish).as_str(),
+            outcome: Ending::of(finish).as_str(),
         };
         access::record(
             &summary,
