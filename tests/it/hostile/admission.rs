@@ -4,8 +4,8 @@
 
 use serde_json::json;
 
-use super::{assert_anthropic_error, assert_openai_400, messages_body, post, send};
-use crate::common::client::{self, Via};
+use super::{assert_anthropic_error, assert_openai_400, messages_body, post, post_form, send};
+use crate::common::client::Via;
 use crate::common::upstream::{self, Canned};
 use crate::common::{Gateway, Upstream, chat_body};
 
@@ -60,16 +60,8 @@ async fn a_model_given_twice_is_refused_not_resolved() {
         let form = format!(
             "--B\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ncheap-up\r\n--B\r\nContent-Disposition: form-data; {second}\r\n\r\nexpensive-up\r\n--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\nRIFF\r\n--B--\r\n"
         );
-        let mut request =
-            client::raw_request("POST", "/v1/audio/transcriptions", bytes::Bytes::from(form));
-        request.headers_mut().insert(
-            "content-type",
-            "multipart/form-data; boundary=B".parse().unwrap(),
-        );
-        request
-            .headers_mut()
-            .insert("authorization", "Bearer sk-k".parse().unwrap());
-        assert_openai_400(&client::call(&via, request).await, "model");
+        let reply = post_form(&via, "/v1/audio/transcriptions", form, "sk-k").await;
+        assert_openai_400(&reply, "model");
     }
     // The same in JSON, on every JSON endpoint.
     let duplicate = r#"{"model":"cheap-up","model":"expensive-up","messages":[{"role":"user","content":"x"}],"max_tokens":5,"input":"x","prompt":"x"}"#;

@@ -24,6 +24,20 @@ pub async fn send(via: &Via, method: &str, path: &str, body: Vec<u8>, key: Optio
     client::call(via, request).await
 }
 
+/// POSTs a `multipart/form-data` body with boundary `B` to `path`, as `key`.
+pub async fn post_form(via: &Via, path: &str, form: String, key: &str) -> Reply {
+    let mut request = raw_request("POST", path, bytes::Bytes::from(form));
+    request.headers_mut().insert(
+        "content-type",
+        "multipart/form-data; boundary=B".parse().unwrap(),
+    );
+    let bearer = format!("Bearer {key}");
+    request
+        .headers_mut()
+        .insert("authorization", bearer.parse().unwrap());
+    client::call(via, request).await
+}
+
 /// POSTs a JSON body, as `key` when given.
 pub async fn post(via: &Via, path: &str, body: &serde_json::Value, key: Option<&str>) -> Reply {
     send(via, "POST", path, body.to_string().into_bytes(), key).await

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use super::{assert_anthropic_error, assert_openai_400, messages_body, post, send};
+use super::{assert_anthropic_error, assert_openai_400, messages_body, post, post_form, send};
 use crate::common::client::Via;
 use crate::common::upstream::{self, Canned};
 use crate::common::{Gateway, Upstream, chat_body};
@@ -49,19 +49,7 @@ async fn every_api_refuses(via: &Via, model: &str) {
     let form = format!(
         "--B\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n{model}\r\n--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\nRIFF\r\n--B--\r\n"
     );
-    let mut request = crate::common::client::raw_request(
-        "POST",
-        "/v1/audio/transcriptions",
-        bytes::Bytes::from(form),
-    );
-    request.headers_mut().insert(
-        "content-type",
-        "multipart/form-data; boundary=B".parse().unwrap(),
-    );
-    request
-        .headers_mut()
-        .insert("authorization", "Bearer sk-cheap".parse().unwrap());
-    let audio = crate::common::client::call(via, request).await;
+    let audio = post_form(via, "/v1/audio/transcriptions", form, "sk-cheap").await;
     assert_openai_400(&audio, "model");
     let messages = post(via, "/v1/messages", &messages_body(model, "hi"), key).await;
     assert_anthropic_error(&messages, 400);
