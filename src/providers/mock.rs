@@ -2,10 +2,10 @@
 //! a real upstream, deterministic, with optional latency. `make run` and the benchmarks use it to
 //! exercise the gateway with no API keys and no network.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -30,9 +30,12 @@ pub const DEFAULT_DIMENSIONS: usize = 8;
 const CREATED: u64 = 1_700_000_000;
 
 /// The fake upstream.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct MockUpstream {
     config: MockConfig,
+    /// Shared by every stream, which walks it word by word: a held stream costs the mock a few
+    /// dozen bytes, so footprint measurements see the gateway's memory, not the fake's.
+    reply: Arc<str>,
 }
 
 #[derive(Deserialize)]
@@ -58,7 +61,8 @@ struct StreamOptions {
 impl MockUpstream {
     /// A mock with the given knobs.
     pub fn new(config: MockConfig) -> Self {
-        Self { config }
+        let reply = Arc::from(config.reply.as_deref().unwrap_or(DEFAULT_REPLY));
+        Self { config, reply }
     }
 
     /// Answers one request as OpenAI would.
@@ -88,20 +92,16 @@ impl MockUpstream {
         }
     }
 
-    fn reply(&self) -> &str {
-        self.config.reply.as_deref().unwrap_or(DEFAULT_REPLY)
-    }
-
     fn chat(&self, req: &MockRequest) -> Response<MockBody> {
         let prompt_tokens = req
             .messages
             .as_ref()
             .map_or(0, |m| tokens::estimate_from_bytes(m.get().len()));
-        let words: Vec<&str> = self.reply().split_inclusive(' ').collect();
+        let words = self.reply.split_inclusive(' ').count() as u64;
         let usage = json!({
             "prompt_tokens": prompt_tokens,
-            "completion_tokens": words.len(),
-            "total_tokens": prompt_tokens + words.len() as u64,
+            "completion_tokens": words,
+            "total_tokens": prompt_tokens + words,
         });
         if !req.stream {
             let body = json!({
@@ -111,7 +111,7 @@ impl MockUpstream {
                 "model": req.model,
                 "choices": [{
                     "index": 0,
-                    "message": {"role": "assistant", "content": self.reply(), "refusal": null},
+                    "message": {"role": "assistant", "content": &*self.reply, "refusal": null},
                     "logprobs": null,
                     "finish_reason": "stop",
                 }],
@@ -120,46 +120,17 @@ impl MockUpstream {
             return json_response(StatusCode::OK, &body);
         }
         let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
-        let usage_field = if include_usage {
-            Some(serde_json::Value::Null)
-        } else {
-            None
+        let chunks = ChatChunks {
+            reply: self.reply.clone(),
+            offset: 0,
+            model: req.model.clone(),
+            usage: include_usage.then_some(usage),
+            stage: ChatStage::Role,
         };
-        let chunk = |delta: serde_json::Value, finish: Option<&str>| {
-            let mut c = json!({
-                "id": "chatcmpl-mock",
-                "object": "chat.completion.chunk",
-                "created": CREATED,
-                "model": req.model,
-                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
-            });
-            if let Some(u) = &usage_field {
-                c["usage"] = u.clone();
-            }
-            sse::data_event(c.to_string().as_bytes())
-        };
-        let mut chunks = VecDeque::with_capacity(words.len() + 4);
-        chunks.push_back(chunk(json!({"role": "assistant", "content": ""}), None));
-        for word in &words {
-            chunks.push_back(chunk(json!({"content": word}), None));
-        }
-        chunks.push_back(chunk(json!({}), Some("stop")));
-        if include_usage {
-            let last = json!({
-                "id": "chatcmpl-mock",
-                "object": "chat.completion.chunk",
-                "created": CREATED,
-                "model": req.model,
-                "choices": [],
-                "usage": usage,
-            });
-            chunks.push_back(sse::data_event(last.to_string().as_bytes()));
-        }
-        chunks.push_back(Bytes::from_static(sse::DONE));
         Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "text/event-stream")
-            .body(MockBody::new(chunks, self.config.chunk_delay))
+            .body(MockBody::new(Source::Chat(chunks), self.config.chunk_delay))
             .unwrap_or_else(|_| Response::new(MockBody::default()))
     }
 
@@ -223,7 +194,7 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<MockB
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
         .body(MockBody::new(
-            VecDeque::from([Bytes::from(body.to_string())]),
+            Source::Prepared(Some(Bytes::from(body.to_string()))),
             None,
         ))
         .unwrap_or_else(|_| Response::new(MockBody::default()))
@@ -236,19 +207,133 @@ fn error(status: StatusCode, message: &str) -> Response<MockBody> {
     )
 }
 
-/// A response body that hands out prepared chunks, optionally spaced by a delay.
+/// Where a mock body's chunks come from.
+#[derive(Debug)]
+enum Source {
+    /// One prepared body (JSON answers and errors).
+    Prepared(Option<Bytes>),
+    /// A streamed chat answer, serialized one event at a time.
+    Chat(ChatChunks),
+}
+
+impl Default for Source {
+    fn default() -> Self {
+        Self::Prepared(None)
+    }
+}
+
+impl Source {
+    fn next_chunk(&mut self) -> Option<Bytes> {
+        match self {
+            Self::Prepared(body) => body.take(),
+            Self::Chat(chunks) => chunks.next_chunk(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Self::Prepared(body) => body.is_none(),
+            Self::Chat(chunks) => chunks.stage == ChatStage::End,
+        }
+    }
+}
+
+/// The events of a streamed chat answer, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChatStage {
+    Role,
+    Words,
+    Finish,
+    Usage,
+    Done,
+    End,
+}
+
+/// A streamed chat answer: the role, one event per word of the reply, the finish reason, the
+/// usage when the client asked for it, and `[DONE]`.
+#[derive(Debug)]
+struct ChatChunks {
+    reply: Arc<str>,
+    /// Byte offset of the next word in `reply`.
+    offset: usize,
+    model: String,
+    /// The final usage event's payload, when `stream_options.include_usage` asked for one.
+    usage: Option<serde_json::Value>,
+    stage: ChatStage,
+}
+
+impl ChatChunks {
+    fn next_chunk(&mut self) -> Option<Bytes> {
+        loop {
+            match self.stage {
+                ChatStage::Role => {
+                    self.stage = ChatStage::Words;
+                    return Some(self.event(json!({"role": "assistant", "content": ""}), None));
+                }
+                ChatStage::Words => {
+                    let rest = self.reply.get(self.offset..).unwrap_or_default();
+                    if let Some(word) = rest.split_inclusive(' ').next() {
+                        self.offset += word.len();
+                        let delta = json!({"content": word});
+                        return Some(self.event(delta, None));
+                    }
+                    self.stage = ChatStage::Finish;
+                }
+                ChatStage::Finish => {
+                    self.stage = ChatStage::Usage;
+                    return Some(self.event(json!({}), Some("stop")));
+                }
+                ChatStage::Usage => {
+                    self.stage = ChatStage::Done;
+                    if let Some(usage) = &self.usage {
+                        let last = json!({
+                            "id": "chatcmpl-mock",
+                            "object": "chat.completion.chunk",
+                            "created": CREATED,
+                            "model": self.model,
+                            "choices": [],
+                            "usage": usage,
+                        });
+                        return Some(sse::data_event(last.to_string().as_bytes()));
+                    }
+                }
+                ChatStage::Done => {
+                    self.stage = ChatStage::End;
+                    return Some(Bytes::from_static(sse::DONE));
+                }
+                ChatStage::End => return None,
+            }
+        }
+    }
+
+    fn event(&self, delta: serde_json::Value, finish: Option<&str>) -> Bytes {
+        let mut chunk = json!({
+            "id": "chatcmpl-mock",
+            "object": "chat.completion.chunk",
+            "created": CREATED,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+        });
+        if self.usage.is_some() {
+            chunk["usage"] = serde_json::Value::Null;
+        }
+        sse::data_event(chunk.to_string().as_bytes())
+    }
+}
+
+/// A response body that hands out its chunks, optionally spaced by a delay.
 #[derive(Debug, Default)]
 pub struct MockBody {
-    chunks: VecDeque<Bytes>,
+    source: Source,
     delay: Option<Duration>,
     sleep: Option<Pin<Box<Sleep>>>,
     sent_any: bool,
 }
 
 impl MockBody {
-    fn new(chunks: VecDeque<Bytes>, delay: Option<Duration>) -> Self {
+    fn new(source: Source, delay: Option<Duration>) -> Self {
         Self {
-            chunks,
+            source,
             delay,
             sleep: None,
             sent_any: false,
@@ -264,7 +349,7 @@ impl Body for MockBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        if self.chunks.is_empty() {
+        if self.source.is_empty() {
             return Poll::Ready(None);
         }
         if let (Some(delay), true) = (self.delay, self.sent_any) {
@@ -277,11 +362,11 @@ impl Body for MockBody {
             self.sleep = None;
         }
         self.sent_any = true;
-        Poll::Ready(self.chunks.pop_front().map(|c| Ok(Frame::data(c))))
+        Poll::Ready(self.source.next_chunk().map(|c| Ok(Frame::data(c))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.chunks.is_empty()
+        self.source.is_empty()
     }
 }
 
