@@ -99,6 +99,7 @@ async fn start(config: Config) -> Result<Running, ExitCode> {
         ExitCode::from(EXIT_UNAVAILABLE)
     })?;
     spawn_metrics_upkeep(metrics.clone());
+    tokio::spawn(crate::tokens::release_when_idle());
     let lifecycle = Lifecycle::new();
     let signals = Signals::new().map_err(|e| {
         tracing::error!(error = %e, "cannot install signal handlers");

@@ -209,11 +209,23 @@ pub struct LimitsConfig {
     /// How long a request may wait for room in the token budget.
     #[serde(default = "d_queue_timeout", with = "units::duration")]
     pub queue_timeout: Duration,
-    /// Count the tokens an upstream did not report (abandoned streams, `count_tokens` without an
-    /// upstream endpoint) with tiktoken's `o200k_base`, built on first need: about 44 MiB
-    /// resident from then on. `false` keeps the byte-length estimate and that memory free.
+    /// Answer `count_tokens` with tiktoken's `o200k_base` counts, building the tokenizer on
+    /// first need (about 40 MiB resident while it lives). `false` answers with the calibrated
+    /// estimate and keeps that memory free.
     #[serde(default = "super::schema::d_true")]
     pub tokenizer: bool,
+    /// How long the tokenizer lives without a count before it is released and its memory
+    /// returned.
+    #[serde(default = "d_tokenizer_idle", with = "units::duration")]
+    pub tokenizer_idle: Duration,
+}
+
+/// Default of `limits.tokenizer_idle`: long enough that a client counting before each request
+/// keeps it, short enough that a pod that counted once does not pay for it all day.
+pub const DEFAULT_TOKENIZER_IDLE: Duration = Duration::from_secs(5 * 60);
+
+fn d_tokenizer_idle() -> Duration {
+    DEFAULT_TOKENIZER_IDLE
 }
 
 impl Default for LimitsConfig {
@@ -222,6 +234,7 @@ impl Default for LimitsConfig {
             max_inflight_tokens: None,
             queue_timeout: d_queue_timeout(),
             tokenizer: true,
+            tokenizer_idle: DEFAULT_TOKENIZER_IDLE,
         }
     }
 }

@@ -9,7 +9,7 @@
 //! chunks were cut does not change the output; and once the stream has ended properly, a late
 //! fault adds nothing after the terminator.
 
-use std::sync::{LazyLock, Once};
+use std::sync::LazyLock;
 
 use bytes::Bytes;
 use llm_sidecar::api::anthropic::stream::ToAnthropic;
@@ -594,23 +594,8 @@ fn normalized(run: &Run) -> Vec<(Option<String>, Value)> {
         .collect()
 }
 
-/// The smallest config that turns the tokenizer off.
-const TOKENIZER_OFF: &str =
-    "providers: [{name: m, type: mock, models: [m]}]\nlimits: {tokenizer: false}\n";
-
-/// The token estimate of the OpenAI → Anthropic translator uses the tokenizer once it is built
-/// in the background; runs compared with each other must not straddle that moment.
-fn tokenizer_off() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let config = llm_sidecar::config::parse(TOKENIZER_OFF, None).unwrap();
-        llm_sidecar::tokens::configure(&config);
-    });
-}
-
 /// Never panics, writes whole events, ends properly.
 fn check_stream(subject: &Subject, pieces: &[Piece], cuts: &[Index]) -> Result<(), TestCaseError> {
-    tokenizer_off();
     let input = render(subject.upstream, pieces);
     let run = drive((subject.make)().as_mut(), chunks(&input, cuts));
     if matches!(
@@ -628,7 +613,6 @@ fn check_split_invariance(
     pieces: &[Piece],
     cuts: &[Index],
 ) -> Result<(), TestCaseError> {
-    tokenizer_off();
     let input = render(subject.upstream, pieces);
     let whole = drive((subject.make)().as_mut(), vec![Bytes::from(input.clone())]);
     let split = drive((subject.make)().as_mut(), chunks(&input, cuts));
@@ -651,7 +635,6 @@ fn check_fault_after_end(
     cuts: &[Index],
     oversized: bool,
 ) -> Result<(), TestCaseError> {
-    tokenizer_off();
     let mut translate = (subject.make)();
     let mut out = Vec::new();
     for chunk in chunks(input, cuts) {

@@ -52,7 +52,7 @@ pub fn estimate(top: &TopLevel<'_>) -> u64 {
 const INLINE_COUNT_BYTES: usize = 8 * 1024;
 
 /// `{"input_tokens": N}`, the body of a `count_tokens` answer: the tokenizer's count of the
-/// prompt text when it is built, else the byte estimate.
+/// prompt text when it is built, else the calibrated estimate.
 pub async fn count_tokens_body(top: &TopLevel<'_>) -> Vec<u8> {
     let text = prompt_text(top);
     let bytes = text.len();

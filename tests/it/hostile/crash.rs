@@ -6,16 +6,17 @@ use super::{messages_body, post};
 use crate::common::client::{Via, get};
 use crate::common::{Gateway, WAIT};
 
-/// Text whose token count differs from the byte estimate (23 bytes: 6 by estimate, 4 counted).
-const PROBE: &str = "hello world hello world";
+/// Text whose token count differs from the calibrated estimate (2 by estimate, 3 counted).
+const PROBE: &str = "aaaaaaaaaaaaaaaaaaaaaaaa";
 
 #[tokio::test]
 async fn huge_count_tokens_prompts_are_counted_and_the_gateway_stays_up() {
     let gw = Gateway::start("providers:\n  - {name: m, type: mock, models: [claude-x]}\n").await;
     let via = Via::Unix(gw.unix.clone());
-    // The first count starts building the tokenizer in the background and answers the byte
+    // The first count starts building the tokenizer in the background and answers the
     // estimate until it is built; the crash needed it built.
-    let estimate = PROBE.len().div_ceil(4) as u64;
+    let estimate = llm_sidecar::tokens::estimate_text(PROBE);
+    assert_ne!(estimate, 3, "the probe tells the estimate from the count");
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let probe = messages_body("claude-x", PROBE);
