@@ -31,5 +31,6 @@ mod reload;
 mod resilience;
 mod sdk;
 mod serving;
+mod tokenizer;
 mod tracing;
 mod vllm;
