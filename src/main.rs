@@ -8,11 +8,12 @@ use llm_sidecar::app::{self, EXIT_CONFIG, EXIT_UNAVAILABLE};
 use llm_sidecar::cli::Cli;
 use llm_sidecar::runtime::Runtime;
 
-/// musl's allocator is slow under contention: the static build uses mimalloc. On glibc the system
-/// allocator measured better for idle RSS (5.6 vs 11.8 MiB) at equal throughput (BENCHMARKS.md).
+/// The static build's allocator is jemalloc: musl's is slow under contention, and jemalloc's
+/// background thread hands a burst's memory back to the OS while the gateway idles (BENCHMARKS.md,
+/// "Allocator"). On glibc the system allocator measured better for idle RSS.
 #[cfg(target_env = "musl")]
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Overrides the number of runtime worker threads.
 const WORKERS_ENV: &str = "LLM_SIDECAR_WORKERS";
