@@ -25,6 +25,9 @@ HELM3 := $(K8S_TOOLS)/bin/helm3
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 STATIC_BIN := $(TARGET_DIR)/$(MUSL_TARGET)/release/llm-sidecar
 STATIC_MAX_MIB ?= 12
+# `make bench`: streams held open at once, and how long the steady-load soak runs.
+BENCH_STREAMS ?= 1000
+BENCH_SOAK ?= 2m
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 
 .PHONY: run build static test fuzz lint fmt check-fmt clippy unit coverage audit bench tools tools-system tools-nextest tools-python tools-coverage tools-audit tools-musl tools-bench clean \
@@ -79,11 +82,16 @@ coverage: tools tools-coverage
 audit: tools-audit
 	$(CARGO) audit --db $(ADVISORY_DB) --no-fetch --deny warnings
 
-## bench: load test over UDS and TCP vs the upstream directly (writes bench/out/results.json),
+## bench: load test over UDS and TCP vs the upstream directly, on the glibc and the static build
+##        (bench/out/results*.json); their memory footprint: idle, $(BENCH_STREAMS) held streams,
+##        memory returned after a burst, a $(BENCH_SOAK) soak (bench/out/footprint.json);
 ##        then the stream translation and log redaction micro-benchmarks
-bench: tools-bench
+bench: tools-bench static
 	$(CARGO) build --release --locked --bin llm-sidecar --example bench_upstream
 	python3 scripts/bench.py
+	BENCH_GATEWAY=$(STATIC_BIN) BENCH_OUT=results-static.json python3 scripts/bench.py
+	python3 scripts/footprint.py $(TARGET_DIR)/release/llm-sidecar $(STATIC_BIN) \
+		--streams $(BENCH_STREAMS) --soak $(BENCH_SOAK)
 	$(CARGO) bench --locked --bench translate
 	$(CARGO) bench --locked --bench redact
 

@@ -191,13 +191,15 @@ def main():
             g["added_p50_us"] = g["p50_us"] - d["p50_us"]
             g["added_p99_us"] = g["p99_us"] - d["p99_us"]
     os.makedirs(os.path.join(ROOT, "bench", "out"), exist_ok=True)
-    with open(os.path.join(ROOT, "bench", "out", "results.json"), "w") as f:
+    out = os.environ.get("BENCH_OUT", "results.json")
+    with open(os.path.join(ROOT, "bench", "out", out), "w") as f:
         json.dump(results, f, indent=2)
     print_table(results)
 
 
 def print_table(r):
     m = r["machine"]
+    print(f"Gateway: {GATEWAY}")
     print(f"Machine: {m['cpu']}, {m['cores']} cores, Linux {m['kernel']}; {r['duration']} per case\n")
     print("| case | RPS | p50 µs | p99 µs | added p50 µs | added p99 µs | gateway CPU s / 1k req | non-200 |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")

@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""Memory footprint of gateway binaries, as a pod pays it (`make bench`, or by hand:
+`scripts/footprint.py BINARY... [--streams N] [--return-wait S] [--soak 10m]`).
+
+Runs the gateway on the built-in mock provider (40 ms per streamed chunk) and reports, from
+/proc/<pid>/status:
+- idle RSS after start;
+- RSS with N streams held open over the Unix socket (each has received its first chunk);
+- RSS after the clients abandon those streams, every second until it is back within 1.5x idle
+  or the wait is over (memory returned after a burst);
+- the same after N streams that run to their end;
+- with --soak, RSS under steady load (oha, non-streamed chat at c=8) for that long, and its
+  growth after the first minute.
+Results go to bench/out/footprint.json and a Markdown table on stdout.
+"""
+
+import argparse
+import asyncio
+import re
+import threading
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+CHUNK_DELAY_MS = 40
+# Words of the mock's answer: long enough that no held stream ends while they are counted.
+REPLY_WORDS = 2000
+SHORT_REPLY_WORDS = 20
+RETURN_FACTOR = 1.5
+
+
+def rss_mib(pid, key="VmRSS"):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def write_config(dirname, words):
+    reply = " ".join(["word"] * words)
+    config = os.path.join(dirname, "footprint.yaml")
+    with open(config, "w") as f:
+        f.write(f"""server:
+  listen:
+    unix: "{dirname}/llm.sock"
+  drain_delay: 0s
+  drain_timeout: 1s
+  max_connections: 4096
+providers:
+  - name: mock
+    type: mock
+    models: [m]
+    mock: {{chunk_delay: {CHUNK_DELAY_MS}ms, reply: "{reply}"}}
+logging:
+  level: warn
+""")
+    return config
+
+
+REQUEST = json.dumps({"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+
+
+async def open_stream(sock):
+    reader, writer = await asyncio.open_unix_connection(sock)
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(REQUEST)}\r\n\r\n{REQUEST}")
+    writer.write(head.encode())
+    await writer.drain()
+    # The status line and headers, then the first chunk: the stream is in flight.
+    await reader.readuntil(b"\r\n\r\n")
+    await reader.readuntil(b"\n\n")
+    return reader, writer
+
+
+async def drain_to_end(reader):
+    while await reader.read(65536):
+        pass
+
+
+async def hold(sock, n, pid, abandon, wait):
+    streams = await asyncio.gather(*(open_stream(sock) for _ in range(n)))
+    held = rss_mib(pid)
+    if abandon:
+        for _, writer in streams:
+            writer.transport.abort()
+    else:
+        await asyncio.gather(*(drain_to_end(reader) for reader, _ in streams))
+        for _, writer in streams:
+            writer.close()
+    return held
+
+
+def returned(pid, idle, wait):
+    """RSS each second until it is within RETURN_FACTOR of idle (or `wait` passed)."""
+    samples = []
+    for second in range(wait + 1):
+        rss = rss_mib(pid)
+        samples.append(round(rss, 1))
+        if rss <= idle * RETURN_FACTOR:
+            return {"rss_mib": round(rss, 1), "after_s": second, "samples": samples}
+        time.sleep(1)
+    return {"rss_mib": samples[-1], "after_s": None, "samples": samples}
+
+
+def run(binary, streams, wait, words, abandon):
+    with tempfile.TemporaryDirectory() as dirname:
+        config = write_config(dirname, words)
+        sock = os.path.join(dirname, "llm.sock")
+        # FOOTPRINT_STDERR=1 shows the gateway's stderr (e.g. MIMALLOC_SHOW_STATS=1 at exit).
+        stderr = None if os.environ.get("FOOTPRINT_STDERR") else subprocess.DEVNULL
+        proc = subprocess.Popen([binary, "--config", config], stdout=subprocess.DEVNULL,
+                                stderr=stderr)
+        try:
+            for _ in range(200):
+                if os.path.exists(sock):
+                    break
+                time.sleep(0.05)
+            time.sleep(1)
+            idle = rss_mib(proc.pid)
+            held = asyncio.run(hold(sock, streams, proc.pid, abandon, wait))
+            after = returned(proc.pid, idle, wait)
+            return {"idle_rss_mib": round(idle, 1), "held_rss_mib": round(held, 1),
+                    "peak_rss_mib": round(rss_mib(proc.pid, "VmHWM"), 1), "after": after}
+        finally:
+            proc.terminate()
+            proc.wait()
+
+
+SOAK_CONCURRENCY = 8
+SOAK_SAMPLE_S = 5
+WARMUP_S = 60
+CHAT = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+
+
+def seconds(text):
+    """'90s', '10m', '1h' or a number of seconds."""
+    m = re.fullmatch(r"(\d+)([smh]?)", text)
+    if not m:
+        sys.exit(f"bad duration {text!r}")
+    return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+def soak(binary, duration):
+    """RSS every few seconds under steady load; growth from the first minute to the end."""
+    with tempfile.TemporaryDirectory() as dirname:
+        config = write_config(dirname, SHORT_REPLY_WORDS)  # non-streamed: no chunk delay
+        sock = os.path.join(dirname, "llm.sock")
+        proc = subprocess.Popen([binary, "--config", config], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(200):
+                if os.path.exists(sock):
+                    break
+                time.sleep(0.05)
+            load = threading.Thread(target=subprocess.run, args=([
+                "oha", "--no-tui", "-z", f"{duration}s", "-c", str(SOAK_CONCURRENCY), "-m", "POST",
+                "-H", "content-type: application/json", "-d", CHAT, "--unix-socket", sock,
+                "http://localhost/v1/chat/completions"],), kwargs={"capture_output": True})
+            load.start()
+            samples, start = [], time.monotonic()
+            while load.is_alive():
+                samples.append((round(time.monotonic() - start), round(rss_mib(proc.pid), 2)))
+                time.sleep(SOAK_SAMPLE_S)
+            load.join()
+        finally:
+            proc.terminate()
+            proc.wait()
+    after_warmup = [rss for t, rss in samples if t >= WARMUP_S] or [samples[-1][1]]
+    base = after_warmup[0]
+    return {"seconds": duration, "rss_at_1m_mib": base, "rss_end_mib": after_warmup[-1],
+            "max_after_1m_mib": max(after_warmup),
+            "growth_pct": round((max(after_warmup) - base) / base * 100, 2), "samples": samples}
+
+
+def measure(binary, streams, wait, soak_s):
+    result = {"binary": binary, "size_mib": round(os.path.getsize(binary) / 2**20, 2),
+              "streams": streams,
+              "abandoned": run(binary, streams, wait, REPLY_WORDS, abandon=True),
+              "finished": run(binary, streams, wait, SHORT_REPLY_WORDS, abandon=False)}
+    if soak_s:
+        result["soak"] = soak(binary, soak_s)
+    return result
+
+
+def print_table(results):
+    print("| build | binary MiB | idle RSS | N streams held | after abandon (s) | after finish (s) "
+          "| soak growth |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        a, f = r["abandoned"], r["finished"]
+        soak_cell = f"{r['soak']['growth_pct']:+.1f} % ({r['soak']['seconds']} s)" if "soak" in r else "–"
+        after = lambda x: f"{x['after']['rss_mib']} MiB ({x['after']['after_s'] if x['after']['after_s'] is not None else '>' + str(len(x['after']['samples']) - 1)})"
+        build = "static (musl)" if "-musl" in r["binary"] else "glibc"
+        print(f"| {build} | {r['size_mib']} | {a['idle_rss_mib']} MiB | {r['streams']}: "
+              f"{a['held_rss_mib']} MiB | {after(a)} | {after(f)} | {soak_cell} |")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("binaries", nargs="+")
+    parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument("--return-wait", type=int, default=30)
+    parser.add_argument("--soak", default=os.environ.get("BENCH_SOAK", "0"))
+    args = parser.parse_args()
+    soak_s = seconds(args.soak)
+    results = [measure(b, args.streams, args.return_wait, soak_s) for b in args.binaries]
+    out = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench", "out")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "footprint.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    print_table(results)
+
+
+if __name__ == "__main__":
+    main()
