@@ -8,10 +8,9 @@ use llm_sidecar::app::{self, EXIT_CONFIG, EXIT_UNAVAILABLE};
 use llm_sidecar::cli::Cli;
 use llm_sidecar::runtime::Runtime;
 
-/// The static build's allocator is jemalloc: musl's is slow under contention, and jemalloc's
-/// background thread hands a burst's memory back to the OS while the gateway idles (BENCHMARKS.md,
-/// "Allocator"). On glibc the system allocator measured better for idle RSS.
-#[cfg(target_env = "musl")]
+/// The allocator is jemalloc on both builds: musl's is slow under contention, and jemalloc's
+/// background thread hands a burst's memory back to the OS while the gateway idles, which
+/// neither glibc's malloc nor mimalloc did (BENCHMARKS.md, "Allocator").
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
