@@ -27,7 +27,7 @@ STATIC_BIN := $(TARGET_DIR)/$(MUSL_TARGET)/release/llm-sidecar
 STATIC_MAX_MIB ?= 12
 # `make bench`: streams held open at once, and how long the steady-load soak runs.
 BENCH_STREAMS ?= 1000
-BENCH_SOAK ?= 2m
+BENCH_SOAK ?= 3m
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 
 .PHONY: run build static test fuzz lint fmt check-fmt clippy unit coverage audit bench tools tools-system tools-nextest tools-python tools-coverage tools-audit tools-musl tools-bench clean \
