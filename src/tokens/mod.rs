@@ -1,5 +1,6 @@
-//! Token counts: a calibrated estimate that costs nothing ([`estimate`]: admission, usage an
-//! upstream did not report), and exact counts from tiktoken-rs for `count_tokens`.
+//! Token counts: bytes / 4 for admission ([`estimate_from_bytes`]), a calibrated per-script
+//! estimate for usage an upstream did not report ([`estimate_text`], [`estimate_scaled`]), and
+//! exact counts from tiktoken-rs for `count_tokens` ([`count_text`]).
 //!
 //! A tokenizer is expensive (o200k: ~200 ms to build, ~40 MiB resident), so it exists only while
 //! something asks for exact counts: the first [`count_text`] starts building it on a background
