@@ -16,6 +16,7 @@ Results go to bench/out/footprint.json and a Markdown table on stdout.
 
 import argparse
 import asyncio
+import contextlib
 import re
 import threading
 import json
@@ -81,7 +82,7 @@ async def drain_to_end(reader):
         pass
 
 
-async def hold(sock, n, pid, abandon, wait):
+async def hold(sock, n, pid, abandon):
     streams = await asyncio.gather(*(open_stream(sock) for _ in range(n)))
     held = rss_mib(pid)
     if abandon:
@@ -106,11 +107,13 @@ def returned(pid, idle, wait):
     return {"rss_mib": samples[-1], "after_s": None, "samples": samples}
 
 
-def run(binary, streams, wait, words, abandon):
+@contextlib.contextmanager
+def gateway(binary, words):
+    """The gateway on a fresh config and socket, until the block ends: (process, socket path)."""
     with tempfile.TemporaryDirectory() as dirname:
         config = write_config(dirname, words)
         sock = os.path.join(dirname, "llm.sock")
-        # FOOTPRINT_STDERR=1 shows the gateway's stderr (e.g. MIMALLOC_SHOW_STATS=1 at exit).
+        # FOOTPRINT_STDERR=1 shows the gateway's stderr (e.g. allocator statistics at exit).
         stderr = None if os.environ.get("FOOTPRINT_STDERR") else subprocess.DEVNULL
         proc = subprocess.Popen([binary, "--config", config], stdout=subprocess.DEVNULL,
                                 stderr=stderr)
@@ -119,15 +122,20 @@ def run(binary, streams, wait, words, abandon):
                 if os.path.exists(sock):
                     break
                 time.sleep(0.05)
-            time.sleep(1)
-            idle = rss_mib(proc.pid)
-            held = asyncio.run(hold(sock, streams, proc.pid, abandon, wait))
-            after = returned(proc.pid, idle, wait)
-            return {"idle_rss_mib": round(idle, 1), "held_rss_mib": round(held, 1),
-                    "peak_rss_mib": round(rss_mib(proc.pid, "VmHWM"), 1), "after": after}
+            yield proc, sock
         finally:
             proc.terminate()
             proc.wait()
+
+
+def run(binary, streams, wait, words, abandon):
+    with gateway(binary, words) as (proc, sock):
+        time.sleep(1)
+        idle = rss_mib(proc.pid)
+        held = asyncio.run(hold(sock, streams, proc.pid, abandon))
+        after = returned(proc.pid, idle, wait)
+        return {"idle_rss_mib": round(idle, 1), "held_rss_mib": round(held, 1),
+                "peak_rss_mib": round(rss_mib(proc.pid, "VmHWM"), 1), "after": after}
 
 
 SOAK_CONCURRENCY = 8
@@ -145,30 +153,19 @@ def seconds(text):
 
 
 def soak(binary, duration):
-    """RSS every few seconds under steady load; growth from the first minute to the end."""
-    with tempfile.TemporaryDirectory() as dirname:
-        config = write_config(dirname, SHORT_REPLY_WORDS)  # non-streamed: no chunk delay
-        sock = os.path.join(dirname, "llm.sock")
-        proc = subprocess.Popen([binary, "--config", config], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(200):
-                if os.path.exists(sock):
-                    break
-                time.sleep(0.05)
-            load = threading.Thread(target=subprocess.run, args=([
-                "oha", "--no-tui", "-z", f"{duration}s", "-c", str(SOAK_CONCURRENCY), "-m", "POST",
-                "-H", "content-type: application/json", "-d", CHAT, "--unix-socket", sock,
-                "http://localhost/v1/chat/completions"],), kwargs={"capture_output": True})
-            load.start()
-            samples, start = [], time.monotonic()
-            while load.is_alive():
-                samples.append((round(time.monotonic() - start), round(rss_mib(proc.pid), 2)))
-                time.sleep(SOAK_SAMPLE_S)
-            load.join()
-        finally:
-            proc.terminate()
-            proc.wait()
+    """RSS every few seconds under steady load; the second minute's mean against the last's."""
+    # Non-streamed requests: the chunk delay does not apply.
+    with gateway(binary, SHORT_REPLY_WORDS) as (proc, sock):
+        load = threading.Thread(target=subprocess.run, args=([
+            "oha", "--no-tui", "-z", f"{duration}s", "-c", str(SOAK_CONCURRENCY), "-m", "POST",
+            "-H", "content-type: application/json", "-d", CHAT, "--unix-socket", sock,
+            "http://localhost/v1/chat/completions"],), kwargs={"capture_output": True})
+        load.start()
+        samples, start = [], time.monotonic()
+        while load.is_alive():
+            samples.append((round(time.monotonic() - start), round(rss_mib(proc.pid), 2)))
+            time.sleep(SOAK_SAMPLE_S)
+        load.join()
     # RSS under load swings by several MiB as buffers come and go: compare the mean of the minute
     # after the warm-up with the mean of the last minute, so a trend shows and a swing does not.
     first = [rss for t, rss in samples if WARMUP_S <= t < 2 * WARMUP_S]
