@@ -286,14 +286,8 @@ impl ChatChunks {
                 ChatStage::Usage => {
                     self.stage = ChatStage::Done;
                     if let Some(usage) = &self.usage {
-                        let last = json!({
-                            "id": "chatcmpl-mock",
-                            "object": "chat.completion.chunk",
-                            "created": CREATED,
-                            "model": self.model,
-                            "choices": [],
-                            "usage": usage,
-                        });
+                        let mut last = self.chunk(json!([]));
+                        last["usage"] = usage.clone();
                         return Some(sse::data_event(last.to_string().as_bytes()));
                     }
                 }
@@ -306,14 +300,22 @@ impl ChatChunks {
         }
     }
 
-    fn event(&self, delta: serde_json::Value, finish: Option<&str>) -> Bytes {
-        let mut chunk = json!({
+    /// A chunk of this answer with the given `choices`.
+    fn chunk(&self, choices: serde_json::Value) -> serde_json::Value {
+        json!({
             "id": "chatcmpl-mock",
             "object": "chat.completion.chunk",
             "created": CREATED,
             "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
-        });
+            "choices": choices,
+        })
+    }
+
+    /// A content event: one choice with `delta`, and `usage: null` when usage comes last.
+    fn event(&self, delta: serde_json::Value, finish: Option<&str>) -> Bytes {
+        let mut chunk = self.chunk(
+            json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]),
+        );
         if self.usage.is_some() {
             chunk["usage"] = serde_json::Value::Null;
         }
