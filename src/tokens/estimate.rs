@@ -12,6 +12,8 @@
 /// Cost of one character, in thousandths of a token, by class (the calibration's fit,
 /// rounded; `tokens::tests` checks the model against the corpus).
 mod milli {
+    /// One token.
+    pub const TOKEN: u64 = 1_000;
     /// The first character of a word (a run of letters of an alphabetic script).
     pub const WORD_START: u64 = 922;
     /// An ASCII letter (on top of its word's start).
@@ -73,7 +75,7 @@ pub fn estimate_text(text: &str) -> u64 {
         total += cost;
         in_word = alphabetic;
     }
-    let tokens = total.saturating_add(500) / 1_000;
+    let tokens = total.saturating_add(milli::TOKEN / 2) / milli::TOKEN;
     if tokens == 0 && !text.is_empty() {
         return 1;
     }

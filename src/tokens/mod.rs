@@ -90,8 +90,9 @@ pub fn estimate_scaled(sample: &[u8], total_bytes: u64) -> u64 {
     scale(estimate_text(text), total_bytes, text.len() as u64)
 }
 
-/// Builds the tokenizer now, or waits for the build in progress; returns whether it is usable.
-/// For tests and tools: it blocks for the whole build.
+/// Builds the tokenizer now unless it is built; returns whether it is usable. For tests and
+/// tools: it blocks for the whole build, even when a background build is already running (the
+/// last one stored wins).
 pub fn warm_blocking() -> bool {
     TOKENIZER.get_or_build().is_some()
 }
