@@ -408,7 +408,8 @@ async fn a_failing_health_check_takes_the_provider_out_of_rotation() {
         well.base_url()
     ))
     .await;
-    gw.wait_log("provider health check failed").await;
+    // The first probe may fail before the gateway reports ready.
+    gw.wait_log_ever("provider health check failed").await;
     let via = Via::Unix(gw.unix.clone());
     for _ in 0..10 {
         let reply = post(&via, "/v1/chat/completions", &chat_body("m", false)).await;

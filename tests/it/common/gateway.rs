@@ -191,6 +191,22 @@ impl Gateway {
         }
     }
 
+    /// The first log line containing `needle`, whenever it came: also one logged before
+    /// "ready", which [`Gateway::start`] consumed while waiting for that line.
+    pub async fn wait_log_ever(&mut self, needle: &str) -> String {
+        let seen = self
+            .logs
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|line| line.contains(needle))
+            .cloned();
+        match seen {
+            Some(line) => line,
+            None => self.wait_log(needle).await,
+        }
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
