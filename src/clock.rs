@@ -103,12 +103,48 @@ pub fn format_rfc3339(unix: u64) -> String {
     )
 }
 
-/// RFC 3339 (UTC, microseconds) of a time since the Unix epoch, e.g.
-/// `2026-11-26T10:56:16.123456Z`: the precision of the other log lines' timestamps.
-pub fn format_rfc3339_micros(since_epoch: std::time::Duration) -> String {
-    let seconds = format_rfc3339(since_epoch.as_secs());
-    let date_time = seconds.strip_suffix('Z').unwrap_or(&seconds);
-    format!("{date_time}.{:06}Z", since_epoch.subsec_micros())
+/// Appends RFC 3339 (UTC, microseconds) of a time since the Unix epoch to `out`, e.g.
+/// `2026-11-26T10:56:16.123456Z`: the precision of the other log lines' timestamps. Written
+/// digit by digit because it is on every request's log line, where `format!` cost more than the
+/// rest of the timestamp.
+pub fn write_rfc3339_micros(out: &mut Vec<u8>, since_epoch: std::time::Duration) {
+    let secs = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
+    let (days, rest) = (
+        secs.div_euclid(SECONDS_PER_DAY),
+        secs.rem_euclid(SECONDS_PER_DAY),
+    );
+    let (year, month, day) = civil_from_days(days);
+    push_digits(out, year, 4);
+    out.push(b'-');
+    push_digits(out, month, 2);
+    out.push(b'-');
+    push_digits(out, day, 2);
+    out.push(b'T');
+    push_digits(out, rest / SECONDS_PER_HOUR, 2);
+    out.push(b':');
+    push_digits(out, rest % SECONDS_PER_HOUR / SECONDS_PER_MINUTE, 2);
+    out.push(b':');
+    push_digits(out, rest % SECONDS_PER_MINUTE, 2);
+    out.push(b'.');
+    push_digits(out, i64::from(since_epoch.subsec_micros()), 6);
+    out.push(b'Z');
+}
+
+/// Appends `value` in decimal, zero-padded to at least `width` digits (non-negative values:
+/// every field of a timestamp after 1970).
+fn push_digits(out: &mut Vec<u8>, value: i64, width: usize) {
+    const MAX_DIGITS: usize = 20;
+    let mut digits = [b'0'; MAX_DIGITS];
+    let mut rest = value.unsigned_abs();
+    let mut at = MAX_DIGITS;
+    while rest > 0 && at > 0 {
+        at -= 1;
+        // A remainder of ten is below 10: the cast cannot truncate.
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    let start = at.min(MAX_DIGITS - width.min(MAX_DIGITS));
+    out.extend_from_slice(&digits[start..]);
 }
 
 /// The Gregorian date of days since 1970-01-01 (the inverse of `days_from_civil`).
@@ -149,6 +185,7 @@ pub fn go_duration(d: std::time::Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn rfc3339_timestamps() {
@@ -182,6 +219,21 @@ mod tests {
             );
         }
         assert_eq!(format_rfc3339(1_795_691_776), "2026-11-26T11:16:16Z");
+    }
+
+    #[test]
+    fn microsecond_timestamps_agree_with_the_seconds_format() {
+        for (unix, micros, want) in [
+            (0, 0, "1970-01-01T00:00:00.000000Z"),
+            (1_795_691_776, 123_456, "2026-11-26T11:16:16.123456Z"),
+            (951_782_400, 7, "2000-02-29T00:00:00.000007Z"),
+            (253_402_300_799, 999_999, "9999-12-31T23:59:59.999999Z"),
+        ] {
+            let mut out = Vec::new();
+            write_rfc3339_micros(&mut out, Duration::new(unix, micros * 1000));
+            assert_eq!(String::from_utf8(out).unwrap(), want);
+            assert_eq!(&want[..19], &format_rfc3339(unix)[..19]);
+        }
     }
 
     #[test]

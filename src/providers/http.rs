@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -62,6 +63,8 @@ pub struct TransportError(pub String);
 pub struct Endpoint {
     /// `scheme://authority` for TCP transports (ignored over a Unix socket).
     origin: String,
+    /// `origin`, parsed once: each request's URI is built from it and the path.
+    base: Option<(Scheme, Authority)>,
     /// Path prefix from the base URL, without a trailing slash (e.g. `/v1`).
     prefix: String,
     transport: Transport,
@@ -106,6 +109,7 @@ impl Endpoint {
             None => Transport::Tcp(pooled(https(tls, http))),
         };
         Ok(Self {
+            base: parse_origin(&origin),
             origin,
             prefix,
             transport,
@@ -125,6 +129,7 @@ impl Endpoint {
         let client = pooled(UnixConnector);
         Ok(Self {
             origin: String::new(),
+            base: None,
             prefix,
             transport: Transport::Unix { client, socket },
         })
@@ -132,8 +137,10 @@ impl Endpoint {
 
     /// The in-process mock.
     pub fn mock(mock: MockUpstream) -> Self {
+        let origin = "http://mock".to_owned();
         Self {
-            origin: "http://mock".to_owned(),
+            base: parse_origin(&origin),
+            origin,
             prefix: "/v1".to_owned(),
             transport: Transport::Mock(mock),
         }
@@ -141,28 +148,41 @@ impl Endpoint {
 
     /// The URI for `path` (which starts with `/`) under the base URL.
     pub fn uri(&self, path: &str) -> Result<Uri, TransportError> {
-        self.origin_uri(&format!("{}{path}", self.prefix))
+        let mut full_path = String::with_capacity(self.prefix.len() + path.len());
+        full_path.push_str(&self.prefix);
+        full_path.push_str(path);
+        self.uri_at(full_path)
     }
 
     /// The URI for `path` at the origin, ignoring the base URL's path prefix (health checks
     /// such as vLLM's `/health` live at the root, beside `/v1`).
     pub fn origin_uri(&self, full_path: &str) -> Result<Uri, TransportError> {
-        match &self.transport {
-            Transport::Unix { socket, .. } => {
-                // hyperlocal unwraps its own parse of the URI it builds: hand it only a path
-                // that parses, so no path can panic the process.
-                let valid = full_path.starts_with('/')
-                    && full_path.parse::<http::uri::PathAndQuery>().is_ok();
-                if !valid {
-                    return Err(TransportError(format!(
-                        "invalid upstream path: {full_path:?}"
-                    )));
-                }
-                Ok(hyperlocal::Uri::new(socket, full_path).into())
+        self.uri_at(full_path.to_owned())
+    }
+
+    /// The URI of `full_path` (the path and query as sent), built from the parsed origin rather
+    /// than parsed back from text on every request.
+    fn uri_at(&self, full_path: String) -> Result<Uri, TransportError> {
+        let invalid = |detail: &dyn std::fmt::Display| {
+            TransportError(format!("invalid upstream path {full_path:?}: {detail}"))
+        };
+        if !full_path.starts_with('/') {
+            return Err(invalid(&"it must start with `/`"));
+        }
+        let path = PathAndQuery::try_from(full_path.as_str()).map_err(|e| invalid(&e))?;
+        match (&self.transport, &self.base) {
+            // hyperlocal unwraps its own parse of the URI it builds: it is handed only a path
+            // that parsed, so no path can panic the process.
+            (Transport::Unix { socket, .. }, _) => {
+                Ok(hyperlocal::Uri::new(socket, &full_path).into())
             }
-            _ => format!("{}{full_path}", self.origin)
-                .parse()
-                .map_err(|e| TransportError(format!("invalid upstream URI: {e}"))),
+            (_, Some((scheme, authority))) => Uri::builder()
+                .scheme(scheme.clone())
+                .authority(authority.clone())
+                .path_and_query(path)
+                .build()
+                .map_err(|e| invalid(&e)),
+            (_, None) => Err(invalid(&"the endpoint has no origin")),
         }
     }
 
@@ -191,6 +211,13 @@ impl Endpoint {
         sent.map(|r| r.map(UpstreamBody::Hyper))
             .map_err(|e| TransportError(describe(&e)))
     }
+}
+
+/// The scheme and authority of an origin `split_base_url` made (always both).
+fn parse_origin(origin: &str) -> Option<(Scheme, Authority)> {
+    let uri: Uri = origin.parse().ok()?;
+    let parts = uri.into_parts();
+    parts.scheme.zip(parts.authority)
 }
 
 /// Splits `https://host:port/v1/` into (`https://host:port`, `/v1`).
@@ -243,5 +270,33 @@ mod tests {
         for bad in ["/x y", "/a\nb", "no-slash", ""] {
             assert!(endpoint.origin_uri(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn tcp_endpoints_build_uris_under_their_base() {
+        let endpoint = Endpoint::tcp("http://vllm:8000/v1/", Duration::from_secs(1), None).unwrap();
+        let cases = [
+            (
+                "/chat/completions",
+                Ok("http://vllm:8000/v1/chat/completions"),
+            ),
+            ("/models?limit=5", Ok("http://vllm:8000/v1/models?limit=5")),
+            ("/x y", Err(())),
+            // Whatever follows the prefix stays in the path: the host cannot change.
+            ("@evil.example/x", Ok("http://vllm:8000/v1@evil.example/x")),
+            ("", Ok("http://vllm:8000/v1")),
+        ];
+        for (path, want) in cases {
+            match (endpoint.uri(path), want) {
+                (Ok(uri), Ok(want)) => assert_eq!(uri.to_string(), want, "{path:?}"),
+                (Err(_), Err(())) => {}
+                (got, _) => panic!("{path:?}: {got:?}"),
+            }
+        }
+        assert_eq!(
+            endpoint.origin_uri("/health").unwrap().to_string(),
+            "http://vllm:8000/health"
+        );
+        assert!(endpoint.origin_uri("health").is_err());
     }
 }

@@ -362,7 +362,7 @@ impl Attempts<'_, '_> {
                 self.trail.answer = Some(Answer {
                     span,
                     kind: deployment.provider.kind(),
-                    deployment: format!("{provider}/{model}"),
+                    deployment: [provider, "/", model].concat(),
                     upstream_model: model.to_owned(),
                 });
                 self.trail.hold((inflight, slot, limit));

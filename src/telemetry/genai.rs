@@ -152,6 +152,9 @@ impl ResponseFacts {
     }
 }
 
+/// Name of a span nothing exports (it exists for its ids).
+const UNEXPORTED_SPAN: &str = "unexported";
+
 /// The request's SERVER span, child of the client's trace context when it sent one.
 #[derive(Clone)]
 pub struct ServerSpan {
@@ -165,8 +168,14 @@ impl ServerSpan {
         let Some(tracer) = otel::tracer() else {
             return Self { cx: parent };
         };
+        // Unexported spans only carry ids: naming them would format a string per request.
+        let name = if otel::exporting() {
+            Cow::Owned(format!("{method} {path}"))
+        } else {
+            Cow::Borrowed(UNEXPORTED_SPAN)
+        };
         let span = tracer
-            .span_builder(format!("{method} {path}"))
+            .span_builder(name)
             .with_kind(SpanKind::Server)
             .start_with_context(tracer, &parent);
         let cx = parent.with_span(span);
@@ -243,8 +252,13 @@ impl AttemptSpan {
         let Some(tracer) = otel::tracer() else {
             return Self { cx: parent.clone() };
         };
+        let name = if otel::exporting() {
+            Cow::Owned(format!("{} {}", attempt.operation, attempt.model))
+        } else {
+            Cow::Borrowed(UNEXPORTED_SPAN)
+        };
         let span = tracer
-            .span_builder(format!("{} {}", attempt.operation, attempt.model))
+            .span_builder(name)
             .with_kind(SpanKind::Client)
             .start_with_context(tracer, parent);
         let cx = parent.with_span(span);

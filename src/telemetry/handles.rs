@@ -7,12 +7,11 @@
 //! Label values are bounded by design (configured models or `other`, configured providers and
 //! teams, HTTP statuses), so the cache stays small; [`MAX_CACHED`] caps it anyway.
 
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{PoisonError, RwLock};
 
-use rustc_hash::FxHasher;
+use rustc_hash::{FxHashMap, FxHasher};
 
 /// Label sets one metric caches at most; beyond it handles are built per call, as without cache.
 pub const MAX_CACHED: usize = 4096;
@@ -35,13 +34,15 @@ type Bucket<H> = Vec<(Box<[String]>, H)>;
 
 /// The handles of one metric, by label values.
 pub struct Handles<H> {
-    map: RwLock<HashMap<u64, Bucket<H>>>,
+    /// Keyed by the values' hash already: hashing it again with SipHash cost more than the
+    /// lookup itself.
+    map: RwLock<FxHashMap<u64, Bucket<H>>>,
 }
 
 impl<H> Default for Handles<H> {
     fn default() -> Self {
         Self {
-            map: RwLock::new(HashMap::new()),
+            map: RwLock::new(FxHashMap::default()),
         }
     }
 }

@@ -96,6 +96,7 @@ where
         .flatten_event(true)
         .with_current_span(true)
         .with_span_list(false)
+        .fmt_fields(super::span_fields::SpanFields)
         .with_writer(writer)
 }
 

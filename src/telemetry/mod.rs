@@ -12,4 +12,5 @@ pub mod logsink;
 pub mod metrics;
 pub mod otel;
 pub mod redact;
+pub mod span_fields;
 pub mod usage;

@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
 use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
@@ -14,13 +15,14 @@ use http::HeaderMap;
 use http_body_util::{BodyExt, Full, Limited};
 use opentelemetry::Context;
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
-use opentelemetry_http::{HeaderExtractor, HeaderInjector, HttpClient, HttpError};
+use opentelemetry::trace::{TraceContextExt, TraceFlags, TracerProvider as _};
+use opentelemetry_http::{HeaderExtractor, HttpClient, HttpError};
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 
+use super::ids::push_hex;
 use crate::config::telemetry::TelemetryConfig;
 
 /// Instrumentation scope of every span.
@@ -36,6 +38,8 @@ const ENDPOINT_VARS: [&str; 2] = [
 ];
 
 static TRACER: OnceLock<SdkTracer> = OnceLock::new();
+/// Set by [`init`] when spans go to an exporter.
+static EXPORTING: AtomicBool = AtomicBool::new(false);
 static PROPAGATOR: LazyLock<TraceContextPropagator> = LazyLock::new(TraceContextPropagator::new);
 
 /// The installed tracer provider; shut it down after the drain to flush what is queued.
@@ -92,6 +96,7 @@ pub fn init(config: &TelemetryConfig) -> Result<Tracing, String> {
             None
         }
         Some(target) => {
+            EXPORTING.store(true, std::sync::atomic::Ordering::Relaxed);
             if !env_set("OTEL_TRACES_SAMPLER") {
                 builder = builder.with_sampler(Sampler::ParentBased(Box::new(
                     Sampler::TraceIdRatioBased(config.sample_ratio),
@@ -158,21 +163,74 @@ pub fn extract(headers: &HeaderMap) -> Context {
     PROPAGATOR.extract(&HeaderExtractor(headers))
 }
 
-/// Writes the current context's `traceparent`/`tracestate` into an upstream request (nothing
-/// when there is no span, e.g. a health check).
+/// The W3C trace context version written.
+const TRACEPARENT_VERSION: &[u8] = b"00";
+/// Upstream trace context headers.
+const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+const TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
+
+/// Writes the current context's `traceparent` (and `tracestate`, when the client sent one) into
+/// an upstream request; nothing when there is no span, e.g. a health check. Written by hand, not
+/// through the SDK's propagator: that one formats through `format!`, parses the header name back
+/// and always adds an empty `tracestate`, on every upstream request.
 pub fn inject_current(headers: &mut HeaderMap) {
     let cx = Context::current();
-    if cx.span().span_context().is_valid() {
-        PROPAGATOR.inject_context(&cx, &mut HeaderInjector(headers));
+    let span = cx.span();
+    let sc = span.span_context();
+    if !sc.is_valid() {
+        return;
+    }
+    let mut value = Vec::with_capacity(TRACEPARENT_LEN);
+    value.extend_from_slice(TRACEPARENT_VERSION);
+    value.push(b'-');
+    push_hex(&mut value, &sc.trace_id().to_bytes());
+    value.push(b'-');
+    push_hex(&mut value, &sc.span_id().to_bytes());
+    value.push(b'-');
+    push_hex(
+        &mut value,
+        &[(sc.trace_flags() & TraceFlags::SAMPLED).to_u8()],
+    );
+    if let Ok(value) = http::HeaderValue::from_bytes(&value) {
+        headers.insert(TRACEPARENT, value);
+    }
+    let state = sc.trace_state().header();
+    if !state.is_empty()
+        && let Ok(value) = http::HeaderValue::from_str(&state)
+    {
+        headers.insert(TRACESTATE, value);
     }
 }
+
+/// Length of a version 00 `traceparent`.
+const TRACEPARENT_LEN: usize = 55;
+/// Hex digits of a trace id and of a span id.
+const TRACE_ID_HEX: usize = 32;
+const SPAN_ID_HEX: usize = 16;
 
 /// `(trace_id, span_id)` of `cx`'s span in hex, when it has a valid one.
 pub fn ids(cx: &Context) -> Option<(String, String)> {
     let span = cx.span();
     let sc = span.span_context();
-    sc.is_valid()
-        .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
+    sc.is_valid().then(|| {
+        (
+            hex(&sc.trace_id().to_bytes(), TRACE_ID_HEX),
+            hex(&sc.span_id().to_bytes(), SPAN_ID_HEX),
+        )
+    })
+}
+
+/// `bytes` in lower-case hex (`capacity` digits expected).
+fn hex(bytes: &[u8], capacity: usize) -> String {
+    let mut out = Vec::with_capacity(capacity);
+    push_hex(&mut out, bytes);
+    // Only ASCII hex digits were pushed.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Whether spans are exported (sampled at all): only then do they need names and attributes.
+pub fn exporting() -> bool {
+    EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The exporter's HTTP client: our hyper stack (rustls with the embedded roots), with each
@@ -242,30 +300,46 @@ mod tests {
 
     #[test]
     fn trace_context_round_trips_through_headers() {
-        let mut incoming = HeaderMap::new();
-        incoming.insert(
-            "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-                .parse()
-                .unwrap(),
-        );
-        let cx = extract(&incoming);
-        assert_eq!(
-            ids(&cx),
-            Some((
-                "4bf92f3577b34da6a3ce929d0e0e4736".to_owned(),
-                "00f067aa0ba902b7".to_owned()
-            ))
-        );
-        let mut outgoing = HeaderMap::new();
-        {
-            let _attached = cx.attach();
-            inject_current(&mut outgoing);
+        let cases = [
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                None,
+            ),
+            (
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+                None,
+            ),
+            (
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                Some("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"),
+            ),
+        ];
+        for (traceparent, tracestate) in cases {
+            let mut incoming = HeaderMap::new();
+            incoming.insert("traceparent", traceparent.parse().unwrap());
+            if let Some(state) = tracestate {
+                incoming.insert("tracestate", state.parse().unwrap());
+            }
+            let cx = extract(&incoming);
+            assert_eq!(
+                ids(&cx),
+                Some((
+                    traceparent[3..35].to_owned(),
+                    traceparent[36..52].to_owned()
+                ))
+            );
+            let mut outgoing = HeaderMap::new();
+            {
+                let _attached = cx.attach();
+                inject_current(&mut outgoing);
+            }
+            assert_eq!(outgoing["traceparent"], traceparent);
+            assert_eq!(
+                outgoing.get("tracestate").map(|v| v.to_str().unwrap()),
+                tracestate,
+                "an empty tracestate is not sent"
+            );
         }
-        assert_eq!(
-            outgoing["traceparent"],
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-        );
         let mut none = HeaderMap::new();
         inject_current(&mut none);
         assert!(none.is_empty(), "no span, no header");
