@@ -85,9 +85,13 @@ audit: tools-audit
 ## bench: load test over UDS and TCP vs the upstream directly, on the glibc and the static build
 ##        (bench/out/results*.json); their memory footprint: idle, $(BENCH_STREAMS) held streams,
 ##        memory returned after a burst, a $(BENCH_SOAK) soak (bench/out/footprint.json);
-##        then the stream translation and log redaction micro-benchmarks
+##        heap allocations per request and per streamed event against their budgets
+##        (bench/out/allocations.json); then the stream translation and log redaction
+##        micro-benchmarks
 bench: tools-bench static
-	$(CARGO) build --release --locked --bin llm-sidecar --example bench_upstream
+	$(CARGO) build --release --locked --bin llm-sidecar --example bench_upstream --example alloc_count
+	mkdir -p bench/out
+	$(TARGET_DIR)/release/examples/alloc_count bench/out/allocations.json > /dev/null
 	python3 scripts/bench.py
 	BENCH_GATEWAY=$(STATIC_BIN) BENCH_OUT=results-static.json python3 scripts/bench.py
 	python3 scripts/footprint.py $(TARGET_DIR)/release/llm-sidecar $(STATIC_BIN) \

@@ -17,14 +17,25 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// Overrides the number of runtime worker threads.
 const WORKERS_ENV: &str = "LLM_SIDECAR_WORKERS";
 
-/// Worker threads: `LLM_SIDECAR_WORKERS`, else `available_parallelism`, which respects the
-/// cgroup CPU quota (a sidecar limited to 500m must not start one worker per node core).
+/// Most workers started by default. A sidecar without a CPU limit sees every core of the node
+/// (64 on a large one); one worker proxies well over 10,000 requests a second on this workload
+/// (BENCHMARKS.md), and each extra one costs a thread, its wake-ups and ~10 µs of CPU per
+/// request in cross-thread hand-offs. Two keep one stuck or CPU-heavy task (a large body to
+/// translate) from stalling every stream.
+const MAX_DEFAULT_WORKERS: usize = 2;
+
+/// Worker threads: `LLM_SIDECAR_WORKERS`, else `available_parallelism` (which respects the
+/// cgroup CPU quota: the chart's one-CPU limit gives one worker) up to [`MAX_DEFAULT_WORKERS`].
 fn worker_threads() -> usize {
     std::env::var(WORKERS_ENV)
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(MAX_DEFAULT_WORKERS)
+        })
 }
 
 fn main() -> ExitCode {

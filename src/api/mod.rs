@@ -130,7 +130,11 @@ async fn traced(mut request: Request, next: axum::middleware::Next) -> Response 
     request.extensions_mut().insert(span);
     let response = next
         .run(request)
-        .instrument(tracing::info_span!("request", %trace_id, %span_id))
+        .instrument(tracing::info_span!(
+            "request",
+            trace_id = trace_id.as_str(),
+            span_id = span_id.as_str()
+        ))
         .await;
     if is_rejection(&response) {
         return in_client_format(response, inbound).await;
