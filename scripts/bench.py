@@ -78,8 +78,11 @@ logging:
     return config
 
 
-def start_gateway(config):
-    return subprocess.Popen([GATEWAY, "--config", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def start_gateway(config, workers=None):
+    env = dict(os.environ)
+    if workers:
+        env["LLM_SIDECAR_WORKERS"] = str(workers)
+    return subprocess.Popen([GATEWAY, "--config", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
 
 
 def wait_ready(sock, proc, timeout=10.0):
@@ -172,7 +175,7 @@ def main():
             direct = f"http://127.0.0.1:{up_port}/v1/chat/completions"
             via_gw = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
             uds_url = "http://localhost/v1/chat/completions"
-            for c in (1, 64):
+            for c in (1, 50):
                 results["cases"].append(run_case(f"direct c={c}", None, lambda: oha(direct, c, BODY)))
                 results["cases"].append(run_case(f"gateway uds c={c}", gw.pid, lambda: oha(uds_url, c, BODY, unix=sock)))
                 results["cases"].append(run_case(f"gateway tcp c={c}", gw.pid, lambda: oha(via_gw, c, BODY)))
@@ -181,13 +184,21 @@ def main():
             results["peak_rss_kib"] = status_kib(gw.pid, "VmHWM")
             gw.terminate()
             gw.wait()
+            # The chart's default one-CPU limit gives the gateway one worker.
+            gw = start_gateway(config, workers=1)
+            wait_ready(sock, gw)
+            for c in (1, 50):
+                results["cases"].append(run_case(f"gateway uds c={c}, 1 worker", gw.pid, lambda: oha(uds_url, c, BODY, unix=sock)))
+            gw.terminate()
+            gw.wait()
         finally:
             upstream.terminate()
             upstream.wait()
     by = {c["case"]: c for c in results["cases"]}
-    for c in (1, 64):
-        for via in ("uds", "tcp"):
-            g, d = by[f"gateway {via} c={c}"], by[f"direct c={c}"]
+    for c in (1, 50):
+        for via in ("uds", "tcp", "uds 1 worker"):
+            name = f"gateway uds c={c}, 1 worker" if via == "uds 1 worker" else f"gateway {via} c={c}"
+            g, d = by[name], by[f"direct c={c}"]
             g["added_p50_us"] = g["p50_us"] - d["p50_us"]
             g["added_p99_us"] = g["p99_us"] - d["p99_us"]
     os.makedirs(os.path.join(ROOT, "bench", "out"), exist_ok=True)
@@ -201,12 +212,12 @@ def print_table(r):
     m = r["machine"]
     print(f"Gateway: {GATEWAY}")
     print(f"Machine: {m['cpu']}, {m['cores']} cores, Linux {m['kernel']}; {r['duration']} per case\n")
-    print("| case | RPS | p50 µs | p99 µs | added p50 µs | added p99 µs | gateway CPU s / 1k req | non-200 |")
+    print("| case | RPS | p50 µs | p99 µs | added p50 µs | added p99 µs | gateway CPU µs / req | non-200 |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for c in r["cases"]:
         print(f"| {c['case']} | {c['rps']:.0f} | {c['p50_us']:.0f} | {c['p99_us']:.0f} | "
               f"{c.get('added_p50_us', float('nan')):.0f} | {c.get('added_p99_us', float('nan')):.0f} | "
-              f"{c.get('gateway_cpu_s_per_1k', float('nan')):.3f} | {c['non_200']} |")
+              f"{c.get('gateway_cpu_s_per_1k', float('nan')) * 1000:.0f} | {c['non_200']} |")
     print(f"\nTime from exec to ready: median {r['time_to_ready']['median_ms']:.1f} ms, "
           f"max {r['time_to_ready']['max_ms']:.1f} ms")
     print(f"Idle RSS: {r['idle_rss_kib'] / 1024:.1f} MiB; peak RSS under load: {r['peak_rss_kib'] / 1024:.1f} MiB")
