@@ -109,6 +109,21 @@ impl http_body::Body for Answer {
             }
         }
     }
+
+    /// A whole answer has a length: hyper then sends `content-length`, not chunks, as a real
+    /// upstream does for a JSON body.
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self {
+            Self::Whole(body) => {
+                http_body::SizeHint::with_exact(body.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            Self::Events { .. } => http_body::SizeHint::default(),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, Self::Whole(None))
+    }
 }
 
 /// Content events asked for: the request's `max_tokens` (so a benchmark can compare streams of
