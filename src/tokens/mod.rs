@@ -284,8 +284,11 @@ fn scale(tokens: u64, total: u64, counted: u64) -> u64 {
     u64::try_from(scaled).unwrap_or(u64::MAX)
 }
 
-/// `o200k_base`'s ordinary tokens in rank order, each behind a one-byte length (see build.rs).
-static O200K_TOKENS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/o200k_base.bin"));
+/// `o200k_base`'s ordinary tokens in rank order, each behind a one-byte length, deflated (see
+/// build.rs).
+static O200K_DEFLATED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/o200k_base.bin.deflate"));
+/// Most bytes the vocabulary may inflate to (it is 1.6 MB): a corrupt stream cannot grow past it.
+const MAX_VOCABULARY_BYTES: usize = 4 << 20;
 /// `o200k_base`'s special tokens and their ranks (as tiktoken defines them).
 const O200K_SPECIALS: [(&str, Rank); 2] = [
     (tiktoken_rs::ENDOFTEXT, 199_999),
@@ -307,7 +310,10 @@ fn build() -> Option<CoreBPE> {
 }
 
 fn build_bpe() -> Option<CoreBPE> {
-    let Some(encoder) = vocabulary(O200K_TOKENS) else {
+    let tokens =
+        miniz_oxide::inflate::decompress_to_vec_with_limit(O200K_DEFLATED, MAX_VOCABULARY_BYTES)
+            .ok();
+    let Some(encoder) = tokens.as_deref().and_then(vocabulary) else {
         tracing::error!("cannot build the tokenizer: the embedded vocabulary is malformed");
         return None;
     };
