@@ -25,8 +25,9 @@ use crate::lifecycle::Lifecycle;
 use crate::limits::store::Store;
 use crate::runtime::Runtime;
 use crate::telemetry::genai::ServerSpan;
+use crate::telemetry::json_log::{self, RequestIds};
 use crate::telemetry::logging::LogControl;
-use crate::telemetry::otel;
+use crate::telemetry::{logging, otel};
 use pipeline::Operation;
 use respond::Inbound;
 use tracing::Instrument as _;
@@ -120,21 +121,27 @@ fn finish(router: Router<AppState>, state: AppState) -> Router {
 }
 
 /// Opens the request's SERVER span (child of the client's `traceparent`) for the handler's
-/// record, and runs the handler inside a log span carrying the trace and span ids, so every log
-/// line of the request names its trace. A rejection by an extractor (axum answers those in plain
-/// text) is turned into the client's own error format on the way out.
+/// record, and runs the handler with the trace and span ids on every line it logs (a task-local
+/// the JSON lines read; text lines get them from a log span, which costs more). A rejection by
+/// an extractor (axum answers those in plain text) is turned into the client's own error format
+/// on the way out.
 async fn traced(mut request: Request, next: axum::middleware::Next) -> Response {
     let span = ServerSpan::start(request.method(), request.uri().path(), request.headers());
     let (trace_id, span_id) = otel::ids(span.context()).unwrap_or_default();
     let inbound = Inbound::of_path(request.uri().path());
     request.extensions_mut().insert(span);
-    let response = next
-        .run(request)
-        .instrument(tracing::info_span!(
+    let log_span = if logging::writes_json() {
+        tracing::Span::none()
+    } else {
+        tracing::info_span!(
             "request",
             trace_id = trace_id.as_str(),
             span_id = span_id.as_str()
-        ))
+        )
+    };
+    let ids = RequestIds { trace_id, span_id };
+    let response = json_log::in_request(ids, next.run(request))
+        .instrument(log_span)
         .await;
     if is_rejection(&response) {
         return in_client_format(response, inbound).await;

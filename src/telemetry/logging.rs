@@ -85,18 +85,15 @@ pub fn write_line(line: &[u8]) {
     let _ = stdout.make_writer().write_all(line);
 }
 
-/// The JSON line format: one flat object per event.
+/// The JSON line format: one flat object per event ([`json_log`](super::json_log)).
 fn json_layer<S, W>(writer: W) -> impl tracing_subscriber::Layer<S>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     fmt::layer()
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .with_span_list(false)
         .fmt_fields(super::span_fields::SpanFields)
+        .event_format(super::json_log::JsonLines)
         .with_writer(writer)
 }
 

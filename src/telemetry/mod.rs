@@ -7,6 +7,7 @@ pub mod content;
 pub mod genai;
 pub mod handles;
 pub mod ids;
+pub mod json_log;
 pub mod logging;
 pub mod logsink;
 pub mod metrics;

@@ -44,15 +44,18 @@ impl<'w> FormatFields<'w> for SpanFields {
     }
 }
 
-/// Writes visited fields as `"name":value` pairs, comma-separated.
-struct ObjectWriter<'a, 'w> {
+/// Writes visited fields as `"name":value` pairs, comma-separated (also the event fields of
+/// [`json_log`](super::json_log)'s lines).
+pub(super) struct ObjectWriter<'a, 'w> {
     out: &'a mut Writer<'w>,
     first: bool,
-    result: fmt::Result,
+    /// The first write error, reported once the fields are visited.
+    pub(super) result: fmt::Result,
 }
 
 impl<'a, 'w> ObjectWriter<'a, 'w> {
-    fn new(out: &'a mut Writer<'w>, first: bool) -> Self {
+    /// Writes into `out`; `first` says no pair precedes the next one (no comma).
+    pub(super) fn new(out: &'a mut Writer<'w>, first: bool) -> Self {
         Self {
             out,
             first,
@@ -112,7 +115,7 @@ impl Visit for ObjectWriter<'_, '_> {
 }
 
 /// `text` as a JSON string, quotes included.
-fn write_json_string(out: &mut impl Write, text: &str) -> fmt::Result {
+pub(super) fn write_json_string(out: &mut impl Write, text: &str) -> fmt::Result {
     out.write_char('"')?;
     Escaping(&mut *out).write_str(text)?;
     out.write_char('"')
@@ -203,7 +206,12 @@ mod tests {
     #[test]
     fn span_fields_are_one_json_object_whatever_their_values() {
         let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
-        let cases: Vec<(&str, Box<dyn FnOnce() -> tracing::Span>, serde_json::Value)> = vec![
+        type Case = (
+            &'static str,
+            Box<dyn FnOnce() -> tracing::Span>,
+            serde_json::Value,
+        );
+        let cases: Vec<Case> = vec![
             (
                 "display values",
                 Box::new(

@@ -67,6 +67,11 @@ async fn prompts_and_completions_are_logged_only_when_asked_and_then_redacted() 
         );
         assert_eq!(line["completion"], completion, "{line}");
         assert_eq!(line["truncated"], false);
+        if !stream {
+            // Logged inside the handler: the line names the request's trace like the record.
+            assert_eq!(line["span"]["trace_id"], line["trace_id"], "{line}");
+            assert_eq!(line["span"]["name"], "request", "{line}");
+        }
     }
     let echoed = chat(&via, "bad", false).await;
     assert_eq!(echoed.status, 400);
