@@ -142,6 +142,82 @@ pub fn values_within(bytes: &[u8], limit: usize) -> bool {
     true
 }
 
+/// Where the value of the top-level `key` of the JSON object `bytes` starts: the rest of the
+/// document from that value on (a parser reads one value from it and stops). `None` when the
+/// key is absent, given twice (which value counts is ambiguous), or the text is not an object.
+///
+/// One pass over the structure, string contents skipped with `memchr`: reading an upstream's
+/// `usage` this way cost a fifth of a full validating parse of its answer, which the gateway
+/// forwards as it came anyway. Text that is not valid JSON may still yield a value; the caller
+/// parses that value and gets an error if it is not one.
+pub fn top_level<'a>(bytes: &'a [u8], key: &str) -> Option<&'a [u8]> {
+    let mut depth = 0usize;
+    let mut found = None;
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        match byte {
+            b'"' => {
+                let end = string_end(bytes, at)?;
+                if depth == 1 && key_matches(&bytes[at..=end], key) {
+                    let after = end + 1 + whitespace(&bytes[end + 1..]);
+                    if bytes.get(after) == Some(&b':') {
+                        if found.is_some() {
+                            return None;
+                        }
+                        found = Some(after + 1);
+                    }
+                }
+                at = end + 1;
+            }
+            b'{' | b'[' => {
+                if depth == 0 && byte == b'[' {
+                    return None;
+                }
+                depth += 1;
+                at += 1;
+            }
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                at += 1;
+            }
+            _ => at += 1,
+        }
+    }
+    let value = found?;
+    Some(&bytes[value + whitespace(&bytes[value..])..])
+}
+
+/// The index of the quote that closes the string opening at `start`.
+fn string_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut at = start + 1;
+    loop {
+        let next = at + memchr::memchr2(b'"', b'\\', bytes.get(at..)?)?;
+        if bytes[next] == b'"' {
+            return Some(next);
+        }
+        // A backslash escapes the byte after it (`\u` escapes have no quote to hide).
+        at = next + 2;
+    }
+}
+
+/// Whether the JSON string `quoted` (quotes included) spells `key`; escapes are decoded only
+/// when there are any, which an upstream's keys never have.
+fn key_matches(quoted: &[u8], key: &str) -> bool {
+    let raw = &quoted[1..quoted.len() - 1];
+    if !raw.contains(&b'\\') {
+        return raw == key.as_bytes();
+    }
+    serde_json::from_slice::<Cow<'_, str>>(quoted).is_ok_and(|decoded| decoded == key)
+}
+
+/// Bytes of JSON whitespace at the start of `bytes`.
+fn whitespace(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        .count()
+}
+
 /// Encodes a string as a JSON string literal.
 pub fn json_string(value: &str) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| String::from("\"\""))

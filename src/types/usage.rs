@@ -137,16 +137,14 @@ fn offset_of(data: &[u8], line: usize, column: usize) -> usize {
     (line_start + column.saturating_sub(1)).min(data.len())
 }
 
-/// Finds `usage` in a JSON response body without building the rest of it.
+/// Finds the top-level `usage` of a JSON response body without parsing the rest of it.
 pub fn usage_in(body: &[u8]) -> Option<Usage> {
-    #[derive(Deserialize)]
-    struct WithUsage {
-        #[serde(default)]
-        usage: Option<OpenAiUsage>,
-    }
-    serde_json::from_slice::<WithUsage>(body)
+    let value = super::json::top_level(body, "usage")?;
+    serde_json::Deserializer::from_slice(value)
+        .into_iter::<Option<OpenAiUsage>>()
+        .next()?
         .ok()
-        .and_then(|w| w.usage)
+        .flatten()
         .map(|u| Usage::from(&u))
 }
 
@@ -176,6 +174,31 @@ mod tests {
             (r#"{"usage":null}"#, None),
             (r#"{"choices":[]}"#, None),
             ("not json", None),
+            // Only the top level counts, however the key is spelled.
+            (r#"{"x":{"usage":{"prompt_tokens":1}}}"#, None),
+            (r#"{"text":"\"usage\":{\"prompt_tokens\":1}"}"#, None),
+            (r#"[{"usage":{"prompt_tokens":1}}]"#, None),
+            (
+                r#"{"\u0075sage" : {"prompt_tokens":2}}"#,
+                Some(Usage {
+                    input: 2,
+                    ..Usage::default()
+                }),
+            ),
+            (
+                r#"{"a":["\\",{"b":"}"}], "usage":{"prompt_tokens":3}, "z":1}"#,
+                Some(Usage {
+                    input: 3,
+                    ..Usage::default()
+                }),
+            ),
+            // Given twice, neither counts; a malformed value is no usage.
+            (
+                r#"{"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":2}}"#,
+                None,
+            ),
+            (r#"{"usage":{"prompt_tokens":"many"}}"#, None),
+            (r#"{"usage":{"prompt_tokens":1"#, None),
         ];
         for (body, want) in cases {
             assert_eq!(usage_in(body.as_bytes()), want, "{body}");

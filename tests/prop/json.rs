@@ -1,10 +1,12 @@
 //! The top-level JSON view `types::TopLevel` (`parse`, `get`, `iter`, `write_with`): arbitrary and
 //! mutated bytes never panic; an object it reads is written back to the same value; replacing
 //! `model` changes `model` and nothing else; an object with a key given twice (however the key is
-//! spelled) is refused.
+//! spelled) is refused. `types::usage::usage_in`, which reads only the top level, reads the
+//! same `usage` a full parse does.
 
 use llm_sidecar::types::TopLevel;
 use llm_sidecar::types::json::json_string;
+use llm_sidecar::types::usage::{OpenAiUsage, Usage, usage_in};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{Map, Value};
@@ -328,5 +330,79 @@ fn deep_nesting_is_refused_or_read_without_overflow() {
         if let Ok(top) = TopLevel::parse(text.as_bytes()) {
             check_accepted(text.as_bytes(), &top).unwrap();
         }
+    }
+}
+
+/// A `usage` value: a well-formed one, `null`, or any value at all.
+fn usage_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        2 => (any::<u32>(), any::<u32>(), prop::option::of(any::<u32>())).prop_map(
+            |(prompt, completion, cached)| {
+                let mut usage = serde_json::json!({
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": u64::from(prompt) + u64::from(completion),
+                });
+                if let Some(cached) = cached {
+                    usage["prompt_tokens_details"] = serde_json::json!({"cached_tokens": cached});
+                }
+                usage
+            }
+        ),
+        1 => Just(Value::Null),
+        1 => value(),
+    ]
+}
+
+/// The top-level usage a full parse of `text` reads (what `usage_in` did before it scanned).
+fn usage_by_full_parse(text: &str) -> Option<Usage> {
+    #[derive(serde::Deserialize)]
+    struct WithUsage {
+        #[serde(default)]
+        usage: Option<OpenAiUsage>,
+    }
+    let parsed: WithUsage = serde_json::from_str(text).ok()?;
+    parsed.usage.map(|u| Usage::from(&u))
+}
+
+/// The key of a generated field that holds a nested `usage` (which must not count).
+const NESTED: &str = "nested";
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// On a valid answer, reading `usage` from the top level alone agrees with a full parse,
+    /// wherever the key is, however it is spelled, whatever nests elsewhere (another `usage`
+    /// included).
+    #[test]
+    fn usage_is_read_as_a_full_parse_reads_it(
+        fields in fields(),
+        spelling in spelling(),
+        usage in prop::option::of(usage_value()),
+        nested in usage_value(),
+        at in any::<Index>(),
+    ) {
+        let mut fields: Vec<(String, Value)> =
+            fields.into_iter().filter(|(k, _)| k != "usage" && k != NESTED).collect();
+        fields.push((NESTED.to_owned(), serde_json::json!({"usage": nested})));
+        if let Some(usage) = usage {
+            fields.insert(at.index(fields.len() + 1), ("usage".to_owned(), usage));
+        }
+        let text = spelling.render(&fields);
+        prop_assert_eq!(usage_in(text.as_bytes()), usage_by_full_parse(&text), "{}", text);
+    }
+
+    /// Arbitrary and mutated bytes never panic the scan.
+    #[test]
+    fn usage_scans_of_any_bytes_end_cleanly(
+        input in framing_bytes(MAX_GARBAGE),
+        fields in fields(),
+        spelling in spelling(),
+        mutations in prop::collection::vec(mutation(), 1..=MAX_MUTATIONS),
+    ) {
+        let _ = usage_in(&input);
+        let mut with_usage = fields;
+        with_usage.push(("usage".to_owned(), serde_json::json!({"prompt_tokens": 1})));
+        let _ = usage_in(&mutate(spelling.render(&with_usage).into_bytes(), &mutations));
     }
 }
