@@ -124,37 +124,12 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use serde_json::{Value, json};
-    use tracing_subscriber::fmt::MakeWriter;
     use tracing_subscriber::layer::SubscriberExt;
 
+    use super::super::captured::Captured;
     use super::super::span_fields::SpanFields;
     use super::*;
-
-    /// Collects what the subscriber writes.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Captured {
-        type Writer = Self;
-
-        fn make_writer(&'a self) -> Self {
-            self.clone()
-        }
-    }
 
     /// The line `log` writes, parsed, with its keys in order.
     fn line_of(log: impl FnOnce()) -> (Value, Vec<String>) {
@@ -165,7 +140,7 @@ mod tests {
             .with_writer(captured.clone());
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, log);
-        let bytes = captured.0.lock().unwrap().clone();
+        let bytes = captured.bytes();
         assert_eq!(bytes.iter().filter(|&&b| b == b'\n').count(), 1);
         assert_eq!(bytes.last(), Some(&b'\n'));
         let line: Value = serde_json::from_slice(&bytes).unwrap();

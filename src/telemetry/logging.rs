@@ -162,32 +162,8 @@ impl<W: Write> Write for RedactingWriter<W> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
+    use super::super::captured::Captured;
     use super::*;
-
-    /// Collects what the subscriber writes.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Captured {
-        type Writer = Self;
-
-        fn make_writer(&'a self) -> Self {
-            self.clone()
-        }
-    }
 
     fn redactor() -> &'static Redactor {
         Box::leak(Box::new(Redactor::new(["configured-secret-42"], true)))
@@ -209,7 +185,7 @@ mod tests {
         let subscriber = tracing_subscriber::registry()
             .with(json_layer(Redacting::new(out.clone(), redactor())));
         tracing::subscriber::with_default(subscriber, emit);
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let text = out.text();
         let line: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
         assert_eq!(line["api_key"], "***", "{text}");
         assert_eq!(line["header"], "authorization: Bearer ***", "{text}");
@@ -224,7 +200,7 @@ mod tests {
         let subscriber = tracing_subscriber::registry()
             .with(text_layer(Redacting::new(out.clone(), redactor())));
         tracing::subscriber::with_default(subscriber, emit);
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let text = out.text();
         assert!(text.contains("sent to [email]"), "{text}");
         assert!(text.contains("api_key=\"***\""), "{text}");
         assert!(text.contains("Bearer ***"), "{text}");

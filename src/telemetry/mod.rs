@@ -3,6 +3,8 @@
 //! finished request into its access log line, usage record, metrics and spans.
 
 pub mod access;
+#[cfg(test)]
+mod captured;
 pub mod content;
 pub mod genai;
 pub mod handles;

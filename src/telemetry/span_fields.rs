@@ -152,35 +152,10 @@ impl<W: Write> Write for Escaping<W> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
-    use tracing_subscriber::fmt::MakeWriter;
     use tracing_subscriber::layer::SubscriberExt;
 
+    use super::super::captured::Captured;
     use super::*;
-
-    /// Collects what the subscriber writes.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Captured {
-        type Writer = Self;
-
-        fn make_writer(&'a self) -> Self {
-            self.clone()
-        }
-    }
 
     /// The `span` object of the line logged inside a span made by `open`.
     fn span_of(open: impl FnOnce() -> tracing::Span) -> serde_json::Value {
@@ -198,7 +173,7 @@ mod tests {
             let _entered = span.enter();
             tracing::info!("inside");
         });
-        let line = captured.0.lock().unwrap().clone();
+        let line = captured.bytes();
         let line: serde_json::Value = serde_json::from_slice(&line).unwrap();
         line["span"].clone()
     }
