@@ -27,15 +27,16 @@ const MAX_DEFAULT_WORKERS: usize = 2;
 /// Worker threads: `LLM_SIDECAR_WORKERS`, else `available_parallelism` (which respects the
 /// cgroup CPU quota: the chart's one-CPU limit gives one worker) up to [`MAX_DEFAULT_WORKERS`].
 fn worker_threads() -> usize {
-    std::env::var(WORKERS_ENV)
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
+    let parallelism = std::thread::available_parallelism().map_or(1, |n| n.get());
+    workers_for(std::env::var(WORKERS_ENV).ok().as_deref(), parallelism)
+}
+
+/// The worker count for an `LLM_SIDECAR_WORKERS` value (when set) and the CPUs available.
+fn workers_for(requested: Option<&str>, parallelism: usize) -> usize {
+    requested
+        .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|&n| n > 0)
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(MAX_DEFAULT_WORKERS)
-        })
+        .unwrap_or_else(|| parallelism.clamp(1, MAX_DEFAULT_WORKERS))
 }
 
 fn main() -> ExitCode {
@@ -78,4 +79,29 @@ fn main() -> ExitCode {
     llm_sidecar::telemetry::usage::flush();
     llm_sidecar::telemetry::logsink::flush();
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_follow_the_cpu_quota_up_to_the_cap_unless_asked() {
+        let cases = [
+            (None, 1, 1),
+            (None, 2, 2),
+            (None, 64, MAX_DEFAULT_WORKERS),
+            (Some("8"), 64, 8),
+            (Some(" 3 "), 1, 3),
+            (Some("0"), 4, 2),
+            (Some("many"), 1, 1),
+        ];
+        for (requested, parallelism, want) in cases {
+            assert_eq!(
+                workers_for(requested, parallelism),
+                want,
+                "{requested:?} with {parallelism} CPUs"
+            );
+        }
+    }
 }
