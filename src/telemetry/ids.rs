@@ -36,8 +36,19 @@ pub fn request_id() -> String {
     id.extend_from_slice(REQUEST_ID_PREFIX);
     push_hex(&mut id, &random_u64().to_be_bytes());
     push_hex(&mut id, &random_u64().to_be_bytes());
-    // Only ASCII was pushed.
-    String::from_utf8(id).unwrap_or_default()
+    ascii(id)
+}
+
+/// `bytes` in lower-case hex, as text (trace and span ids).
+pub fn hex(bytes: &[u8]) -> String {
+    let mut out = Vec::with_capacity(2 * bytes.len());
+    push_hex(&mut out, bytes);
+    ascii(out)
+}
+
+/// Text of bytes that are all ASCII (hex digits and fixed prefixes).
+fn ascii(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 /// Appends `bytes` in lower-case hex: ids are on every request, and `format!` with `{:x}` cost
@@ -92,6 +103,7 @@ mod tests {
             let mut out = Vec::new();
             push_hex(&mut out, bytes);
             assert_eq!(out, want.as_bytes());
+            assert_eq!(hex(bytes), want);
         }
     }
 

@@ -22,7 +22,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 
-use super::ids::push_hex;
+use super::ids::{hex, push_hex};
 use crate::config::telemetry::TelemetryConfig;
 
 /// Instrumentation scope of every span.
@@ -204,28 +204,16 @@ pub fn inject_current(headers: &mut HeaderMap) {
 
 /// Length of a version 00 `traceparent`.
 const TRACEPARENT_LEN: usize = 55;
-/// Hex digits of a trace id and of a span id.
-const TRACE_ID_HEX: usize = 32;
-const SPAN_ID_HEX: usize = 16;
-
 /// `(trace_id, span_id)` of `cx`'s span in hex, when it has a valid one.
 pub fn ids(cx: &Context) -> Option<(String, String)> {
     let span = cx.span();
     let sc = span.span_context();
     sc.is_valid().then(|| {
         (
-            hex(&sc.trace_id().to_bytes(), TRACE_ID_HEX),
-            hex(&sc.span_id().to_bytes(), SPAN_ID_HEX),
+            hex(&sc.trace_id().to_bytes()),
+            hex(&sc.span_id().to_bytes()),
         )
     })
-}
-
-/// `bytes` in lower-case hex (`capacity` digits expected).
-fn hex(bytes: &[u8], capacity: usize) -> String {
-    let mut out = Vec::with_capacity(capacity);
-    push_hex(&mut out, bytes);
-    // Only ASCII hex digits were pushed.
-    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Whether spans are exported (sampled at all): only then do they need names and attributes.
