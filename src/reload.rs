@@ -11,7 +11,9 @@ use crate::api::AppState;
 use crate::config::{self, Config, ConfigError, FieldPath};
 use crate::runtime::Runtime;
 use crate::telemetry::logging::LogControl;
-use crate::telemetry::metrics::{CONFIG_GENERATION, CONFIG_LAST_SUCCESS, CONFIG_RELOADS};
+use crate::telemetry::metrics::{
+    CONFIG_GENERATION, CONFIG_LAST_RELOAD_OK, CONFIG_LAST_SUCCESS, CONFIG_RELOADS,
+};
 
 /// What asked for a reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,9 +164,15 @@ fn report(outcome: &Outcome, cause: Cause) {
             mark_applied(*generation);
             tracing::info!(generation, cause = cause.as_str(), "config reloaded");
         }
-        Outcome::Unchanged => tracing::debug!(cause = cause.as_str(), "config unchanged"),
+        Outcome::Unchanged => {
+            // The file says what is serving again (a bad edit reverted): nothing is stale.
+            metrics::gauge!(CONFIG_LAST_RELOAD_OK).set(1.0);
+            tracing::debug!(cause = cause.as_str(), "config unchanged");
+        }
         Outcome::Rejected(error) => {
             metrics::counter!(CONFIG_RELOADS, "result" => "error").increment(1);
+            // The pod keeps serving the previous config: what the file says is not in force.
+            metrics::gauge!(CONFIG_LAST_RELOAD_OK).set(0.0);
             tracing::warn!(
                 error = %error,
                 field = %error.path,
@@ -183,6 +191,7 @@ pub fn mark_applied(generation: u64) {
         .map_or(0.0, |d| d.as_secs_f64());
     metrics::gauge!(CONFIG_LAST_SUCCESS).set(now);
     metrics::gauge!(CONFIG_GENERATION).set(generation as f64);
+    metrics::gauge!(CONFIG_LAST_RELOAD_OK).set(1.0);
 }
 
 #[cfg(test)]

@@ -45,6 +45,9 @@ pub const CONFIG_RELOADS: &str = "llm_config_reloads_total";
 pub const CONFIG_LAST_SUCCESS: &str = "llm_config_last_reload_success_timestamp_seconds";
 /// The generation number of the config in use.
 pub const CONFIG_GENERATION: &str = "llm_config_generation";
+/// 1 when the last reload applied (or found nothing to change), 0 when it was rejected and the
+/// previous config keeps serving (like Prometheus's own `prometheus_config_last_reload_successful`).
+pub const CONFIG_LAST_RELOAD_OK: &str = "llm_config_last_reload_successful";
 
 /// GenAI client token usage histogram: `{gen_ai_operation_name,gen_ai_provider_name,
 /// gen_ai_request_model,gen_ai_token_type}`.
@@ -181,6 +184,10 @@ fn describe() {
         "Unix time the config was last applied."
     );
     metrics::describe_gauge!(CONFIG_GENERATION, "Generation number of the config in use.");
+    metrics::describe_gauge!(
+        CONFIG_LAST_RELOAD_OK,
+        "1 when the last config reload applied, 0 when it was rejected (a stale config serves)."
+    );
     metrics::describe_histogram!(
         GENAI_TOKEN_USAGE,
         "Tokens per operation (OpenTelemetry GenAI client metric)."

@@ -171,6 +171,11 @@ async fn a_bad_config_is_rejected_whole_and_the_next_good_one_applies() {
         "the old config must keep serving"
     );
     assert_eq!(get(&via, "/health/ready").await.status, 200);
+    let metrics = get(&via, "/metrics").await.text();
+    assert!(
+        metrics.contains("llm_config_last_reload_successful 0"),
+        "a stale config must show: {metrics}"
+    );
     assert_eq!(
         post(&via, "/v1/chat/completions", &chat_body("a", false))
             .await
@@ -203,6 +208,10 @@ async fn a_bad_config_is_rejected_whole_and_the_next_good_one_applies() {
     let metrics = get(&via, "/metrics").await.text();
     assert!(
         metrics.contains("llm_config_reloads_total{result=\"error\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("llm_config_last_reload_successful 1"),
         "{metrics}"
     );
 }
