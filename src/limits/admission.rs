@@ -40,6 +40,8 @@ pub struct Settlement {
     token_takes: Vec<Take>,
     estimate: u64,
     team: String,
+    /// The key's or peer's name (the cost metric's `key` label).
+    key: String,
 }
 
 /// The outcome of admitting a request.
@@ -143,6 +145,7 @@ pub async fn admit(
                     token_takes,
                     estimate,
                     team: team_label,
+                    key: identity.name().to_owned(),
                 }),
             })
         }
@@ -270,7 +273,9 @@ impl Settlement {
             .map_or(0, |p| p.cost_micros(usage));
         let cost = micros as f64 / MICROS_PER_USD;
         if cost > 0.0 {
-            metrics::gauge!(COST_USD, "team" => self.team.clone(), "model" => model_label.to_owned()).increment(cost);
+            metrics::gauge!(COST_USD, "team" => self.team.clone(), "model" => model_label.to_owned(),
+                "key" => self.key.clone())
+            .increment(cost);
         }
         // Upstream numbers: summed without wrapping, whatever an upstream reports.
         let actual = usage.input.saturating_add(usage.output);

@@ -28,8 +28,8 @@ pub const LIFECYCLE_PHASE: &str = "llm_lifecycle_phase";
 /// Rejections by the global rate limit: `{team,limit}`.
 pub const RATELIMIT_REJECTIONS: &str = "llm_ratelimit_rejections_total";
 
-/// Spend in US dollars: `{team,model}`. A gauge that only grows (the metrics crate counts
-/// integers; spend is fractional).
+/// Spend in US dollars: `{team,model,key}` (`key`: the key's or Unix peer's configured name).
+/// A gauge that only grows (the metrics crate counts integers; spend is fractional).
 pub const COST_USD: &str = "llm_cost_usd_total";
 /// Circuit breaker state: `{provider,model}` (0 closed, 1 half-open, 2 open).
 pub const CIRCUIT_STATE: &str = "llm_circuit_state";

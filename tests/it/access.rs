@@ -325,8 +325,9 @@ async fn usage_is_attributed_to_teams_in_metrics_and_the_admin_report() {
     let metrics = client::get(&via, "/metrics").await.text();
     for needle in [
         "# TYPE llm_cost_usd_total counter",
-        "llm_cost_usd_total{team=\"search\",model=\"m\"} 24",
-        "llm_cost_usd_total{team=\"ads\",model=\"m\"} 8",
+        "llm_cost_usd_total{team=\"search\",model=\"m\",key=\"s1\"} 8",
+        "llm_cost_usd_total{team=\"search\",model=\"m\",key=\"s2\"} 16",
+        "llm_cost_usd_total{team=\"ads\",model=\"m\",key=\"a1\"} 8",
     ] {
         assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
     }
