@@ -24,8 +24,9 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     status_body(status, phase)
 }
 
-/// Prometheus exposition.
+/// Prometheus exposition, after the gauges read from live state are set.
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    super::gauges::refresh(&state.runtime.load_full(), state.store.as_ref()).await;
     (
         [(
             header::CONTENT_TYPE,

@@ -49,6 +49,18 @@ pub const CONFIG_GENERATION: &str = "llm_config_generation";
 /// previous config keeps serving (like Prometheus's own `prometheus_config_last_reload_successful`).
 pub const CONFIG_LAST_RELOAD_OK: &str = "llm_config_last_reload_successful";
 
+/// A key's or team's spend budget per period: `{scope="key"|"team",name,team}` (set when
+/// `/metrics` is scraped, see `api::gauges`).
+pub const BUDGET_LIMIT: &str = "llm_budget_limit_usd";
+/// What the key or team spent in its current budget period: `{scope,name,team}`.
+pub const BUDGET_SPENT: &str = "llm_budget_spent_usd";
+/// Tokens held by requests in flight against `limits.max_inflight_tokens`.
+pub const INFLIGHT_TOKENS: &str = "llm_inflight_tokens";
+/// The in-flight token budget (`limits.max_inflight_tokens`), when configured.
+pub const INFLIGHT_TOKENS_LIMIT: &str = "llm_inflight_tokens_limit";
+/// A provider's bulkhead size (`max_concurrency`): `{provider}`.
+pub const BULKHEAD_CAPACITY: &str = "llm_bulkhead_capacity";
+
 /// GenAI client token usage histogram: `{gen_ai_operation_name,gen_ai_provider_name,
 /// gen_ai_request_model,gen_ai_token_type}`.
 pub const GENAI_TOKEN_USAGE: &str = "gen_ai_client_token_usage";
@@ -187,6 +199,26 @@ fn describe() {
     metrics::describe_gauge!(
         CONFIG_LAST_RELOAD_OK,
         "1 when the last config reload applied, 0 when it was rejected (a stale config serves)."
+    );
+    metrics::describe_gauge!(
+        BUDGET_LIMIT,
+        "Spend budget per period of a key or team, in US dollars."
+    );
+    metrics::describe_gauge!(
+        BUDGET_SPENT,
+        "Spent by a key or team in its current budget period, in US dollars."
+    );
+    metrics::describe_gauge!(
+        INFLIGHT_TOKENS,
+        "Tokens held by requests in flight (limits.max_inflight_tokens)."
+    );
+    metrics::describe_gauge!(
+        INFLIGHT_TOKENS_LIMIT,
+        "The in-flight token budget (limits.max_inflight_tokens)."
+    );
+    metrics::describe_gauge!(
+        BULKHEAD_CAPACITY,
+        "Concurrent requests a provider's bulkhead admits (max_concurrency)."
     );
     metrics::describe_histogram!(
         GENAI_TOKEN_USAGE,

@@ -350,3 +350,51 @@ async fn an_open_api_says_so_at_start_and_a_keyed_one_does_not() {
     assert!(warning.contains("\"level\":\"WARN\""), "{warning}");
     assert!(!keyed.log_text().contains("OPEN ACCESS"));
 }
+
+#[tokio::test]
+async fn budgets_are_metrics_and_a_key_a_reload_removes_reads_zero() {
+    let up = Upstream::start(ok).await;
+    let config = |keys: &str| {
+        format!(
+            "{}reload:\n  debounce: 50ms\npricing:\n  m: {{input_per_million: 1000000, output_per_million: 1000000}}\nteams:\n  - {{name: search, budget_usd: 100}}\nkeys:\n{keys}",
+            provider(&up)
+        )
+    };
+    let s2 = "  - {name: s2, key: sk-s2, team: search}\n";
+    let mut gw = Gateway::start(&config(&format!(
+        "  - {{name: s1, key: sk-s1, team: search, budget_usd: 50}}\n{s2}"
+    )))
+    .await;
+    let via = Via::Tcp(gw.tcp);
+    assert_eq!(chat(&via, Some("sk-s1"), "m").await.status, 200);
+    settled(&via, "sk-s1", 1).await;
+    let metrics = client::get(&via, "/metrics").await.text();
+    for needle in [
+        "llm_budget_limit_usd{scope=\"key\",name=\"s1\",team=\"search\"} 50",
+        "llm_budget_spent_usd{scope=\"key\",name=\"s1\",team=\"search\"} 8",
+        "llm_budget_limit_usd{scope=\"team\",name=\"search\",team=\"search\"} 100",
+        "llm_budget_spent_usd{scope=\"team\",name=\"search\",team=\"search\"} 8",
+    ] {
+        assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
+    }
+    assert!(
+        !metrics.contains("name=\"s2\""),
+        "a key without a budget has no budget series"
+    );
+
+    // s1 is gone: its series must not keep an alert on its last spend.
+    let server = crate::common::gateway::server_yaml(gw.dir.path(), &Default::default());
+    std::fs::write(
+        gw.dir.path().join("config.yaml"),
+        format!("{server}\n{}", config(s2)),
+    )
+    .unwrap();
+    gw.wait_log("config reloaded").await;
+    let metrics = client::get(&via, "/metrics").await.text();
+    for needle in [
+        "llm_budget_limit_usd{scope=\"key\",name=\"s1\",team=\"search\"} 0",
+        "llm_budget_spent_usd{scope=\"key\",name=\"s1\",team=\"search\"} 0",
+    ] {
+        assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
+    }
+}
