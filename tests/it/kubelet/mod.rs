@@ -57,10 +57,7 @@ async fn standalone_gateway_starts_probes_and_drains_like_the_kubelet_says() {
 /// A port nothing listens on now, for a listener the gateway binds: the kubelet probes a fixed
 /// port from the first moment, so the test cannot wait for the ready log to learn it.
 fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    SocketAddr::from(([127, 0, 0, 1], crate::common::free_port()))
 }
 
 async fn run_lifecycle(pod: PodSpec) {

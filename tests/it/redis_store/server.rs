@@ -2,13 +2,15 @@
 //! with persistence off, killed on drop.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use llm_sidecar::config::expand::Secret;
+
+pub use crate::common::free_port;
 
 /// How long a server may take to answer its first PING.
 const START_WAIT: Duration = Duration::from_secs(10);
@@ -188,12 +190,3 @@ impl Drop for RedisServer {
 
 trait ReadWrite: Read + Write {}
 impl<T: Read + Write> ReadWrite for T {}
-
-/// A loopback port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
