@@ -31,7 +31,8 @@ BENCH_SOAK ?= 3m
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 
 .PHONY: run build static test fuzz lint fmt check-fmt clippy unit coverage audit bench tools tools-system tools-nextest tools-python tools-coverage tools-audit tools-musl tools-bench clean \
-	static-check chart-test image-test kubelet-test k8s-check k8s-test image tools-k8s tools-containers
+	static-check chart-test image-test kubelet-test k8s-check k8s-test image tools-k8s tools-containers \
+	rules
 
 ## run: build and serve config/example.yaml (mock provider) on ./llm.sock and 127.0.0.1:8080
 run:
@@ -116,6 +117,10 @@ image-test: static tools-k8s tools-containers
 ## kubelet-test: the kubelet-style pod lifecycle test (tests/it/kubelet.rs) on the static binary
 kubelet-test: static tools-nextest
 	LLM_SIDECAR_KUBELET_BIN=$(STATIC_BIN) $(CARGO) nextest run --locked --test it kubelet
+
+## rules: rewrite manifests/prometheus-rules.yaml from the chart's rules (templates/_rules.tpl)
+rules: tools-k8s
+	$(K8S_VENV)/bin/python tests/k8s/chart_check.py --helm $(HELM4) --write-rules
 
 # What `make test` adds to the Rust tests (which run the kubelet test themselves).
 k8s-check: static-check chart-test image-test
