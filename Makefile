@@ -32,7 +32,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 
 .PHONY: run build static test fuzz lint fmt check-fmt clippy unit coverage audit bench tools tools-system tools-nextest tools-python tools-coverage tools-audit tools-musl tools-bench clean \
 	static-check chart-test image-test kubelet-test k8s-check k8s-test image tools-k8s tools-containers \
-	rules
+	rules rules-check
 
 ## run: build and serve config/example.yaml (mock provider) on ./llm.sock and 127.0.0.1:8080
 run:
@@ -47,9 +47,10 @@ static: tools-musl
 	$(CARGO) build --release --locked --target $(MUSL_TARGET)
 	@ls -l $(STATIC_BIN)
 
-## test: format check, clippy -D warnings, the Kubernetes checks, every unit and integration test
-# (the kubelet lifecycle test among them runs against the static binary the image ships)
-test: tools lint k8s-check
+## test: format check, clippy -D warnings, the Kubernetes checks, the Prometheus rules' unit tests,
+##       every unit and integration test (the kubelet lifecycle test among them runs against the
+##       static binary the image ships; the observability test against a real Prometheus)
+test: tools lint k8s-check rules-check
 ifeq ($(COVERAGE),1)
 	LLM_SIDECAR_KUBELET_BIN=$(STATIC_BIN) $(CARGO) llvm-cov nextest --locked --no-fail-fast --fail-under-lines $(COVERAGE_MIN) \
 		--ignore-filename-regex '(tests/|examples/)'
@@ -122,6 +123,11 @@ kubelet-test: static tools-nextest
 rules: tools-k8s
 	$(K8S_VENV)/bin/python tests/k8s/chart_check.py --helm $(HELM4) --write-rules
 
+## rules-check: promtool check rules, and the alert and recording rule unit tests (tests/prometheus/)
+rules-check: tools-system
+	promtool check rules manifests/prometheus-rules.yaml
+	promtool test rules tests/prometheus/*.test.yaml
+
 # What `make test` adds to the Rust tests (which run the kubelet test themselves).
 k8s-check: static-check chart-test image-test
 
@@ -138,11 +144,12 @@ tools: tools-system tools-nextest tools-python $(if $(filter 1,$(COVERAGE)),tool
 
 APT_GET := $(shell command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo) apt-get
 
-# System packages the integration tests call.
+# System packages the integration tests call (Debian's prometheus package brings promtool too).
 tools-system:
 	@missing=""; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	{ command -v prometheus >/dev/null && command -v promtool >/dev/null; } || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(APT_GET) install -y $$missing || ($(APT_GET) update && $(APT_GET) install -y $$missing); \
