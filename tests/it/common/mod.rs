@@ -5,6 +5,7 @@ pub mod client;
 pub mod fixtures;
 pub mod gateway;
 pub mod hygiene;
+pub mod prometheus;
 pub mod upstream;
 
 pub use gateway::Gateway;
