@@ -1,7 +1,8 @@
-//! Streaming shared by all providers: SSE and NDJSON framing, SSE encoding, the per-format
-//! translators, and the thin loop that drives a translator over an upstream body as an HTTP
-//! response body.
+//! Streaming shared by all providers: SSE, NDJSON and AWS event-stream framing, SSE encoding,
+//! the per-format translators, and the thin loop that drives a translator over an upstream body
+//! as an HTTP response body.
 
+pub mod eventstream;
 pub mod ndjson;
 pub mod openai;
 pub mod peek;
