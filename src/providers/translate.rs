@@ -1,6 +1,7 @@
-//! Pieces every translating adapter (Anthropic, Gemini, Ollama) needs, written once: the typed
-//! request, data URLs, tool-call arguments as objects, tool-call ids, system text, the function
-//! name a tool result answers, upstream timestamps, and OpenAI's embeddings answer.
+//! Pieces every translating adapter (Anthropic, Gemini, Ollama, Bedrock) needs, written once: the
+//! typed request, data URLs, tool-call arguments as objects, tool-call ids, system text, the
+//! function name a tool result answers, Claude's thinking budgets, upstream timestamps, and
+//! OpenAI's embeddings answer.
 
 use std::collections::HashMap;
 
@@ -57,6 +58,25 @@ pub fn parse_data_url(url: &str) -> Option<DataUrl<'_>> {
     })
 }
 
+/// Claude's thinking budgets for OpenAI's `reasoning_effort` (LiteLLM's table).
+const CLAUDE_THINKING_BUDGETS: [(&str, u64); 6] = [
+    ("minimal", 1024),
+    ("low", 1024),
+    ("medium", 2048),
+    ("high", 4096),
+    ("xhigh", 8192),
+    ("max", 16_384),
+];
+
+/// The thinking budget in tokens for `reasoning_effort` on a Claude model, whichever API reaches
+/// it (Anthropic's, Bedrock's); `None` for efforts with no budget (`none`, unknown values).
+pub fn claude_thinking_budget(effort: &str) -> Option<u64> {
+    CLAUDE_THINKING_BUDGETS
+        .iter()
+        .find(|(name, _)| *name == effort)
+        .map(|(_, budget)| *budget)
+}
+
 /// A MIME type guessed from a URL's file extension (for upstreams that want one with a URL).
 pub fn mime_from_url(url: &str) -> &'static str {
     let path = url
@@ -98,6 +118,26 @@ pub fn new_call_id() -> String {
         ids::random_u64(),
         ids::random_u64() as u32
     )
+}
+
+/// A tool-call id as Anthropic (`^[a-zA-Z0-9_-]+$`) and Bedrock (`[a-zA-Z0-9_.:-]+`) take it:
+/// other characters become `_`, the same way on the call and on its result, so they still match.
+pub fn tool_id(id: &str) -> String {
+    let cleaned: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if cleaned.is_empty() {
+        "_".to_owned()
+    } else {
+        cleaned
+    }
 }
 
 /// A fresh completion id.
@@ -184,6 +224,44 @@ impl EmbeddingEncoding {
                 Some("encoding_format"),
             )),
         }
+    }
+}
+
+/// A top-level field of a request read through [`TopLevel`] as a JSON value; `None` when it
+/// is absent or `null`, a 400 naming the field when it is not JSON.
+pub fn top_field(top: &TopLevel<'_>, key: &str) -> Result<Option<Value>, GatewayError> {
+    top.get(key)
+        .map(|raw| serde_json::from_str::<Value>(raw.get()))
+        .transpose()
+        .map(|v| v.filter(|v| !v.is_null()))
+        .map_err(|e| GatewayError::invalid(format!("Invalid '{key}': {e}"), Some(key)))
+}
+
+/// An embeddings `input` as texts: a string or an array of strings. Token arrays (arrays of
+/// integers) have no form at upstreams that embed text only; `models` names them in the error
+/// (`"Gemini"`, `"Bedrock"`).
+pub fn embedding_texts(input: Value, models: &str) -> Result<Vec<String>, GatewayError> {
+    let invalid = |message: &str| GatewayError::invalid(message, Some("input"));
+    match input {
+        Value::String(text) => Ok(vec![text]),
+        Value::Array(items) if items.is_empty() => Err(invalid(
+            "Invalid 'input': empty array. Expected an array with minimum length 1.",
+        )),
+        Value::Array(items) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(text) => Ok(text),
+                Value::Number(_) | Value::Array(_) => Err(invalid(&format!(
+                    "Invalid 'input': {models} embedding models take text only; token arrays (arrays of integers) are not supported."
+                ))),
+                _ => Err(invalid(
+                    "Invalid 'input': expected a string or an array of strings.",
+                )),
+            })
+            .collect(),
+        _ => Err(invalid(
+            "Invalid 'input': expected a string or an array of strings.",
+        )),
     }
 }
 
@@ -323,6 +401,13 @@ mod tests {
         ];
         assert_eq!(system_texts(&messages), ["be terse"]);
         assert_eq!(tool_names(&messages).get("call_1"), Some(&"weather"));
+    }
+
+    #[test]
+    fn tool_ids_are_sanitized_consistently() {
+        assert_eq!(tool_id("call.1/x"), "call_1_x");
+        assert_eq!(tool_id("toolu_01A-b"), "toolu_01A-b");
+        assert_eq!(tool_id(""), "_");
     }
 
     #[test]

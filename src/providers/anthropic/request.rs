@@ -7,7 +7,9 @@
 use serde_json::{Value, json};
 
 use crate::error::GatewayError;
-use crate::providers::translate::{arguments_object, is_system, parse_data_url, system_texts};
+use crate::providers::translate::{
+    arguments_object, claude_thinking_budget, is_system, parse_data_url, system_texts, tool_id,
+};
 use crate::types::anthropic::{
     AnthropicContent, AnthropicMessage, AnthropicTool, AnthropicToolChoice, Block, MessagesRequest,
     Source, System,
@@ -28,16 +30,6 @@ const MODEL_MAX_TOKENS: [(&str, u64); 9] = [
     ("claude-sonnet-4", 64_000),
     ("claude-haiku-4", 64_000),
     ("claude-opus-4", 32_000),
-];
-
-/// Thinking budgets for OpenAI's `reasoning_effort` (LiteLLM's table).
-const THINKING_BUDGETS: [(&str, u64); 6] = [
-    ("minimal", 1024),
-    ("low", 1024),
-    ("medium", 2048),
-    ("high", 4096),
-    ("xhigh", 8192),
-    ("max", 16_384),
 ];
 
 /// The model's output limit from the table.
@@ -64,8 +56,7 @@ pub fn translate(
     let budget = request
         .reasoning_effort
         .as_deref()
-        .and_then(|effort| THINKING_BUDGETS.iter().find(|(name, _)| *name == effort))
-        .map(|(_, budget)| *budget);
+        .and_then(claude_thinking_budget);
     if let Some(budget) = budget
         && max_tokens <= budget
     {
@@ -209,26 +200,6 @@ fn tool_result(message: &Message) -> Block {
     }
 }
 
-/// Anthropic ids must match `^[a-zA-Z0-9_-]+$`; other characters become `_` (the same way on
-/// the call and on its result, so they still match).
-pub fn tool_id(id: &str) -> String {
-    let cleaned: String = id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if cleaned.is_empty() {
-        "_".to_owned()
-    } else {
-        cleaned
-    }
-}
-
 fn tools(request: &ChatCompletionRequest) -> Option<Vec<AnthropicTool>> {
     if matches!(&request.tool_choice, Some(ToolChoice::Mode(mode)) if mode == "none")
         && request.tools.is_none()
@@ -360,12 +331,5 @@ mod tests {
                 "{input}"
             );
         }
-    }
-
-    #[test]
-    fn tool_ids_are_sanitized_consistently() {
-        assert_eq!(tool_id("call.1/x"), "call_1_x");
-        assert_eq!(tool_id("toolu_01A-b"), "toolu_01A-b");
-        assert_eq!(tool_id(""), "_");
     }
 }

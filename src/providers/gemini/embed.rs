@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::wire::{BatchEmbedRequest, Content, ContentEmbedding, EmbedContentRequest, Part};
 use crate::error::GatewayError;
-use crate::providers::translate::base64_encode;
+use crate::providers::translate::{base64_encode, embedding_texts, top_field};
 use crate::tokens::estimate_from_bytes;
 use crate::types::{TopLevel, Usage};
 
@@ -30,14 +30,8 @@ pub struct EmbedInput {
 
 /// Reads `input`, `dimensions`, `encoding_format` and `task_type` from the request.
 pub fn parse(top: &TopLevel<'_>) -> Result<EmbedInput, GatewayError> {
-    let field = |key: &str| -> Result<Option<Value>, GatewayError> {
-        top.get(key)
-            .map(|raw| serde_json::from_str::<Value>(raw.get()))
-            .transpose()
-            .map(|v| v.filter(|v| !v.is_null()))
-            .map_err(|e| GatewayError::invalid(format!("Invalid '{key}': {e}"), Some(key)))
-    };
-    let texts = texts(field("input")?.unwrap_or(Value::Null))?;
+    let field = |key: &str| top_field(top, key);
+    let texts = embedding_texts(field("input")?.unwrap_or(Value::Null), "Gemini")?;
     let dimensions = match field("dimensions")? {
         None => None,
         Some(v) => Some(v.as_u64().filter(|d| *d > 0).ok_or_else(|| {
@@ -67,32 +61,6 @@ pub fn parse(top: &TopLevel<'_>) -> Result<EmbedInput, GatewayError> {
         task_type,
         base64,
     })
-}
-
-/// `input` as texts: a string or an array of strings. Token arrays have no Gemini form.
-fn texts(input: Value) -> Result<Vec<String>, GatewayError> {
-    let invalid = |message: &str| GatewayError::invalid(message, Some("input"));
-    match input {
-        Value::String(text) => Ok(vec![text]),
-        Value::Array(items) if items.is_empty() => Err(invalid(
-            "Invalid 'input': empty array. Expected an array with minimum length 1.",
-        )),
-        Value::Array(items) => items
-            .into_iter()
-            .map(|item| match item {
-                Value::String(text) => Ok(text),
-                Value::Number(_) | Value::Array(_) => Err(invalid(
-                    "Invalid 'input': Gemini embedding models take text only; token arrays (arrays of integers) are not supported.",
-                )),
-                _ => Err(invalid(
-                    "Invalid 'input': expected a string or an array of strings.",
-                )),
-            })
-            .collect(),
-        _ => Err(invalid(
-            "Invalid 'input': expected a string or an array of strings.",
-        )),
-    }
 }
 
 /// The `batchEmbedContents` bodies for `input`, [`MAX_BATCH`] texts each, in order;
