@@ -5,6 +5,7 @@
 //! needs).
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod call;
 pub mod errors;
 pub mod gemini;
