@@ -12,6 +12,7 @@ pub mod errors;
 pub mod path;
 pub mod request;
 pub mod response;
+pub mod stream;
 pub mod wire;
 
 #[cfg(test)]
