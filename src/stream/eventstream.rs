@@ -160,7 +160,10 @@ pub struct Message {
 impl Message {
     /// The first header called `name`.
     pub fn header(&self, name: &str) -> Option<&HeaderValue> {
-        self.headers.iter().find(|h| h.name == name).map(|h| &h.value)
+        self.headers
+            .iter()
+            .find(|h| h.name == name)
+            .map(|h| &h.value)
     }
 
     /// The value of string header `name` ([`MESSAGE_TYPE`], [`EVENT_TYPE`], …); `None` when it is

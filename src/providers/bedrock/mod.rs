@@ -8,6 +8,7 @@
 //! (embeddings both ways), `errors` (Bedrock errors and stream exceptions → client errors),
 //! `wire` (Bedrock's JSON shapes) and `path` (the request path).
 
+pub mod embed;
 pub mod errors;
 pub mod path;
 pub mod request;

@@ -131,16 +131,52 @@ fn constructed_invalid_messages_fail() {
         .flatten()
         .collect();
     let cases: Vec<(&str, Vec<u8>, FrameError)> = vec![
-        ("unknown type 10", with_headers(b"\x01a\x0a"), FrameError::InvalidHeader),
-        ("name cut short", with_headers(b"\x05ab"), FrameError::InvalidHeader),
-        ("string cut short", with_headers(b"\x01a\x07\x00\x09abc"), FrameError::InvalidHeader),
-        ("int64 cut short", with_headers(b"\x01a\x05\x00\x00"), FrameError::InvalidHeader),
-        ("name not UTF-8", with_headers(b"\x01\xff\x00"), FrameError::InvalidHeader),
-        ("string not UTF-8", with_headers(b"\x01a\x07\x00\x01\xff"), FrameError::InvalidHeader),
-        ("too many headers", with_headers(&many_headers), FrameError::TooManyHeaders),
+        (
+            "unknown type 10",
+            with_headers(b"\x01a\x0a"),
+            FrameError::InvalidHeader,
+        ),
+        (
+            "name cut short",
+            with_headers(b"\x05ab"),
+            FrameError::InvalidHeader,
+        ),
+        (
+            "string cut short",
+            with_headers(b"\x01a\x07\x00\x09abc"),
+            FrameError::InvalidHeader,
+        ),
+        (
+            "int64 cut short",
+            with_headers(b"\x01a\x05\x00\x00"),
+            FrameError::InvalidHeader,
+        ),
+        (
+            "name not UTF-8",
+            with_headers(b"\x01\xff\x00"),
+            FrameError::InvalidHeader,
+        ),
+        (
+            "string not UTF-8",
+            with_headers(b"\x01a\x07\x00\x01\xff"),
+            FrameError::InvalidHeader,
+        ),
+        (
+            "too many headers",
+            with_headers(&many_headers),
+            FrameError::TooManyHeaders,
+        ),
         ("total below 16", prelude(15, 0), FrameError::TooShort),
-        ("total over the limit", prelude(too_large, 0), FrameError::TooLarge),
-        ("headers past the message", prelude(20, 5), FrameError::HeadersLength),
+        (
+            "total over the limit",
+            prelude(too_large, 0),
+            FrameError::TooLarge,
+        ),
+        (
+            "headers past the message",
+            prelude(20, 5),
+            FrameError::HeadersLength,
+        ),
         (
             "headers over their limit",
             prelude(1 << 20, u32::try_from(MAX_HEADERS_BYTES + 1).unwrap()),
@@ -255,7 +291,10 @@ fn bedrock_style_events_and_exceptions() {
         messages[0].header_str(EVENT_TYPE),
         Some("contentBlockDelta")
     );
-    assert_eq!(messages[0].header_str(CONTENT_TYPE), Some("application/json"));
+    assert_eq!(
+        messages[0].header_str(CONTENT_TYPE),
+        Some("application/json")
+    );
     assert_eq!(messages[1].header_str(MESSAGE_TYPE), Some("exception"));
     assert_eq!(
         messages[1].header_str(EXCEPTION_TYPE),
