@@ -247,14 +247,6 @@ impl Decoder {
         Ok(true)
     }
 
-    /// Feeds one chunk and returns the messages it completes, with a decoder error as the
-    /// stream fault a translator reports — the first step of every event-stream translator.
-    pub fn split(&mut self, chunk: Bytes) -> Result<Vec<Message>, super::StreamFault> {
-        let mut messages = Vec::new();
-        self.push(chunk, &mut messages).map_err(FrameError::fault)?;
-        Ok(messages)
-    }
-
     /// Checks the end of the stream: [`FrameError::Truncated`] when it ended inside a message.
     pub fn finish(&mut self) -> Result<(), FrameError> {
         if let Some(error) = self.failed {

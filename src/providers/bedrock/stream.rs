@@ -21,7 +21,8 @@ use crate::clock::unix_now;
 use crate::error::GatewayError;
 use crate::providers::translate::new_completion_id;
 use crate::stream::eventstream::{
-    Decoder, ERROR_CODE, ERROR_MESSAGE, EVENT_TYPE, EXCEPTION_TYPE, MESSAGE_TYPE, Message,
+    Decoder, ERROR_CODE, ERROR_MESSAGE, EVENT_TYPE, EXCEPTION_TYPE, FrameError, MESSAGE_TYPE,
+    Message,
 };
 use crate::stream::openai::{ChunkWriter, error_events};
 use crate::stream::{StreamFault, Tally, Translate};
@@ -241,10 +242,17 @@ impl Translate for ConverseStream {
         if self.closed {
             return Ok(());
         }
-        for message in self.decoder.split(chunk)? {
-            self.message(&message, out);
+        // The messages before a framing error still reach the client, so where the upstream
+        // cut its chunks never changes what the client sees.
+        let mut messages = Vec::new();
+        let framed = self.decoder.push(chunk, &mut messages);
+        for message in &messages {
+            self.message(message, out);
         }
-        Ok(())
+        if self.closed {
+            return Ok(());
+        }
+        framed.map_err(FrameError::fault)
     }
 
     fn on_end(&mut self, out: &mut Vec<Bytes>) -> Result<(), StreamFault> {
