@@ -13,6 +13,7 @@
 
 mod config;
 mod credentials;
+mod eventstream;
 mod framers;
 mod json;
 mod multipart;
