@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::error::GatewayError;
 use crate::telemetry::ids;
-use crate::types::chat::{ChatCompletionRequest, Message, Role};
+use crate::types::chat::{ChatCompletionRequest, Message, ResponseMessage, Role, ToolCall};
 use crate::types::json::{MAX_REQUEST_VALUES, values_within};
 use crate::types::{ChatRequest, TopLevel};
 
@@ -146,6 +146,33 @@ pub fn new_completion_id() -> String {
         "chatcmpl-{:016x}{:016x}",
         ids::random_u64(),
         ids::random_u64()
+    )
+}
+
+/// The assistant message of a whole answer from its parts, empty parts left out: `content` is
+/// `null` only when the turn just calls tools (what OpenAI sends).
+pub fn assistant_message(
+    text: String,
+    reasoning: String,
+    tool_calls: Vec<ToolCall>,
+) -> ResponseMessage {
+    ResponseMessage {
+        role: "assistant".to_owned(),
+        content: (!text.is_empty() || tool_calls.is_empty()).then_some(text),
+        refusal: None,
+        tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+        reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
+    }
+}
+
+/// `tool_choice` values an upstream has no form for: a 400 naming the field; `models` names
+/// the upstream's models (`"Gemini"`, `"Bedrock"`).
+pub fn unsupported_tool_choice(value: &str, models: &str) -> GatewayError {
+    GatewayError::invalid(
+        format!(
+            "tool_choice '{value}' is not supported for {models} models; use none, auto, required or a named function."
+        ),
+        Some("tool_choice"),
     )
 }
 

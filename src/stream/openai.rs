@@ -314,6 +314,16 @@ impl ChunkWriter {
     pub fn done(&self) -> Bytes {
         Bytes::from_static(sse::DONE)
     }
+
+    /// The proper end of a translated stream: the usage chunk (when the client asked and the
+    /// tally has usage), then `[DONE]`; the tally records that the stream is done.
+    pub fn end(&self, tally: &mut Tally, out: &mut Vec<Bytes>) {
+        if let Some(chunk) = tally.usage.and_then(|u| self.usage(u)) {
+            out.push(chunk);
+        }
+        out.push(self.done());
+        tally.done = true;
+    }
 }
 
 /// Longest upstream id or model name a translated stream repeats in its chunks.

@@ -7,9 +7,10 @@ use http::StatusCode;
 use crate::clock::unix_now;
 use crate::error::GatewayError;
 use crate::providers::errors::UpstreamFailure;
+use crate::providers::translate::assistant_message;
 use crate::types::Usage;
 use crate::types::anthropic::{Block, ErrorBody, MessagesResponse};
-use crate::types::chat::{ChatCompletion, Choice, FunctionCall, ResponseMessage, ToolCall};
+use crate::types::chat::{ChatCompletion, Choice, FunctionCall, ToolCall};
 use crate::types::usage::OpenAiUsage;
 
 /// Anthropic `stop_reason` → OpenAI `finish_reason` (LiteLLM's table; unknown → `stop`).
@@ -45,13 +46,7 @@ pub fn to_openai(response: MessagesResponse) -> (ChatCompletion, Usage) {
         }
     }
     let usage = response.usage.to_usage();
-    let message = ResponseMessage {
-        role: "assistant".to_owned(),
-        content: (!text.is_empty() || tool_calls.is_empty()).then_some(text),
-        refusal: None,
-        tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
-        reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
-    };
+    let message = assistant_message(text, reasoning, tool_calls);
     let completion = ChatCompletion {
         id: response.id,
         object: "chat.completion".to_owned(),

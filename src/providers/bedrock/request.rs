@@ -19,6 +19,7 @@ use crate::error::GatewayError;
 use crate::providers::anthropic::request::FALLBACK_MAX_TOKENS;
 use crate::providers::translate::{
     arguments_object, claude_thinking_budget, is_system, parse_data_url, system_texts, tool_id,
+    unsupported_tool_choice,
 };
 use crate::types::chat::{self, ChatCompletionRequest, ContentPart, ResponseFormat, Role};
 
@@ -269,13 +270,13 @@ fn tool_config(
             "required" => Some(ToolChoice::Any(Empty {})),
             "none" if has_tool_blocks(turns) => None,
             "none" => return Ok(None),
-            other => return Err(unsupported_tool_choice(other)),
+            other => return Err(unsupported_tool_choice(other, "Bedrock")),
         },
         Some(chat::ToolChoice::Named(named)) => match (&named.function, named.kind.as_str()) {
             (Some(function), "function") => Some(ToolChoice::Tool(NamedTool {
                 name: function.name.clone(),
             })),
-            (_, other) => return Err(unsupported_tool_choice(other)),
+            (_, other) => return Err(unsupported_tool_choice(other, "Bedrock")),
         },
     };
     Ok(Some(ToolConfig {
@@ -317,15 +318,6 @@ fn tools(tools: &[chat::Tool]) -> Result<Vec<Tool>, GatewayError> {
             })
         })
         .collect()
-}
-
-fn unsupported_tool_choice(value: &str) -> GatewayError {
-    GatewayError::invalid(
-        format!(
-            "tool_choice '{value}' is not supported for Bedrock models; use none, auto, required or a named function."
-        ),
-        Some("tool_choice"),
-    )
 }
 
 /// `response_format` → `outputConfig`: a JSON schema is Converse's structured output (the

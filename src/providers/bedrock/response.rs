@@ -3,10 +3,10 @@
 
 use super::wire::{ContentBlock, ConverseResponse, TokenUsage};
 use crate::clock::unix_now;
-use crate::providers::translate::new_completion_id;
+use crate::providers::translate::{assistant_message, new_completion_id};
 use crate::types::Usage;
 use crate::types::anthropic::AnthropicUsage;
-use crate::types::chat::{ChatCompletion, Choice, FunctionCall, ResponseMessage, ToolCall};
+use crate::types::chat::{ChatCompletion, Choice, FunctionCall, ToolCall};
 use crate::types::usage::OpenAiUsage;
 
 /// Converse `stopReason` → OpenAI `finish_reason` (unknown values, and a malformed model
@@ -43,13 +43,7 @@ pub fn to_openai(response: &ConverseResponse, model: &str) -> ChatCompletion {
         .as_ref()
         .map_or(&[][..], |m| m.content.as_slice());
     let (text, reasoning, tool_calls) = read_blocks(blocks);
-    let message = ResponseMessage {
-        role: "assistant".to_owned(),
-        content: (!text.is_empty() || tool_calls.is_empty()).then_some(text),
-        refusal: None,
-        tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
-        reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
-    };
+    let message = assistant_message(text, reasoning, tool_calls);
     ChatCompletion {
         id: new_completion_id(),
         object: "chat.completion".to_owned(),

@@ -264,11 +264,7 @@ impl Translate for ConverseStream {
         if !(self.finished && self.metadata) {
             return Err(StreamFault::Truncated);
         }
-        if let Some(chunk) = self.tally.usage.and_then(|u| self.writer.usage(u)) {
-            out.push(chunk);
-        }
-        out.push(self.writer.done());
-        self.tally.done = true;
+        self.writer.end(&mut self.tally, out);
         self.closed = true;
         Ok(())
     }

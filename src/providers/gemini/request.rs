@@ -14,6 +14,7 @@ use super::wire::{
 use crate::error::GatewayError;
 use crate::providers::translate::{
     arguments_object, mime_from_url, parse_data_url, system_texts, tool_names,
+    unsupported_tool_choice,
 };
 use crate::types::chat::{
     ChatCompletionRequest, ContentPart, Message, ResponseFormat, Role, ToolCall, ToolChoice,
@@ -310,11 +311,11 @@ fn tool_config(choice: &ToolChoice) -> Result<ToolConfig, GatewayError> {
             "none" => ("NONE", None),
             "auto" => ("AUTO", None),
             "required" => ("ANY", None),
-            other => return Err(unsupported_tool_choice(other)),
+            other => return Err(unsupported_tool_choice(other, "Gemini")),
         },
         ToolChoice::Named(named) => match (&named.function, named.kind.as_str()) {
             (Some(function), "function") => ("ANY", Some(vec![function.name.clone()])),
-            (_, other) => return Err(unsupported_tool_choice(other)),
+            (_, other) => return Err(unsupported_tool_choice(other, "Gemini")),
         },
     };
     Ok(ToolConfig {
@@ -323,15 +324,6 @@ fn tool_config(choice: &ToolChoice) -> Result<ToolConfig, GatewayError> {
             allowed_function_names: allowed,
         },
     })
-}
-
-fn unsupported_tool_choice(value: &str) -> GatewayError {
-    GatewayError::invalid(
-        format!(
-            "tool_choice '{value}' is not supported for Gemini models; use none, auto, required or a named function."
-        ),
-        Some("tool_choice"),
-    )
 }
 
 /// Sampling, limits and output format; `None` when the client set none of them.
