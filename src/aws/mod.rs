@@ -2,4 +2,5 @@
 //! (`sigv4`) and the AWS SDKs' credential chain with its cache and refresh (`credentials`).
 //! No provider logic lives here.
 
+pub mod credentials;
 pub mod sigv4;
