@@ -13,6 +13,7 @@ mod access;
 mod anthropic;
 mod anthropic_inbound;
 mod anthropic_inbound_passthrough;
+mod aws_credentials;
 mod azure;
 mod cli;
 mod common;

@@ -1,6 +1,7 @@
 //! Shared harness for the integration tests: the real gateway binary, a real mock upstream HTTP
 //! server, and an HTTP client that speaks over TCP or a Unix socket.
 
+pub mod aws;
 pub mod client;
 pub mod fixtures;
 pub mod gateway;
