@@ -104,6 +104,19 @@ pub enum GatewayError {
         /// The upstream status (401 or 403).
         status: u16,
     },
+    /// The gateway could not get credentials for the upstream (a token endpoint or the identity
+    /// it relies on failed): a gateway-side problem, named by its source, never its secret.
+    #[error(
+        "Could not get credentials for upstream provider `{provider}` from {source_name}: {detail}"
+    )]
+    UpstreamCredentials {
+        /// Provider name.
+        provider: String,
+        /// Where the credentials come from (`web_identity`, `container`, …).
+        source_name: String,
+        /// What failed.
+        detail: String,
+    },
     /// The upstream answered with an error that is passed on.
     #[error("{message}")]
     Upstream {
@@ -165,6 +178,7 @@ impl GatewayError {
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::UpstreamConnect { .. }
             | Self::UpstreamAuth { .. }
+            | Self::UpstreamCredentials { .. }
             | Self::UpstreamProtocol { .. } => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::Upstream { status, .. } | Self::Rejected { status, .. } => *status,
@@ -189,6 +203,7 @@ impl GatewayError {
             Self::UpstreamConnect { .. }
             | Self::UpstreamTimeout { .. }
             | Self::UpstreamAuth { .. }
+            | Self::UpstreamCredentials { .. }
             | Self::UpstreamProtocol { .. } => "upstream_error",
             Self::Upstream { kind, .. } => kind,
             Self::Rejected { status, .. } if status.is_client_error() => "invalid_request_error",
@@ -215,6 +230,7 @@ impl GatewayError {
             Self::UpstreamConnect { .. } => Some("upstream_unreachable"),
             Self::UpstreamTimeout { .. } => Some("upstream_timeout"),
             Self::UpstreamAuth { .. } => Some("upstream_auth_failed"),
+            Self::UpstreamCredentials { .. } => Some("upstream_credentials_unavailable"),
             Self::UpstreamProtocol { .. } => Some("upstream_invalid_response"),
             Self::Upstream { code, .. } => code.as_deref(),
         }
@@ -246,7 +262,8 @@ impl GatewayError {
             | Self::Unavailable { .. }
             | Self::Internal(_)
             | Self::Rejected { .. }
-            | Self::UpstreamAuth { .. } => Side::Gateway,
+            | Self::UpstreamAuth { .. }
+            | Self::UpstreamCredentials { .. } => Side::Gateway,
             Self::UpstreamConnect { .. }
             | Self::UpstreamTimeout { .. }
             | Self::UpstreamProtocol { .. }
@@ -283,7 +300,7 @@ impl GatewayError {
         match self {
             Self::UpstreamConnect { .. } => "connect",
             Self::UpstreamTimeout { .. } => "timeout",
-            Self::UpstreamAuth { .. } => "auth",
+            Self::UpstreamAuth { .. } | Self::UpstreamCredentials { .. } => "auth",
             Self::UpstreamProtocol { .. } => "protocol",
             Self::Upstream { status, .. } => match status.as_u16() {
                 429 => "429",

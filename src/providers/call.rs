@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 
 use super::UpstreamClient;
@@ -52,17 +52,24 @@ pub async fn post_as(
         .endpoint
         .uri(path)
         .map_err(|e| GatewayError::Internal(e.0))?;
-    let mut request = Request::post(uri)
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| GatewayError::Internal(e.to_string()))?;
-    *request.headers_mut() = client.headers.clone();
+    let body = Bytes::from(body);
+    let mut headers = client.headers.clone();
     // The attempt's span is current here: the upstream joins the client's trace.
-    crate::telemetry::otel::inject_current(request.headers_mut());
+    crate::telemetry::otel::inject_current(&mut headers);
     if let Some(content_type) = content_type {
-        request
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, content_type.clone());
+        headers.insert(header::CONTENT_TYPE, content_type.clone());
     }
+    if let Some(auth) = &client.auth {
+        // A credential refresh counts against the request's deadline like the call itself.
+        let authorized = auth.authorize(&Method::POST, &uri, &mut headers, &body);
+        tokio::time::timeout_at(deadline.into(), authorized)
+            .await
+            .map_err(|_| timeout(client))??;
+    }
+    let mut request = Request::post(uri)
+        .body(Full::new(body))
+        .map_err(|e| GatewayError::Internal(e.to_string()))?;
+    *request.headers_mut() = headers;
     let sent = tokio::time::timeout_at(deadline.into(), client.endpoint.send(request)).await;
     let response = match sent {
         Err(_) => return Err(timeout(client)),

@@ -186,6 +186,7 @@ fn breaker_failure(error: &GatewayError) -> bool {
             | GatewayError::UpstreamTimeout { .. }
             | GatewayError::UpstreamProtocol { .. }
             | GatewayError::UpstreamAuth { .. }
+            | GatewayError::UpstreamCredentials { .. }
     ) || (error.retryable() && matches!(error, GatewayError::Upstream { .. }))
 }
 
