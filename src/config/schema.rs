@@ -11,7 +11,9 @@ pub use super::access::{
     KeyConfig, OnError, PriceConfig, Pricing, StoreConfig, TeamConfig, UnixPeerConfig,
 };
 use super::expand::{self, Secret};
-pub use super::providers::{MockConfig, Options, ProviderKind, ProviderSettings};
+pub use super::providers::{
+    BedrockSettings, MockConfig, Options, ProviderKind, ProviderSettings, process_env,
+};
 pub use super::routing::{
     BreakerConfig, DeploymentConfig, HealthCheckConfig, LimitsConfig, ModelConfig, RetryBackoff,
     RoutingConfig, Strategy,

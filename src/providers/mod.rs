@@ -5,6 +5,7 @@
 //! needs).
 
 pub mod anthropic;
+pub mod auth;
 pub mod bedrock;
 pub mod call;
 pub mod errors;
@@ -160,6 +161,9 @@ pub struct UpstreamClient {
     pub timeout: Duration,
     /// Longest silence between stream chunks.
     pub stream_idle_timeout: Duration,
+    /// Authorization computed per request (signatures, refreshed tokens), when the upstream
+    /// needs more than the static headers.
+    pub auth: Option<Arc<dyn auth::Authorize>>,
 }
 
 impl UpstreamClient {
@@ -202,7 +206,14 @@ impl UpstreamClient {
             headers,
             timeout: config.timeout,
             stream_idle_timeout: config.stream_idle_timeout,
+            auth: None,
         })
+    }
+
+    /// The same client, authorizing every request with `auth`.
+    pub fn with_auth(mut self, auth: Arc<dyn auth::Authorize>) -> Self {
+        self.auth = Some(auth);
+        self
     }
 }
 
@@ -252,11 +263,15 @@ pub fn endpoint(config: &ProviderConfig) -> Result<http::Endpoint, String> {
             http::Endpoint::unix(socket.into(), base.as_deref(), default_prefix)
         }
         (kind, None, base) => {
-            let base = base
-                .as_deref()
-                .or(kind.default_base_url())
-                .ok_or_else(|| format!("provider `{}` needs a base_url", config.name))?;
-            http::Endpoint::tcp(base, config.connect_timeout, config.tls.as_ref())
+            let base = match (base, &config.settings) {
+                (Some(base), _) => Some(base.clone()),
+                (None, ProviderSettings::Bedrock(settings)) => {
+                    settings.base_url_with(&crate::config::schema::process_env)
+                }
+                (None, _) => kind.default_base_url().map(str::to_owned),
+            }
+            .ok_or_else(|| format!("provider `{}` needs a base_url", config.name))?;
+            http::Endpoint::tcp(&base, config.connect_timeout, config.tls.as_ref())
         }
     }
 }
@@ -275,5 +290,6 @@ pub fn build(
         ProviderKind::Anthropic => Ok(Box::new(anthropic::Anthropic::new(config, endpoint)?)),
         ProviderKind::Gemini => Ok(Box::new(gemini::Gemini::new(config, endpoint)?)),
         ProviderKind::Ollama => Ok(Box::new(ollama::Ollama::new(config, endpoint)?)),
+        ProviderKind::Bedrock => Ok(Box::new(bedrock::Bedrock::new(config, endpoint)?)),
     }
 }

@@ -9,6 +9,7 @@
 
 mod anthropic;
 mod azure;
+mod bedrock;
 mod mock;
 mod plain;
 
@@ -16,6 +17,7 @@ mod fields;
 
 pub use anthropic::AnthropicSettings;
 pub use azure::{AZURE_V1, AzureSettings};
+pub use bedrock::{BedrockSettings, process_env};
 pub use mock::{MockConfig, MockSettings};
 pub use plain::OPENAI_DEFAULT_BASE_URL;
 
@@ -47,6 +49,8 @@ pub enum ProviderKind {
     OpenaiCompatible,
     /// The built-in deterministic mock.
     Mock,
+    /// Amazon Bedrock.
+    Bedrock,
 }
 
 /// What a provider type is.
@@ -74,10 +78,11 @@ pub struct Type {
 
 /// Every type, in the order a provider without `type` is recognised (the last, OpenAI, takes
 /// anything).
-pub const TYPES: [&Type; 8] = [
+pub const TYPES: [&Type; 9] = [
     &anthropic::TYPE,
     &plain::GEMINI,
     &azure::TYPE,
+    &bedrock::TYPE,
     &plain::OLLAMA,
     &plain::VLLM,
     &plain::OPENAI_COMPATIBLE,
@@ -143,6 +148,18 @@ pub enum ProviderSettings {
     Anthropic(AnthropicSettings),
     /// The mock's.
     Mock(MockSettings),
+    /// Bedrock's.
+    Bedrock(BedrockSettings),
+}
+
+impl ProviderSettings {
+    /// The secrets a type's settings hold (for the redactor and the secret-file watcher).
+    pub fn secrets(&self) -> Box<dyn Iterator<Item = &crate::config::Secret> + '_> {
+        match self {
+            Self::Bedrock(settings) => Box::new(settings.secrets()),
+            _ => Box::new(std::iter::empty()),
+        }
+    }
 }
 
 /// Why a type's settings could not be read: where (under the provider) and the problem.
@@ -251,6 +268,7 @@ mod tests {
             ProviderKind::Vllm,
             ProviderKind::OpenaiCompatible,
             ProviderKind::Mock,
+            ProviderKind::Bedrock,
         ] {
             assert_eq!(TYPES.iter().filter(|t| t.kind == kind).count(), 1);
             let parsed: ProviderKind = serde_yaml::from_str(kind.as_str()).unwrap();
@@ -281,6 +299,12 @@ mod tests {
             ),
             ("ollama", None, ProviderKind::Ollama),
             ("local", Some("http://box:11434"), ProviderKind::Ollama),
+            ("bedrock", None, ProviderKind::Bedrock),
+            (
+                "aws",
+                Some("https://bedrock-runtime.us-east-1.amazonaws.com"),
+                ProviderKind::Bedrock,
+            ),
             ("openai", None, ProviderKind::Openai),
             (
                 "whatever",

@@ -34,7 +34,11 @@ pub struct Config {
 impl Config {
     /// Files that secrets were read from (`file:`), which a reload must watch too.
     pub fn secret_files(&self) -> Vec<PathBuf> {
-        let providers = self.raw.providers.iter().filter_map(|p| p.api_key.as_ref());
+        let providers = self
+            .raw
+            .providers
+            .iter()
+            .flat_map(|p| p.api_key.iter().chain(p.settings.secrets()));
         let keys = self.raw.keys.iter().filter_map(|k| k.key.as_ref());
         providers
             .chain(keys)
@@ -47,11 +51,12 @@ impl Config {
     /// Every secret value in this config (provider keys and extra header values, virtual keys,
     /// the master key, the store URL), for the log redactor to mask by value.
     pub fn secret_values(&self) -> impl Iterator<Item = &str> {
-        let providers = self
-            .raw
-            .providers
-            .iter()
-            .flat_map(|p| p.api_key.iter().chain(p.extra_headers.values()));
+        let providers = self.raw.providers.iter().flat_map(|p| {
+            p.api_key
+                .iter()
+                .chain(p.extra_headers.values())
+                .chain(p.settings.secrets())
+        });
         let keys = self.raw.keys.iter().filter_map(|k| k.key.as_ref());
         providers
             .chain(keys)

@@ -136,6 +136,16 @@ pub enum InvokeBody<'a> {
     Cohere(CohereRequest<'a>),
 }
 
+impl InvokeBody<'_> {
+    /// How many texts the body carries (as many vectors must come back).
+    pub fn texts(&self) -> usize {
+        match self {
+            Self::Titan(_) => 1,
+            Self::Cohere(body) => body.texts.len(),
+        }
+    }
+}
+
 /// A Titan embeddings body.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

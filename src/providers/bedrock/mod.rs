@@ -18,3 +18,212 @@ pub mod wire;
 
 #[cfg(test)]
 mod tests;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode, Uri};
+
+use super::auth::Authorize;
+use super::http::Endpoint;
+use super::translate::typed_request;
+use super::{BoxFuture, Complete, Provider, Reply, UpstreamClient, call};
+use crate::aws::credentials::{ChainSettings, CredentialChain};
+use crate::aws::sigv4;
+use crate::config::Secret;
+use crate::config::schema::{
+    BedrockSettings, ProviderConfig, ProviderKind, ProviderSettings, process_env,
+};
+use crate::error::GatewayError;
+use crate::types::{ChatRequest, EmbeddingsRequest};
+use path::{Operation, model_path};
+use stream::ConverseStream;
+use wire::ConverseResponse;
+/// SigV4's service name for Bedrock runtime (its signing name, not its host's `bedrock-runtime`).
+const SIGNING_SERVICE: &str = "bedrock";
+/// The SDKs' variable for a Bedrock API key (sent as a bearer token, nothing signed).
+const BEARER_ENV: &str = "AWS_BEARER_TOKEN_BEDROCK";
+
+/// A Bedrock runtime upstream.
+pub struct Bedrock {
+    client: UpstreamClient,
+}
+
+impl Bedrock {
+    /// An adapter for `config` on `endpoint`: a Bedrock API key (`api_key` or
+    /// `AWS_BEARER_TOKEN_BEDROCK`) as a bearer token, else SigV4 with the AWS credential chain.
+    pub fn new(config: &ProviderConfig, endpoint: Arc<Endpoint>) -> Result<Self, String> {
+        let settings = match &config.settings {
+            ProviderSettings::Bedrock(settings) => settings.clone(),
+            _ => BedrockSettings::default(),
+        };
+        let bearer = config
+            .api_key
+            .as_ref()
+            .map(|k| k.expose().to_owned())
+            .or_else(|| process_env(BEARER_ENV).filter(|v| !v.is_empty()));
+        if let Some(token) = bearer {
+            let auth = ("authorization", Some(format!("Bearer {token}")));
+            return Ok(Self {
+                client: UpstreamClient::new(config, endpoint, &[auth])?,
+            });
+        }
+        let region = settings.region_with(&process_env).ok_or_else(|| {
+            format!(
+                "provider `{}`: no region (set `region` or AWS_REGION)",
+                config.name
+            )
+        })?;
+        let expose = |s: &Option<Secret>| s.as_ref().map(|s| s.expose().to_owned());
+        let chain = CredentialChain::new(
+            ChainSettings {
+                provider: config.name.clone(),
+                region: region.clone(),
+                access_key_id: expose(&settings.aws_access_key_id),
+                secret_access_key: expose(&settings.aws_secret_access_key),
+                session_token: expose(&settings.aws_session_token),
+                role_arn: settings.role_arn.clone(),
+                external_id: settings.external_id.clone(),
+                role_session_name: settings.role_session_name.clone(),
+            },
+            &process_env,
+        )
+        .map_err(|e| format!("provider `{}`: {e}", config.name))?;
+        let signer = SigV4 {
+            provider: config.name.clone(),
+            chain,
+            region,
+        };
+        Ok(Self {
+            client: UpstreamClient::new(config, endpoint, &[])?.with_auth(Arc::new(signer)),
+        })
+    }
+}
+
+/// Signs each request with the chain's current credentials.
+struct SigV4 {
+    provider: String,
+    chain: CredentialChain,
+    region: String,
+}
+
+impl Authorize for SigV4 {
+    fn authorize<'a>(
+        &'a self,
+        method: &'a Method,
+        uri: &'a Uri,
+        headers: &'a mut HeaderMap,
+        body: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), GatewayError>> {
+        Box::pin(async move {
+            let credentials =
+                self.chain
+                    .credentials()
+                    .await
+                    .map_err(|e| GatewayError::UpstreamCredentials {
+                        provider: self.provider.clone(),
+                        source_name: self.chain.source().to_owned(),
+                        detail: e.to_string(),
+                    })?;
+            sigv4::sign(
+                method,
+                uri,
+                headers,
+                body,
+                &credentials,
+                &self.region,
+                SIGNING_SERVICE,
+                SystemTime::now(),
+            )
+            .map_err(|e| GatewayError::Internal(format!("could not sign a request: {e}")))
+        })
+    }
+}
+
+impl Provider for Bedrock {
+    fn client(&self) -> &UpstreamClient {
+        &self.client
+    }
+
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Bedrock
+    }
+
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatRequest<'a>,
+        upstream_model: &'a str,
+    ) -> BoxFuture<'a, Result<Reply, GatewayError>> {
+        Box::pin(async move {
+            let typed = typed_request(request)?;
+            let body = call::encode(&request::to_converse(&typed, upstream_model)?)?;
+            if !request.stream {
+                let path = model_path(upstream_model, Operation::Converse)?;
+                let (status, bytes) =
+                    call::whole(&self.client, &path, body, errors::bedrock).await?;
+                let answer: ConverseResponse = call::parse_answer(&self.client.name, &bytes)?;
+                let completion = response::to_openai(&answer, upstream_model);
+                return Ok(Reply::Complete(Complete {
+                    status,
+                    body: Bytes::from(call::encode(&completion)?),
+                    usage: answer.usage.as_ref().map(response::usage),
+                }));
+            }
+            let path = model_path(upstream_model, Operation::ConverseStream)?;
+            let deadline = call::deadline(&self.client);
+            let upstream = call::post(&self.client, &path, body, deadline, errors::bedrock).await?;
+            let translate =
+                ConverseStream::new(&self.client.name, upstream_model, request.include_usage);
+            Ok(Reply::Stream(Box::new(
+                self.client.stream(upstream.into_body(), translate),
+            )))
+        })
+    }
+
+    fn embeddings<'a>(
+        &'a self,
+        request: &'a EmbeddingsRequest<'a>,
+        upstream_model: &'a str,
+    ) -> BoxFuture<'a, Result<Complete, GatewayError>> {
+        Box::pin(async move {
+            let family = embed::family(upstream_model)?;
+            let input = embed::parse(&request.top, family)?;
+            let path = model_path(upstream_model, Operation::Invoke)?;
+            // One deadline for every call: the timeout bounds the client's whole request.
+            let deadline = call::deadline(&self.client);
+            let mut answers = Vec::new();
+            for body in embed::invoke_bodies(&input) {
+                let expected = body.texts();
+                let response = call::post(
+                    &self.client,
+                    &path,
+                    call::encode(&body)?,
+                    deadline,
+                    errors::bedrock,
+                )
+                .await?;
+                let bytes = call::read(
+                    &self.client,
+                    response.into_body(),
+                    call::MAX_RESPONSE_BYTES,
+                    deadline,
+                )
+                .await?;
+                answers.push((bytes, expected));
+            }
+            let read = answers
+                .iter()
+                .map(|(bytes, expected)| {
+                    embed::read_answer(family, bytes, *expected, &self.client.name)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let (body, usage) = embed::to_openai(upstream_model, &read, &input, &self.client.name)?;
+            Ok(Complete {
+                status: StatusCode::OK,
+                body: Bytes::from(body),
+                usage: Some(usage),
+            })
+        })
+    }
+}
