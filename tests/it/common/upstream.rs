@@ -62,6 +62,8 @@ pub enum Canned {
     Raw(u16, &'static str, String),
     /// A body of any content type sent as these chunks, `delay` apart (e.g. NDJSON).
     Chunks(u16, &'static str, Vec<String>, Duration),
+    /// A binary body sent as these chunks, `delay` apart (e.g. an AWS event stream).
+    Binary(u16, &'static str, Vec<Vec<u8>>, Duration),
     /// Wait, then answer.
     Delay(Duration, Box<Canned>),
     /// Never answer.
@@ -297,26 +299,32 @@ async fn handle(request: Request<Incoming>, shared: Shared) -> Response<TestBody
 }
 
 fn build(canned: Canned, shared: &Shared) -> Response<TestBody> {
-    let (status, content_type, chunks, delay, headers) = match canned {
+    let text = |chunks: Vec<String>| chunks.into_iter().map(String::into_bytes).collect();
+    let (status, content_type, chunks, delay, headers): (_, _, Vec<Vec<u8>>, _, _) = match canned {
         Canned::Json(status, body) => (
             status,
             "application/json",
-            vec![body.to_string()],
+            vec![body.to_string().into_bytes()],
             None,
             vec![],
         ),
         Canned::JsonHeaders(status, body, headers) => (
             status,
             "application/json",
-            vec![body.to_string()],
+            vec![body.to_string().into_bytes()],
             None,
             headers,
         ),
-        Canned::Raw(status, content_type, body) => (status, content_type, vec![body], None, vec![]),
+        Canned::Raw(status, content_type, body) => {
+            (status, content_type, vec![body.into_bytes()], None, vec![])
+        }
         Canned::Chunks(status, content_type, chunks, delay) => {
+            (status, content_type, text(chunks), Some(delay), vec![])
+        }
+        Canned::Binary(status, content_type, chunks, delay) => {
             (status, content_type, chunks, Some(delay), vec![])
         }
-        Canned::Sse(chunks, delay) => (200, "text/event-stream", chunks, Some(delay), vec![]),
+        Canned::Sse(chunks, delay) => (200, "text/event-stream", text(chunks), Some(delay), vec![]),
         Canned::Delay(..) | Canned::Hang => unreachable!("resolved by handle"),
     };
     let mut response = Response::builder()
