@@ -150,6 +150,11 @@ fn check_converse(body: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// The first tool the request offers (the one the fake "calls").
+fn tool_name(body: &Value) -> Value {
+    body["toolConfig"]["tools"][0]["toolSpec"]["name"].clone()
+}
+
 fn wants_tool_call(body: &Value) -> bool {
     let last = body["messages"].as_array().and_then(|m| m.last()).cloned();
     let answering_tool = last.is_some_and(|m| m["content"][0].get("toolResult").is_some());
@@ -194,7 +199,15 @@ fn fixture_events(name: &str) -> Vec<(String, Value)> {
 
 fn stream_answer(model: &str, body: &Value) -> Canned {
     let mut chunks = match model {
-        _ if wants_tool_call(body) => frames(&fixture_events("converse_stream_tool_use.json")),
+        _ if wants_tool_call(body) => {
+            let mut events = fixture_events("converse_stream_tool_use.json");
+            for (kind, payload) in &mut events {
+                if kind == "contentBlockStart" {
+                    payload["start"]["toolUse"]["name"] = tool_name(body);
+                }
+            }
+            frames(&events)
+        }
         _ => frames(&text_events(&["Hel", "lo!"])),
     };
     if model == EXCEPTION {
@@ -244,10 +257,11 @@ fn bedrock(keys: Keys) -> impl Fn(&Recorded) -> Canned + Send + Sync + 'static {
         }
         match op.as_str() {
             "converse-stream" => stream_answer(&model, &body),
-            "converse" if wants_tool_call(&body) => Canned::Json(
-                200,
-                fixtures::json("../bedrock/converse_response_tool_use.json"),
-            ),
+            "converse" if wants_tool_call(&body) => {
+                let mut answer = fixtures::json("../bedrock/converse_response_tool_use.json");
+                answer["output"]["message"]["content"][2]["toolUse"]["name"] = tool_name(&body);
+                Canned::Json(200, answer)
+            }
             "converse" => Canned::Json(
                 200,
                 fixtures::json("../bedrock/converse_response_text.json"),
@@ -290,16 +304,18 @@ async fn the_openai_sdk_against_bedrock() {
         "stream",
         "stream_usage",
         "tools",
+        "tool_stream",
+        "image",
+        "throttled",
         "embeddings",
         "models",
     ];
-    crate::sdk::run(
-        "openai_scenarios.py",
-        &gw,
-        &[("MODEL", CLAUDE), ("EMBEDDING_MODEL", TITAN)],
-        &scenarios,
-    )
-    .await;
+    let env = [
+        ("MODEL", CLAUDE),
+        ("EMBEDDING_MODEL", TITAN),
+        ("THROTTLED_MODEL", THROTTLED),
+    ];
+    crate::sdk::run("openai_scenarios.py", &gw, &env, &scenarios).await;
     let requests = upstream.requests.lock().unwrap().clone();
     assert!(requests.len() >= 7, "{} requests", requests.len());
     // Every request reached the fake signed (it answers 403 otherwise, failing the SDK).
@@ -314,6 +330,41 @@ async fn the_openai_sdk_against_bedrock() {
         .filter(|r| r.path.ends_with("/invoke"))
         .count();
     assert_eq!(invokes, 2);
+    let image = requests
+        .iter()
+        .find_map(|r| r.json()["messages"][0]["content"][1].get("image").cloned())
+        .expect("the image reached Bedrock");
+    assert_eq!(image["format"], "png");
+    assert!(
+        image["source"]["bytes"]
+            .as_str()
+            .unwrap()
+            .starts_with("iVBORw0KGgo")
+    );
+}
+
+#[tokio::test]
+async fn the_anthropic_sdk_against_bedrock() {
+    let (upstream, gw) = gateway(static_keys()).await;
+    let scenarios = ["create", "stream", "tools", "count_tokens"];
+    crate::sdk::run(
+        "anthropic_scenarios.py",
+        &gw,
+        &[("MODEL", CLAUDE)],
+        &scenarios,
+    )
+    .await;
+    let requests = upstream.requests.lock().unwrap().clone();
+    assert!(
+        requests
+            .iter()
+            .all(|r| check_signature(r, &static_keys()).is_ok())
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.path.ends_with("/converse-stream"))
+    );
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@ Usage: LLM_SIDECAR_SOCKET=/path/llm.sock MODEL=gpt-4o python openai_scenarios.py
 Exits non-zero with a message on the first failed check.
 """
 
+import json
 import os
 import sys
 
@@ -13,6 +14,13 @@ import openai
 SOCKET = os.environ["LLM_SIDECAR_SOCKET"]
 MODEL = os.environ.get("MODEL", "gpt-4o")
 EMBEDDING_MODEL = os.environ.get("EMBEDDING_MODEL", "text-embedding-3-small")
+# A model whose upstream answers every call with its rate limit (the `throttled` scenario).
+THROTTLED_MODEL = os.environ.get("THROTTLED_MODEL", "")
+# A 1x1 transparent PNG, the smallest image any upstream accepts as base64 bytes.
+PIXEL_PNG = (
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
 
 client = openai.OpenAI(
     base_url="http://localhost/v1",
@@ -86,6 +94,41 @@ def tools():
     check(r.choices, "no answer to the tool result")
 
 
+def tool_stream():
+    question = [{"role": "user", "content": "Weather in Paris?"}]
+    calls = {}
+    finish = None
+    for chunk in client.chat.completions.create(
+        model=MODEL, messages=question, tools=TOOLS, max_tokens=MAX_TOKENS, stream=True
+    ):
+        for choice in chunk.choices:
+            finish = choice.finish_reason or finish
+            for call in choice.delta.tool_calls or []:
+                entry = calls.setdefault(call.index, {"id": None, "name": "", "arguments": ""})
+                entry["id"] = call.id or entry["id"]
+                if call.function:
+                    entry["name"] += call.function.name or ""
+                    entry["arguments"] += call.function.arguments or ""
+    check(calls and calls[0]["id"] and calls[0]["name"], f"streamed tool calls {calls}")
+    check(json.loads(calls[0]["arguments"]) is not None, f"arguments {calls[0]['arguments']!r}")
+    check(finish == "tool_calls", f"finish {finish}")
+
+
+def image():
+    content = [{"type": "text", "text": "What is in this image?"}, {"type": "image_url", "image_url": {"url": PIXEL_PNG}}]
+    r = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": content}], max_tokens=MAX_TOKENS)
+    check(r.choices[0].message.content, f"no answer about the image: {r}")
+
+
+def throttled():
+    try:
+        client.chat.completions.create(model=THROTTLED_MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS)
+    except openai.RateLimitError as e:
+        check(e.status_code == 429, f"status {e.status_code}")
+    else:
+        check(False, "a throttled upstream did not raise RateLimitError")
+
+
 def embeddings():
     r = client.embeddings.create(model=EMBEDDING_MODEL, input=["a", "b"])
     check(len(r.data) == 2 and r.data[0].embedding, f"embeddings {r}")
@@ -111,7 +154,10 @@ def errors():
         check(False, "empty messages did not raise BadRequestError")
 
 
-SCENARIOS = {f.__name__: f for f in (chat, stream, stream_usage, tools, embeddings, models, errors)}
+SCENARIOS = {
+    f.__name__: f
+    for f in (chat, stream, stream_usage, tools, tool_stream, image, throttled, embeddings, models, errors)
+}
 
 if __name__ == "__main__":
     for name in sys.argv[1:]:
