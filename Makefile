@@ -88,7 +88,7 @@ audit: tools-audit
 ##        (bench/out/results*.json); their memory footprint: idle, $(BENCH_STREAMS) held streams,
 ##        memory returned after a burst, a $(BENCH_SOAK) soak (bench/out/footprint.json);
 ##        heap allocations per request and per streamed event against their budgets
-##        (bench/out/allocations.json); then the stream translation and log redaction
+##        (bench/out/allocations.json); then the stream translation, log redaction and SigV4 signing
 ##        micro-benchmarks
 bench: tools-bench static
 	$(CARGO) build --release --locked --bin llm-sidecar --example bench_upstream --example alloc_count
@@ -100,6 +100,7 @@ bench: tools-bench static
 		--streams $(BENCH_STREAMS) --soak $(BENCH_SOAK)
 	$(CARGO) bench --locked --bench translate
 	$(CARGO) bench --locked --bench redact
+	$(CARGO) bench --locked --bench sigv4
 
 # ---- Kubernetes packaging: static binary, image, chart, manifests ----------------------------
 
