@@ -19,7 +19,7 @@ pub mod wire;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -40,6 +40,7 @@ use crate::types::{ChatRequest, EmbeddingsRequest};
 use path::{Operation, model_path};
 use stream::ConverseStream;
 use wire::ConverseResponse;
+
 /// SigV4's service name for Bedrock runtime (its signing name, not its host's `bedrock-runtime`).
 const SIGNING_SERVICE: &str = "bedrock";
 /// The SDKs' variable for a Bedrock API key (sent as a bearer token, nothing signed).
@@ -69,16 +70,53 @@ impl Bedrock {
                 client: UpstreamClient::new(config, endpoint, &[auth])?,
             });
         }
-        let region = settings.region_with(&process_env).ok_or_else(|| {
-            format!(
-                "provider `{}`: no region (set `region` or AWS_REGION)",
-                config.name
-            )
-        })?;
+        let signer = signer(&config.name, &settings)?;
+        Ok(Self {
+            client: UpstreamClient::new(config, endpoint, &[])?.with_auth(signer),
+        })
+    }
+}
+
+/// The signers of the providers configured now, by provider name and settings: a reload that
+/// leaves a provider's AWS settings as they were keeps its signer, and with it the cached
+/// credentials (no STS call, no request waiting for one after every config change). Held weakly:
+/// a provider that leaves the config takes its signer with it.
+static SIGNERS: Mutex<Vec<(String, BedrockSettings, Weak<SigV4>)>> = Mutex::new(Vec::new());
+
+/// The signer for provider `name` with `settings`: the one already serving, else a new one.
+fn signer(name: &str, settings: &BedrockSettings) -> Result<Arc<SigV4>, String> {
+    let mut signers = SIGNERS.lock().unwrap_or_else(PoisonError::into_inner);
+    signers.retain(|(_, _, signer)| signer.strong_count() > 0);
+    let found = signers
+        .iter()
+        .find(|(n, s, _)| n == name && s == settings)
+        .and_then(|(_, _, signer)| signer.upgrade());
+    if let Some(signer) = found {
+        return Ok(signer);
+    }
+    let signer = Arc::new(SigV4::new(name, settings)?);
+    signers.push((name.to_owned(), settings.clone(), Arc::downgrade(&signer)));
+    Ok(signer)
+}
+
+/// Signs each request with the chain's current credentials.
+struct SigV4 {
+    provider: String,
+    chain: CredentialChain,
+    region: String,
+}
+
+impl SigV4 {
+    /// A signer for provider `name`: its region and the AWS credential chain its settings and
+    /// the pod's environment name.
+    fn new(name: &str, settings: &BedrockSettings) -> Result<Self, String> {
+        let region = settings
+            .region_with(&process_env)
+            .ok_or_else(|| format!("provider `{name}`: no region (set `region` or AWS_REGION)"))?;
         let expose = |s: &Option<Secret>| s.as_ref().map(|s| s.expose().to_owned());
         let chain = CredentialChain::new(
             ChainSettings {
-                provider: config.name.clone(),
+                provider: name.to_owned(),
                 region: region.clone(),
                 access_key_id: expose(&settings.aws_access_key_id),
                 secret_access_key: expose(&settings.aws_secret_access_key),
@@ -89,23 +127,13 @@ impl Bedrock {
             },
             &process_env,
         )
-        .map_err(|e| format!("provider `{}`: {e}", config.name))?;
-        let signer = SigV4 {
-            provider: config.name.clone(),
+        .map_err(|e| format!("provider `{name}`: {e}"))?;
+        Ok(Self {
+            provider: name.to_owned(),
             chain,
             region,
-        };
-        Ok(Self {
-            client: UpstreamClient::new(config, endpoint, &[])?.with_auth(Arc::new(signer)),
         })
     }
-}
-
-/// Signs each request with the chain's current credentials.
-struct SigV4 {
-    provider: String,
-    chain: CredentialChain,
-    region: String,
 }
 
 impl Authorize for SigV4 {

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::common::aws::{FakeSts, StsState};
 use crate::common::client::{Via, post, sse_data};
-use crate::common::gateway::Options;
+use crate::common::gateway::{Options, server_yaml};
 use crate::common::{Gateway, Upstream, WAIT};
 use fake::{Keys, bedrock, check_signature, issued_by, keys_of, static_keys};
 
@@ -218,73 +218,118 @@ async fn a_wrong_secret_is_the_gateways_credential_problem() {
     assert!(!reply.text().contains(SECRET));
 }
 
-/// IRSA: the pod's projected token exchanged at a fake STS for short-lived credentials, which
-/// are refreshed (with the rotated token) before they expire while requests keep flowing.
-#[tokio::test]
-async fn irsa_credentials_are_exchanged_and_refreshed_with_the_rotated_token() {
-    let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("token");
-    std::fs::write(&token_file, "projected-token-1").unwrap();
-    let sts = FakeSts::start(
-        StsState {
-            web_identity_role: "arn:aws:iam::123456789012:role/bedrock-caller".into(),
+/// A gateway whose Bedrock provider gets its credentials through IRSA from a fake STS that
+/// issues credentials lasting `lifetime`; the fake Bedrock accepts exactly what STS issued.
+struct Irsa {
+    sts: FakeSts,
+    gw: Gateway,
+    token_file: std::path::PathBuf,
+    rest: String,
+    _upstream: Upstream,
+    _dir: tempfile::TempDir,
+}
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/bedrock-caller";
+
+impl Irsa {
+    async fn start(lifetime: Duration) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, "projected-token-1").unwrap();
+        let state = StsState {
+            web_identity_role: ROLE.into(),
             web_identity_session: "llm-sidecar".into(),
             token_file: token_file.clone(),
             assume_role: (String::new(), String::new(), None),
-            // Inside the 5-minute refresh window from the start: every use refreshes ahead.
-            lifetime: Duration::from_secs(240),
+            lifetime,
             error: None,
             secrets: HashMap::new(),
             issued: Vec::new(),
             tokens_seen: Vec::new(),
-        },
-        Duration::ZERO,
-    )
-    .await;
-    // The fake Bedrock accepts exactly the keys the fake STS issued.
-    let upstream = Upstream::start(bedrock(issued_by(&sts))).await;
-    let env = vec![
-        (
-            "AWS_ROLE_ARN",
-            "arn:aws:iam::123456789012:role/bedrock-caller".to_owned(),
-        ),
-        (
-            "AWS_WEB_IDENTITY_TOKEN_FILE",
-            token_file.display().to_string(),
-        ),
-        ("AWS_ROLE_SESSION_NAME", "llm-sidecar".to_owned()),
-        ("AWS_ENDPOINT_URL_STS", sts.url()),
-    ];
-    let base = format!("http://{}", upstream.addr);
-    let gw = Gateway::start_with(
-        &providers(&base, ""),
-        Options {
+        };
+        let sts = FakeSts::start(state, Duration::ZERO).await;
+        let upstream = Upstream::start(bedrock(issued_by(&sts))).await;
+        let env = vec![
+            ("AWS_ROLE_ARN", ROLE.to_owned()),
+            (
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                token_file.display().to_string(),
+            ),
+            ("AWS_ROLE_SESSION_NAME", "llm-sidecar".to_owned()),
+            ("AWS_ENDPOINT_URL_STS", sts.url()),
+        ];
+        let rest = providers(&format!("http://{}", upstream.addr), "");
+        let options = Options {
             env,
             ..Options::default()
-        },
-    )
-    .await;
-    let body = json!({"model": CLAUDE, "messages": [{"role": "user", "content": "Hi"}]});
-    // The first request waits for the exchange.
-    let reply = post(&Via::Unix(gw.unix.clone()), "/v1/chat/completions", &body).await;
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    // The kubelet rotates the token; the next use starts a refresh that must read the new one.
-    std::fs::write(&token_file, "projected-token-2").unwrap();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let reply = post(&Via::Unix(gw.unix.clone()), "/v1/chat/completions", &body).await;
-        assert_eq!(reply.status, 200, "{}", reply.text());
-        let seen = sts.state.lock().unwrap().tokens_seen.clone();
-        if seen.last().map(String::as_str) == Some("projected-token-2") {
-            break;
+        };
+        let gw = Gateway::start_with(&rest, options).await;
+        Self {
+            sts,
+            gw,
+            token_file,
+            rest,
+            _upstream: upstream,
+            _dir: dir,
         }
+    }
+
+    async fn chat(&self) {
+        let body = json!({"model": CLAUDE, "messages": [{"role": "user", "content": "Hi"}]});
+        let reply = post(
+            &Via::Unix(self.gw.unix.clone()),
+            "/v1/chat/completions",
+            &body,
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+
+    fn tokens_seen(&self) -> Vec<String> {
+        self.sts.state.lock().unwrap().tokens_seen.clone()
+    }
+}
+
+/// IRSA: the pod's projected token exchanged at a fake STS for short-lived credentials, which
+/// are refreshed (with the rotated token) before they expire while requests keep flowing.
+#[tokio::test]
+async fn irsa_credentials_are_exchanged_and_refreshed_with_the_rotated_token() {
+    // Inside the 5-minute refresh window from the start: every use refreshes ahead.
+    let irsa = Irsa::start(Duration::from_secs(240)).await;
+    // The first request waits for the exchange.
+    irsa.chat().await;
+    // The kubelet rotates the token; the next use starts a refresh that must read the new one.
+    std::fs::write(&irsa.token_file, "projected-token-2").unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while irsa.tokens_seen().last().map(String::as_str) != Some("projected-token-2") {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "no refresh with the new token: {seen:?}"
+            "no refresh with the new token: {:?}",
+            irsa.tokens_seen()
         );
+        irsa.chat().await;
     }
+    assert_eq!(irsa.tokens_seen()[0], "projected-token-1");
+}
+
+/// A config reload that leaves the provider's AWS settings as they were keeps its credentials:
+/// no STS exchange (and no request waiting for one) after every config change.
+#[tokio::test]
+async fn a_reload_keeps_the_cached_credentials() {
+    let mut irsa = Irsa::start(Duration::from_secs(3600)).await;
+    irsa.chat().await;
+    assert_eq!(irsa.tokens_seen().len(), 1);
+    let config = irsa.gw.dir.path().join("config.yaml");
+    let server = server_yaml(irsa.gw.dir.path(), &Options::default());
+    let rest = irsa
+        .rest
+        .replace("models: [", "models: [meta.llama3-extra-v1:0, ");
+    std::fs::write(&config, format!("{server}\n{rest}")).unwrap();
+    irsa.gw.wait_log("\"generation\":2").await;
+    irsa.chat().await;
     assert_eq!(
-        sts.state.lock().unwrap().tokens_seen[0],
-        "projected-token-1"
+        irsa.tokens_seen().len(),
+        1,
+        "the reload fetched credentials again"
     );
 }
