@@ -48,6 +48,28 @@ pub async fn post_as(
     deadline: Instant,
     errors: ErrorMap,
 ) -> Result<Response<UpstreamBody>, GatewayError> {
+    let response = send(client, path, content_type, body, deadline).await?;
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    Err(
+        failure(client, response, deadline, |status, _, body, hint| {
+            errors(&client.name, status, body, hint)
+        })
+        .await,
+    )
+}
+
+/// POSTs `body` to `path` with the client's headers and authorization and returns whatever
+/// status the upstream answered (an adapter that reads more than the body of an error, such as
+/// a header naming its type, maps failures itself with [`failure`]).
+pub async fn send(
+    client: &UpstreamClient,
+    path: &str,
+    content_type: Option<&HeaderValue>,
+    body: Vec<u8>,
+    deadline: Instant,
+) -> Result<Response<UpstreamBody>, GatewayError> {
     let uri = client
         .endpoint
         .uri(path)
@@ -71,25 +93,30 @@ pub async fn post_as(
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
     *request.headers_mut() = headers;
     let sent = tokio::time::timeout_at(deadline.into(), client.endpoint.send(request)).await;
-    let response = match sent {
-        Err(_) => return Err(timeout(client)),
-        Ok(Err(e)) => {
-            return Err(GatewayError::UpstreamConnect {
-                provider: client.name.clone(),
-                detail: e.0,
-            });
-        }
-        Ok(Ok(response)) => response,
-    };
-    if response.status().is_success() {
-        return Ok(response);
+    match sent {
+        Err(_) => Err(timeout(client)),
+        Ok(Err(e)) => Err(GatewayError::UpstreamConnect {
+            provider: client.name.clone(),
+            detail: e.0,
+        }),
+        Ok(Ok(response)) => Ok(response),
     }
-    let status = response.status();
-    let hint = retry_after(response.headers());
-    let body = read(client, response.into_body(), MAX_ERROR_BODY_BYTES, deadline)
+}
+
+/// The client's error for an upstream's error `response`: its body read (bounded, within the
+/// deadline) and handed to `map` with the status, the headers and the retry hint.
+pub async fn failure(
+    client: &UpstreamClient,
+    response: Response<UpstreamBody>,
+    deadline: Instant,
+    map: impl FnOnce(StatusCode, &HeaderMap, &[u8], Option<Duration>) -> GatewayError,
+) -> GatewayError {
+    let (parts, body) = response.into_parts();
+    let hint = retry_after(&parts.headers);
+    let body = read(client, body, MAX_ERROR_BODY_BYTES, deadline)
         .await
         .unwrap_or_default();
-    Err(errors(&client.name, status, &body, hint))
+    map(parts.status, &parts.headers, &body, hint)
 }
 
 /// POSTs `body` and reads the whole successful answer.

@@ -20,13 +20,13 @@ pub mod wire;
 mod tests;
 
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode, Uri};
+use http::{HeaderMap, Method, Response, StatusCode, Uri};
 
 use super::auth::Authorize;
-use super::http::Endpoint;
+use super::http::{Endpoint, UpstreamBody};
 use super::translate::typed_request;
 use super::{BoxFuture, Complete, Provider, Reply, UpstreamClient, call};
 use crate::aws::credentials::{ChainSettings, CredentialChain};
@@ -43,6 +43,8 @@ use wire::ConverseResponse;
 
 /// SigV4's service name for Bedrock runtime (its signing name, not its host's `bedrock-runtime`).
 const SIGNING_SERVICE: &str = "bedrock";
+/// The header naming an error's type (`ThrottlingException:http://…`).
+const ERROR_TYPE_HEADER: &str = "x-amzn-errortype";
 /// The SDKs' variable for a Bedrock API key (sent as a bearer token, nothing signed).
 const BEARER_ENV: &str = "AWS_BEARER_TOKEN_BEDROCK";
 
@@ -74,6 +76,33 @@ impl Bedrock {
         Ok(Self {
             client: UpstreamClient::new(config, endpoint, &[])?.with_auth(signer),
         })
+    }
+}
+
+impl Bedrock {
+    /// POSTs `body` to `path` and returns the successful response; a failure is mapped by the
+    /// error type Bedrock names in `x-amzn-ErrorType` (its body carries only a message).
+    async fn post(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        deadline: Instant,
+    ) -> Result<Response<UpstreamBody>, GatewayError> {
+        let response = call::send(&self.client, path, None, body, deadline).await?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let provider = &self.client.name;
+        Err(call::failure(
+            &self.client,
+            response,
+            deadline,
+            |status, headers, body, hint| {
+                let error_type = headers.get(ERROR_TYPE_HEADER).and_then(|v| v.to_str().ok());
+                errors::with_error_type(provider, error_type, status, body, hint)
+            },
+        )
+        .await)
     }
 }
 
@@ -188,8 +217,16 @@ impl Provider for Bedrock {
             let body = call::encode(&request::to_converse(&typed, upstream_model)?)?;
             if !request.stream {
                 let path = model_path(upstream_model, Operation::Converse)?;
-                let (status, bytes) =
-                    call::whole(&self.client, &path, body, errors::bedrock).await?;
+                let deadline = call::deadline(&self.client);
+                let answer = self.post(&path, body, deadline).await?;
+                let status = answer.status();
+                let bytes = call::read(
+                    &self.client,
+                    answer.into_body(),
+                    call::MAX_RESPONSE_BYTES,
+                    deadline,
+                )
+                .await?;
                 let answer: ConverseResponse = call::parse_answer(&self.client.name, &bytes)?;
                 let completion = response::to_openai(&answer, upstream_model);
                 return Ok(Reply::Complete(Complete {
@@ -200,7 +237,7 @@ impl Provider for Bedrock {
             }
             let path = model_path(upstream_model, Operation::ConverseStream)?;
             let deadline = call::deadline(&self.client);
-            let upstream = call::post(&self.client, &path, body, deadline, errors::bedrock).await?;
+            let upstream = self.post(&path, body, deadline).await?;
             let translate =
                 ConverseStream::new(&self.client.name, upstream_model, request.include_usage);
             Ok(Reply::Stream(Box::new(
@@ -223,14 +260,7 @@ impl Provider for Bedrock {
             let mut answers = Vec::new();
             for body in embed::invoke_bodies(&input) {
                 let expected = body.texts();
-                let response = call::post(
-                    &self.client,
-                    &path,
-                    call::encode(&body)?,
-                    deadline,
-                    errors::bedrock,
-                )
-                .await?;
+                let response = self.post(&path, call::encode(&body)?, deadline).await?;
                 let bytes = call::read(
                     &self.client,
                     response.into_body(),

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use llm_sidecar::stream::eventstream::{encode_event, encode_exception};
 
-use super::{BAD_CRC, EXCEPTION, KEY_ID, REGION, SECRET, THROTTLED};
+use super::{BAD_CRC, EXCEPTION, KEY_ID, NOT_READY, REGION, SECRET, THROTTLED};
 use crate::common::aws::{FakeSts, verify_recorded};
 use crate::common::fixtures;
 use crate::common::upstream::{Canned, Recorded};
@@ -233,6 +233,14 @@ pub fn bedrock(keys: Keys) -> impl Fn(&Recorded) -> Canned + Send + Sync + 'stat
         let body = r.json();
         if model == THROTTLED {
             return error(429, "ThrottlingException", "Too many requests, please wait");
+        }
+        if model == NOT_READY {
+            // Bedrock's status for a model being loaded is 429: only the type says otherwise.
+            return error(
+                429,
+                "ModelNotReadyException",
+                "Model is not ready for inference",
+            );
         }
         if op == "invoke" {
             return embeddings_answer(&body);

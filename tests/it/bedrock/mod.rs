@@ -30,6 +30,7 @@ const PROFILE_ARN: &str =
 const THROTTLED: &str = "meta.llama3-throttled-v1:0";
 const EXCEPTION: &str = "meta.llama3-exception-v1:0";
 const BAD_CRC: &str = "meta.llama3-bad-crc-v1:0";
+const NOT_READY: &str = "meta.llama3-not-ready-v1:0";
 
 fn providers(base_url: &str, credentials: &str) -> String {
     format!(
@@ -38,7 +39,7 @@ fn providers(base_url: &str, credentials: &str) -> String {
     type: bedrock
     region: {REGION}
     base_url: '{base_url}'
-{credentials}    models: [{CLAUDE}, {TITAN}, {THROTTLED}, {EXCEPTION}, {BAD_CRC}]
+{credentials}    models: [{CLAUDE}, {TITAN}, {THROTTLED}, {EXCEPTION}, {BAD_CRC}, {NOT_READY}]
 models:
   - {{name: profile, deployments: [{{provider: aws, model: '{PROFILE_ARN}'}}]}}
 "
@@ -207,6 +208,19 @@ async fn throttling_is_a_429_the_client_can_retry() {
         .to_owned();
     assert!(message.contains("Too many requests"), "{message}");
     assert!(upstream.count() >= 1);
+}
+
+#[tokio::test]
+async fn the_error_type_header_decides_the_status() {
+    let (_upstream, gw) = gateway(static_keys()).await;
+    let body = json!({"model": NOT_READY, "messages": [{"role": "user", "content": "Hi"}]});
+    let reply = post(&Via::Unix(gw.unix.clone()), "/v1/chat/completions", &body).await;
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    let message = reply.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("not ready"), "{message}");
 }
 
 #[tokio::test]
