@@ -103,7 +103,7 @@ pub trait Provider: Send + Sync {
     ) -> BoxFuture<'a, Result<Complete, GatewayError>>;
     /// The OpenAI chat dialect a request built by translation must use for this upstream.
     fn chat_dialect(&self) -> ChatDialect {
-        ChatDialect::Compatible
+        ChatDialect::Translated
     }
     /// Anthropic Messages passthrough (`POST /v1/messages`, body and stream in Anthropic's
     /// format, only `model` replaced). Only Anthropic adapters answer; others return `None`

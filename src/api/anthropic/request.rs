@@ -13,7 +13,7 @@ use crate::providers::MessagesCall;
 use crate::types::TopLevel;
 use crate::types::anthropic::{
     AnthropicContent, AnthropicMessage, AnthropicTool, AnthropicToolChoice, Block, MessagesRequest,
-    Source,
+    Source, System,
 };
 use crate::types::chat::{
     ChatCompletionRequest, ChatDialect, Content, ContentPart, FunctionCall, FunctionDef, ImageUrl,
@@ -156,14 +156,17 @@ pub fn to_openai(
     dialect: ChatDialect,
 ) -> Result<ChatCompletionRequest, GatewayError> {
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
+    // Only an adapter that translates further has a place for cache markers: OpenAI caches
+    // prompts by itself and refuses fields it does not know.
+    let markers = dialect == ChatDialect::Translated;
     if let Some(system) = &request.system {
-        let text = system.text();
-        if !text.is_empty() {
-            messages.push(Message::text(Role::System, text));
-        }
+        messages.extend(system_message(system, markers));
     }
     for (i, turn) in request.messages.into_iter().enumerate() {
         turn_messages(i, turn, &mut messages)?;
+    }
+    if !markers {
+        strip_cache_markers(&mut messages);
     }
     let tools = request
         .tools
@@ -205,6 +208,57 @@ pub fn to_openai(
         extra,
         ..ChatCompletionRequest::default()
     })
+}
+
+/// The system message: plain text, or (with `markers`) text parts when a block carries a cache
+/// marker, which an upstream that caches prompts needs where the client put it.
+fn system_message(system: &System, markers: bool) -> Option<Message> {
+    let marked = |b: &Block| {
+        matches!(
+            b,
+            Block::Text {
+                cache_control: Some(_),
+                ..
+            }
+        )
+    };
+    match system {
+        System::Blocks(blocks) if markers && blocks.iter().any(marked) => {
+            let parts = blocks
+                .iter()
+                .filter_map(|b| match b {
+                    Block::Text {
+                        text,
+                        cache_control,
+                    } => Some(ContentPart::Text {
+                        text: text.clone(),
+                        cache_control: cache_control.clone(),
+                    }),
+                    _ => None,
+                })
+                .collect();
+            let mut message = Message::text(Role::System, "");
+            message.content = Some(Content::Parts(parts));
+            Some(message)
+        }
+        _ => {
+            let text = system.text();
+            (!text.is_empty()).then(|| Message::text(Role::System, text))
+        }
+    }
+}
+
+/// Removes every cache marker (for upstreams that do not take them).
+fn strip_cache_markers(messages: &mut [Message]) {
+    for message in messages {
+        if let Some(Content::Parts(parts)) = &mut message.content {
+            for part in parts {
+                if let ContentPart::Text { cache_control, .. } = part {
+                    *cache_control = None;
+                }
+            }
+        }
+    }
 }
 
 /// `metadata.user_id`, OpenAI's `user`.
@@ -294,7 +348,7 @@ fn tool_result_text(
     let mut texts = Vec::with_capacity(blocks.len());
     for block in blocks {
         match content_part(i, j, block)? {
-            Some(ContentPart::Text { text }) => texts.push(text),
+            Some(ContentPart::Text { text, .. }) => texts.push(text),
             Some(part) => parts.push(part),
             None => {}
         }
@@ -306,7 +360,13 @@ fn tool_result_text(
 /// (thinking, which only Anthropic models can read back).
 fn content_part(i: usize, j: usize, block: Block) -> Result<Option<ContentPart>, GatewayError> {
     let part = match block {
-        Block::Text { text, .. } => ContentPart::Text { text },
+        Block::Text {
+            text,
+            cache_control,
+        } => ContentPart::Text {
+            text,
+            cache_control,
+        },
         Block::Image { source } => ContentPart::ImageUrl {
             image_url: ImageUrl {
                 url: match source {
@@ -354,9 +414,7 @@ fn document_part(source: &Value) -> Option<ContentPart> {
                 }),
             })
         }
-        "text" => Some(ContentPart::Text {
-            text: field("data")?.to_owned(),
-        }),
+        "text" => Some(ContentPart::text(field("data")?)),
         _ => None,
     }
 }

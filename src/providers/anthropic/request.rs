@@ -136,7 +136,13 @@ fn user_blocks(message: &Message) -> Result<Vec<Block>, GatewayError> {
     let mut blocks = Vec::new();
     for part in content.parts() {
         match part {
-            ContentPart::Text { text } if !text.is_empty() => blocks.push(Block::text(text)),
+            ContentPart::Text {
+                text,
+                cache_control,
+            } if !text.is_empty() => blocks.push(Block::Text {
+                text,
+                cache_control,
+            }),
             ContentPart::Text { .. } | ContentPart::Refusal { .. } => {}
             ContentPart::ImageUrl { image_url } => blocks.push(Block::Image {
                 source: match parse_data_url(&image_url.url) {

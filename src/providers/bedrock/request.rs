@@ -18,7 +18,7 @@ use super::wire::{
 use crate::error::GatewayError;
 use crate::providers::anthropic::request::FALLBACK_MAX_TOKENS;
 use crate::providers::translate::{
-    arguments_object, claude_thinking_budget, is_system, parse_data_url, system_texts, tool_id,
+    arguments_object, claude_thinking_budget, is_system, parse_data_url, tool_id,
     unsupported_tool_choice,
 };
 use crate::types::chat::{self, ChatCompletionRequest, ContentPart, ResponseFormat, Role};
@@ -54,10 +54,7 @@ pub fn to_converse(
         .filter(|_| model_id.contains(CLAUDE_MARKER))
         .and_then(claude_thinking_budget);
     Ok(ConverseRequest {
-        system: system_texts(&request.messages)
-            .into_iter()
-            .map(|text| SystemBlock { text })
-            .collect(),
+        system: system(&request.messages),
         inference_config: inference_config(request, thinking),
         tool_config: tool_config(request, &messages)?,
         additional_model_request_fields: thinking
@@ -65,6 +62,29 @@ pub fn to_converse(
         output_config: output_config(request.response_format.as_ref())?,
         messages,
     })
+}
+
+/// The system/developer messages' text, with a cache checkpoint after each part that carries
+/// a cache marker.
+fn system(messages: &[chat::Message]) -> Vec<SystemBlock> {
+    let mut blocks = Vec::new();
+    for message in messages.iter().filter(|m| is_system(m)) {
+        for part in message.content.iter().flat_map(chat::Content::parts) {
+            if let ContentPart::Text {
+                text,
+                cache_control,
+            } = part
+            {
+                if !text.is_empty() {
+                    blocks.push(SystemBlock::Text(text));
+                }
+                if cache_control.is_some() {
+                    blocks.push(SystemBlock::cache_point());
+                }
+            }
+        }
+    }
+    blocks
 }
 
 /// The user/assistant turns, merged so roles alternate.
@@ -113,12 +133,22 @@ fn user_blocks(message: &chat::Message, i: usize) -> Result<Vec<ContentBlock>, G
     for (j, part) in content.parts().into_iter().enumerate() {
         let param = format!("messages[{i}].content[{j}]");
         match part {
-            ContentPart::Text { text } | ContentPart::Refusal { refusal: text } => {
+            ContentPart::Text {
+                text,
+                cache_control,
+            } => {
                 // Converse rejects blank text blocks.
                 if !text.is_empty() {
                     blocks.push(ContentBlock::text(text));
                 }
+                if cache_control.is_some() {
+                    blocks.push(ContentBlock::cache_point());
+                }
             }
+            ContentPart::Refusal { refusal } if !refusal.is_empty() => {
+                blocks.push(ContentBlock::text(refusal));
+            }
+            ContentPart::Refusal { .. } => {}
             ContentPart::ImageUrl { image_url } => blocks.push(image(&image_url.url, &param)?),
             ContentPart::InputAudio { .. } | ContentPart::File { .. } => {
                 return Err(GatewayError::invalid(

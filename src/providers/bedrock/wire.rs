@@ -74,12 +74,42 @@ impl ContentBlock {
             ..Self::default()
         }
     }
+
+    /// A cache checkpoint: the prompt up to here may be cached (where the client put
+    /// Anthropic's `cache_control`).
+    pub fn cache_point() -> Self {
+        let mut extra = Map::new();
+        extra.insert(CACHE_POINT.to_owned(), cache_point_value());
+        Self {
+            extra,
+            ..Self::default()
+        }
+    }
 }
 
-/// `system` entry.
+/// Converse's name of a cache checkpoint block.
+const CACHE_POINT: &str = "cachePoint";
+
+/// `{"type": "default"}`, the one kind of checkpoint Converse has.
+fn cache_point_value() -> Value {
+    serde_json::json!({"type": "default"})
+}
+
+/// `system` entry: text, or a cache checkpoint after the text before it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SystemBlock {
-    pub text: String,
+#[serde(rename_all = "camelCase")]
+pub enum SystemBlock {
+    /// Instructions.
+    Text(String),
+    /// A cache checkpoint.
+    CachePoint(Value),
+}
+
+impl SystemBlock {
+    /// A cache checkpoint.
+    pub fn cache_point() -> Self {
+        Self::CachePoint(cache_point_value())
+    }
 }
 
 /// `image`: the bytes travel as base64 in Converse's JSON.

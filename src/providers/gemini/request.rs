@@ -149,7 +149,7 @@ fn user_parts(message: &Message, i: usize) -> Result<Vec<Part>, GatewayError> {
     for (j, part) in content.parts().into_iter().enumerate() {
         let param = format!("messages[{i}].content[{j}]");
         let part = match part {
-            ContentPart::Text { text } | ContentPart::Refusal { refusal: text } => {
+            ContentPart::Text { text, .. } | ContentPart::Refusal { refusal: text } => {
                 if text.is_empty() {
                     continue;
                 }

@@ -125,7 +125,7 @@ fn content<'a>(
     let mut images = Vec::new();
     for part in parts {
         match part {
-            ContentPart::Text { text } | ContentPart::Refusal { refusal: text } => {
+            ContentPart::Text { text, .. } | ContentPart::Refusal { refusal: text } => {
                 texts.push(text.as_str());
             }
             ContentPart::ImageUrl { image_url } => match parse_data_url(&image_url.url) {

@@ -90,7 +90,7 @@ impl Content {
             Self::Parts(parts) => parts
                 .iter()
                 .filter_map(|p| match p {
-                    ContentPart::Text { text } => Some(text.as_str()),
+                    ContentPart::Text { text, .. } => Some(text.as_str()),
                     _ => None,
                 })
                 .collect::<Vec<_>>()
@@ -101,7 +101,7 @@ impl Content {
     /// The content as parts (a string becomes one text part).
     pub fn parts(&self) -> Vec<ContentPart> {
         match self {
-            Self::Text(t) => vec![ContentPart::Text { text: t.clone() }],
+            Self::Text(t) => vec![ContentPart::text(t.clone())],
             Self::Parts(parts) => parts.clone(),
         }
     }
@@ -113,6 +113,11 @@ impl Content {
 pub enum ContentPart {
     Text {
         text: String,
+        /// Prompt-caching marker (Anthropic's `cache_control`, which LiteLLM's OpenAI-format
+        /// clients also send): the prompt up to and including this part may be cached by an
+        /// upstream that caches (Anthropic, Bedrock's `cachePoint`); others ignore it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
     },
     /// An image by URL or data URL.
     ImageUrl {
@@ -136,6 +141,16 @@ pub enum ContentPart {
     },
 }
 
+impl ContentPart {
+    /// A text part without a cache marker.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::Text {
+            text: text.into(),
+            cache_control: None,
+        }
+    }
+}
+
 /// `image_url` of an image part.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ImageUrl {
@@ -153,14 +168,14 @@ mod tests {
     #[test]
     fn content_helpers() {
         let parts = Content::Parts(vec![
-            ContentPart::Text { text: "a".into() },
+            ContentPart::text("a"),
             ContentPart::ImageUrl {
                 image_url: ImageUrl {
                     url: "https://x".into(),
                     detail: None,
                 },
             },
-            ContentPart::Text { text: "b".into() },
+            ContentPart::text("b"),
         ]);
         assert_eq!(parts.joined_text(), "a\nb");
         assert_eq!(Content::Text("t".into()).parts().len(), 1);

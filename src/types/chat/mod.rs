@@ -31,6 +31,10 @@ pub enum ChatDialect {
     /// as `top_k` are understood.
     #[default]
     Compatible,
+    /// No OpenAI server: the adapter translates the request to its upstream's own API
+    /// (Anthropic, Gemini, Ollama, Bedrock), so it gets everything the gateway read, including
+    /// markers only some APIs have (prompt-cache markers), as `Compatible` otherwise.
+    Translated,
 }
 
 /// Fixture access shared by the submodules' tests, which all read the same reference captures.

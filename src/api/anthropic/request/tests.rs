@@ -55,6 +55,27 @@ fn request_fixtures() {
 }
 
 #[test]
+fn cache_markers_reach_upstreams_that_cache_and_not_openai() {
+    let marker = json!({"type": "ephemeral"});
+    let mut body = base(json!([{"role": "user", "content": [
+        {"type": "text", "text": "doc", "cache_control": marker},
+        {"type": "text", "text": "q"}]}]));
+    body["system"] = json!([{"type": "text", "text": "rules", "cache_control": marker}]);
+    let kept = translate(body.clone(), ChatDialect::Translated);
+    assert_eq!(
+        kept["messages"][0],
+        json!({"role": "system", "content": [{"type": "text", "text": "rules", "cache_control": marker}]})
+    );
+    assert_eq!(kept["messages"][1]["content"][0]["cache_control"], marker);
+    for dialect in [ChatDialect::Native, ChatDialect::Compatible] {
+        let openai = translate(body.clone(), dialect);
+        assert_eq!(openai["messages"][0]["content"], "rules");
+        let part = &openai["messages"][1]["content"][0];
+        assert!(part.get("cache_control").is_none(), "{dialect:?}");
+    }
+}
+
+#[test]
 fn stream_asks_for_usage_and_metadata_becomes_user() {
     let mut body = base(json!([{"role": "user", "content": "hi"}]));
     body["stream"] = json!(true);

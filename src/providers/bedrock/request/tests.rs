@@ -41,6 +41,20 @@ fn table() {
             "meta.llama3-8b-instruct-v1:0",
             json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}]}),
         ),
+        // Cache markers (Anthropic's `cache_control`) become checkpoints after their text.
+        (
+            json!({"model": "m", "messages": [
+                {"role": "system", "content": [
+                    {"type": "text", "text": "rules", "cache_control": {"type": "ephemeral"}},
+                    {"type": "text", "text": "more"}]},
+                {"role": "user", "content": [
+                    {"type": "text", "text": "long doc", "cache_control": {"type": "ephemeral"}},
+                    {"type": "text", "text": "question"}]}]}),
+            claude,
+            json!({"system": [{"text": "rules"}, {"cachePoint": {"type": "default"}}, {"text": "more"}],
+                   "messages": [{"role": "user", "content": [
+                       {"text": "long doc"}, {"cachePoint": {"type": "default"}}, {"text": "question"}]}]}),
+        ),
         // Same-role neighbours merge; an empty user message and a trailing space vanish.
         (
             json!({"model": "m", "messages": [user("a"), user(""), user("b"), {"role": "assistant", "content": "c  "}]}),
