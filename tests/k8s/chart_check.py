@@ -10,7 +10,11 @@ sidecar), and for each rendered resource:
   - the pod invariants the chart promises (sidecar placement, probes on the admin port, hardened
     securityContext, grace period >= drain, socket shared with the app);
   - the gateway's own `--check` on every rendered config.yaml.
-Then values that must be refused are refused, manifests/ validates against the same schemas,
+The EKS cases (tests/k8s/bedrock.values.yaml: a Bedrock provider, a service account with the
+IRSA annotation, and the explicit web-identity token for clusters without the webhook) check the
+service account, the gateway's AWS env and the projected token volume, and run `--check` with the
+env the pod would have. Then values that must be refused are refused, manifests/ validates
+against the same schemas,
 and manifests/ matches the chart rendered with tests/k8s/manifests.values.yaml. The dashboard
 ConfigMap carries dashboards/llm-sidecar.json unchanged, and manifests/prometheus-rules.yaml (a
 plain Prometheus rules file, not a Kubernetes resource) is exactly the PrometheusRule's rules
@@ -37,6 +41,7 @@ CHART = ROOT / "charts" / "llm-sidecar"
 APP_CHART = ROOT / "charts" / "examples" / "my-app"
 MANIFESTS = ROOT / "manifests"
 SYNC_VALUES = ROOT / "tests" / "k8s" / "manifests.values.yaml"
+BEDROCK_VALUES = ROOT / "tests" / "k8s" / "bedrock.values.yaml"
 DASHBOARD = CHART / "dashboards" / "llm-sidecar.json"
 RULES = MANIFESTS / "prometheus-rules.yaml"
 RULES_HEADER = """\
@@ -86,6 +91,52 @@ MODES = [
     ("library", ["--set", "mode=library"], [OLDEST_PLAIN, NEWEST], "standalone"),
 ]
 
+# What the EKS pod identity webhook (IRSA) and the chart's aws.webIdentity give the gateway.
+AWS_TOKEN_VOLUME = "aws-iam-token"
+AWS_TOKEN_DIR = "/var/run/secrets/eks.amazonaws.com/serviceaccount"
+ROLE_ARN = "arn:aws:iam::111122223333:role/llm-sidecar-bedrock"
+WEBHOOK_ENV = {"AWS_ROLE_ARN": ROLE_ARN, "AWS_WEB_IDENTITY_TOKEN_FILE": f"{AWS_TOKEN_DIR}/token"}
+
+# (name, helm template arguments, Kubernetes versions, how the gateway runs, what to expect:
+#  the service account the pods run as, whether the chart creates it, whether the chart mounts
+#  the web-identity token, and the env the webhook adds to the pod at admission)
+AWS_CASES = [
+    (
+        "standalone+irsa",
+        ["-f", str(BEDROCK_VALUES)],
+        [OLDEST_PLAIN, NEWEST],
+        "standalone",
+        {"account": RELEASE, "created": True, "web_identity": False, "webhook_env": WEBHOOK_ENV},
+    ),
+    (
+        "demo-native+web-identity",
+        [
+            "-f", str(BEDROCK_VALUES),
+            "--set", "mode=demo",
+            "--set", "serviceAccount.create=false",
+            "--set", "serviceAccount.name=bedrock-caller",
+            "--set", f"aws.webIdentity.roleArn={ROLE_ARN}",
+            "--kube-version", OLDEST_NATIVE,
+        ],
+        [OLDEST_NATIVE, NEWEST],
+        "native",
+        {"account": "bedrock-caller", "created": False, "web_identity": True, "webhook_env": {}},
+    ),
+    (
+        "demo-plain+web-identity",
+        [
+            "-f", str(BEDROCK_VALUES),
+            "--set", "mode=demo",
+            "--set", "sidecar.native=false",
+            "--set", f"aws.webIdentity.roleArn={ROLE_ARN}",
+            "--kube-version", OLDEST_PLAIN,
+        ],
+        [OLDEST_PLAIN, NEWEST],
+        "plain",
+        {"account": RELEASE, "created": True, "web_identity": True, "webhook_env": {}},
+    ),
+]
+
 # Values the chart must refuse, with a piece of the error it must give.
 REFUSED = [
     (["--set", "mode=demo", "--kube-version", "1.28.0"], "sidecar.native needs Kubernetes >= 1.29"),
@@ -95,6 +146,11 @@ REFUSED = [
     (["--set", "ports.admin=70000"], "ports"),
     (["--set", "prometheusRule.alerts.errorRatio.threshold=2"], "threshold"),
     (["--set", "prometheusRule.alerts.store.for=5 minutes"], "for"),
+    (["--set", "mode=library", "--set", "serviceAccount.create=true"], "annotate the app's service account"),
+    (["--set", "mode=library", "--set", "serviceAccount.name=app"], "annotate the app's service account"),
+    (["--set", "aws.webIdentity.roleArn=role/llm"], "roleArn"),
+    (["--set", f"aws.webIdentity.roleArn={ROLE_ARN}", "--set", "aws.webIdentity.expirationSeconds=60"], "expirationSeconds"),
+    (["--set", "aws.region=us_east_1"], "region"),
 ]
 
 
@@ -147,9 +203,17 @@ def validate(checks, resource, versions, where):
             checks.ok(False, f"{where}: {resource['kind']} {resource['metadata']['name']} invalid for {version} at {path}: {e.message}")
 
 
-def check_config(checks, binary, resource, where):
-    """Parses a rendered config and runs `llm-sidecar --check` on it, unless it reads secret
-    files (which exist only in the pod)."""
+def check_env(pod_env=None):
+    """The environment of `llm-sidecar --check`: this process's without any AWS_* variable (so
+    an AWS identity of the machine cannot make a Bedrock config pass), plus `pod_env`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(pod_env or {})
+    return env
+
+
+def check_config(checks, binary, resource, where, env=None):
+    """Parses a rendered config and runs `llm-sidecar --check` on it, with the env the pod's
+    gateway would have (`env`), unless it reads secret files (which exist only in the pod)."""
     text = resource.get("data", {}).get("config.yaml")
     if text is None:
         return None
@@ -159,7 +223,7 @@ def check_config(checks, binary, resource, where):
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
         f.write(text)
         f.flush()
-        result = run([binary, "--config", f.name, "--check"])
+        result = run([binary, "--config", f.name, "--check"], env=check_env(env))
     checks.ok(result.returncode == CHECK_OK, f"{where}: llm-sidecar --check refused {resource['metadata']['name']}: {result.stdout}{result.stderr}")
     return config
 
@@ -227,18 +291,81 @@ def check_pod(checks, resource, config, expected, where):
             checks.ok(hints == expected, f"{where}: app {app['name']} env hints {hints} do not match the config {expected}")
 
 
+def gateway_container(resource):
+    spec = pod_spec(resource)
+    containers = (spec.get("initContainers") or []) + (spec.get("containers") or [])
+    return next((c for c in containers if c["name"] == SIDECAR), None)
+
+
+def literal_env(container):
+    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+
+def check_aws(checks, resources, expect, where):
+    """The EKS identity of the chart's pods: the service account (created with the IRSA
+    annotation, or named), the gateway's AWS_REGION, and with aws.webIdentity the projected
+    token mounted into the gateway only, with the env the AWS SDKs read. Returns the gateway's
+    env as the pod would have it (the webhook's additions included), for `--check`."""
+    accounts = {r["metadata"]["name"]: r for r in resources if r["kind"] == "ServiceAccount"}
+    account = expect["account"]
+    if expect["created"]:
+        created = accounts.get(account)
+        if checks.ok(created is not None, f"{where}: no ServiceAccount {account}: {sorted(accounts)}"):
+            annotations = created["metadata"].get("annotations", {})
+            checks.ok(annotations.get("eks.amazonaws.com/role-arn") == ROLE_ARN, f"{where}: ServiceAccount lacks the IRSA annotation: {annotations}")
+            checks.ok(created.get("automountServiceAccountToken") is False, f"{where}: ServiceAccount automounts its API token")
+    else:
+        checks.ok(not accounts, f"{where}: a ServiceAccount was rendered though serviceAccount.create is false: {sorted(accounts)}")
+    pod_env = {}
+    workloads = [r for r in resources if r["kind"] in WORKLOAD_KINDS]
+    checks.ok(len(workloads) == 1, f"{where}: expected one workload, got {len(workloads)}")
+    for r in workloads:
+        spec = pod_spec(r)
+        name = f"{where} {r['kind']} {r['metadata']['name']}"
+        checks.ok(spec.get("serviceAccountName") == account, f"{name}: serviceAccountName {spec.get('serviceAccountName')!r}, expected {account!r}")
+        checks.ok(spec.get("automountServiceAccountToken") is False, f"{name}: the pod automounts the API token")
+        sidecar = gateway_container(r)
+        if not checks.ok(sidecar is not None, f"{name}: no gateway container"):
+            continue
+        env = literal_env(sidecar)
+        checks.ok(env.get("AWS_REGION") == "us-east-1", f"{name}: gateway lacks AWS_REGION: {env}")
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        mounts = {m["name"]: m for m in sidecar.get("volumeMounts", [])}
+        if expect["web_identity"]:
+            checks.ok(
+                env.get("AWS_ROLE_ARN") == ROLE_ARN and env.get("AWS_WEB_IDENTITY_TOKEN_FILE") == f"{AWS_TOKEN_DIR}/token",
+                f"{name}: gateway lacks the web-identity env: {env}",
+            )
+            mount = mounts.get(AWS_TOKEN_VOLUME, {})
+            checks.ok(mount.get("mountPath") == AWS_TOKEN_DIR and mount.get("readOnly") is True, f"{name}: token mount {mount}")
+            sources = volumes.get(AWS_TOKEN_VOLUME, {}).get("projected", {}).get("sources", [])
+            token = sources[0].get("serviceAccountToken", {}) if len(sources) == 1 else {}
+            checks.ok(
+                token == {"audience": "sts.amazonaws.com", "expirationSeconds": 86400, "path": "token"},
+                f"{name}: the token volume is not a projected STS token: {volumes.get(AWS_TOKEN_VOLUME)}",
+            )
+            others = [c["name"] for c in spec.get("containers", []) if c["name"] != SIDECAR
+                      and any(m["name"] == AWS_TOKEN_VOLUME for m in c.get("volumeMounts", []))]
+            checks.ok(not others, f"{name}: containers other than the gateway mount the AWS token: {others}")
+        else:
+            checks.ok(AWS_TOKEN_VOLUME not in volumes and AWS_TOKEN_VOLUME not in mounts, f"{name}: a token volume without aws.webIdentity")
+            checks.ok("AWS_ROLE_ARN" not in env, f"{name}: AWS_ROLE_ARN without aws.webIdentity")
+        pod_env = {**expect["webhook_env"], **env}
+    return pod_env
+
+
 def template(helm, chart, extra, checks, where, release=RELEASE):
     result = run([helm, "template", release, str(chart), *extra])
     checks.ok(result.returncode == 0, f"{where}: helm template failed: {result.stderr}")
     return docs(result.stdout) if result.returncode == 0 else []
 
 
-def check_rendered(checks, binary, resources, versions, expected, where):
+def check_rendered(checks, binary, resources, versions, expected, where, env=None):
     configs = {}
     for r in resources:
         validate(checks, r, versions, where)
         if r["kind"] == "ConfigMap":
-            configs[r["metadata"]["name"]] = check_config(checks, binary, r, where)
+            configs[r["metadata"]["name"]] = check_config(checks, binary, r, where, env)
     for r in resources:
         if r["kind"] in WORKLOAD_KINDS:
             volumes = {v["name"]: v for v in pod_spec(r).get("volumes", [])}
@@ -262,6 +389,22 @@ def app_chart(helm, checks, work):
         standalone.returncode != 0 and "set llm-sidecar.mode=library" in standalone.stderr,
         f"my-app: a standalone dependency was not refused: {standalone.stderr}",
     )
+    # The app's service account is the pod's identity: the dependency refuses its own.
+    account = run([helm, "template", "shop", str(chart), "--set", "llm-sidecar.serviceAccount.create=true"])
+    checks.ok(
+        account.returncode != 0 and "annotate the app's service account" in account.stderr,
+        f"my-app: a service account of the dependency was not refused: {account.stderr}",
+    )
+    # Without the webhook, aws.webIdentity gives the injected gateway (only) the token and env.
+    aws = template(helm, chart, ["--kube-version", OLDEST_NATIVE, "--set", f"llm-sidecar.aws.webIdentity.roleArn={ROLE_ARN}"],
+                   checks, "my-app web-identity", release="shop")
+    for r in (r for r in aws if r["kind"] in WORKLOAD_KINDS):
+        sidecar = gateway_container(r)
+        env = literal_env(sidecar) if sidecar else {}
+        volumes = {v["name"] for v in pod_spec(r).get("volumes", [])}
+        checks.ok(env.get("AWS_ROLE_ARN") == ROLE_ARN and AWS_TOKEN_VOLUME in volumes, f"my-app: the injected gateway lacks the web-identity token: {env} {volumes}")
+        app = [c for c in pod_spec(r)["containers"] if c["name"] == "app"]
+        checks.ok(app and not any(m["name"] == AWS_TOKEN_VOLUME for m in app[0].get("volumeMounts", [])), "my-app: the app mounts the AWS token")
     return template(helm, chart, ["--kube-version", OLDEST_NATIVE], checks, "my-app", release="shop")
 
 
@@ -388,6 +531,10 @@ def main():
             check_rendered(checks, args.bin, rendered, versions, expected, f"{version} {name}")
             if "dashboards.enabled=true" in extra:
                 check_observability(checks, rendered, f"{version} {name}")
+        for name, extra, versions, expected, expect in AWS_CASES:
+            rendered = template(helm, CHART, extra, checks, name)
+            pod_env = check_aws(checks, rendered, expect, f"{version} {name}")
+            check_rendered(checks, args.bin, rendered, versions, expected, f"{version} {name}", env=pod_env)
         with tempfile.TemporaryDirectory() as work:
             check_rendered(checks, args.bin, app_chart(helm, checks, work), [OLDEST_NATIVE, NEWEST], "native", f"{version} my-app")
         for extra, message in REFUSED:

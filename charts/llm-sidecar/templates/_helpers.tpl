@@ -119,9 +119,24 @@ checksum/config: {{ include "llm-sidecar.config" . | sha256sum }}
 {{- end -}}
 {{- end -}}
 
+{{/* The service account of the chart's own pods: serviceAccount.name, else the resource name
+when the chart creates it; empty (the namespace's default) when neither. */}}
+{{- define "llm-sidecar.serviceAccountName" -}}
+{{- $sa := .values.serviceAccount | default dict -}}
+{{- if $sa.name -}}
+{{- $sa.name -}}
+{{- else if $sa.create -}}
+{{- include "llm-sidecar.fullname" . -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Pod spec fields shared by the Deployments this chart renders. */}}
 {{- define "llm-sidecar.podSpecCommon" -}}
 {{- $v := .values -}}
+{{- with include "llm-sidecar.serviceAccountName" . -}}
+serviceAccountName: {{ . }}
+automountServiceAccountToken: {{ $v.serviceAccount.automountServiceAccountToken }}
+{{ end -}}
 {{- with $v.imagePullSecrets -}}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}

@@ -60,9 +60,9 @@ and a plain one keeps accepting for drain.delaySeconds after SIGTERM anyway. */}
   restartPolicy: Always
   {{- end }}
   args: ["--config", "{{ include "llm-sidecar.configDir" . }}/config.yaml"]
-  {{- with $v.extraEnv }}
+  {{- with include "llm-sidecar.env" . | trim }}
   env:
-    {{- toYaml . | nindent 4 }}
+    {{- . | nindent 4 }}
   {{- end }}
   ports:
     {{- if not $sidecar }}
@@ -96,10 +96,46 @@ and a plain one keeps accepting for drain.delaySeconds after SIGTERM anyway. */}
       mountPath: {{ $v.secret.mountPath }}
       readOnly: true
     {{- end }}
+    {{- if include "llm-sidecar.webIdentity" . }}
+    - name: {{ include "llm-sidecar.awsTokenVolume" . }}
+      mountPath: {{ include "llm-sidecar.awsTokenDir" . }}
+      readOnly: true
+    {{- end }}
 {{- end -}}
 
-{{/* The pod volumes the sidecar needs: the socket directory (sidecar modes), its config and its
-Secret. The socket lives in memory: it is a rendezvous point, never data. */}}
+{{/* The gateway container's env: the AWS settings (aws.*), then extraEnv. Empty when neither is
+set. */}}
+{{- define "llm-sidecar.env" -}}
+{{- $aws := .values.aws | default dict -}}
+{{- with $aws.region }}
+- name: AWS_REGION
+  value: {{ . | quote }}
+{{- end }}
+{{- if include "llm-sidecar.webIdentity" . }}
+- name: AWS_ROLE_ARN
+  value: {{ $aws.webIdentity.roleArn | quote }}
+- name: AWS_WEB_IDENTITY_TOKEN_FILE
+  value: {{ printf "%s/token" (include "llm-sidecar.awsTokenDir" .) }}
+{{- end }}
+{{- with .values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* "true" when aws.webIdentity.roleArn is set: the gateway gets a projected token for STS. */}}
+{{- define "llm-sidecar.webIdentity" -}}
+{{- $aws := .values.aws | default dict -}}
+{{- if and $aws.webIdentity $aws.webIdentity.roleArn }}true{{ end -}}
+{{- end -}}
+
+{{/* The EKS pod identity webhook's own volume name and directory: when it runs anyway, it sees
+them and adds no second token. */}}
+{{- define "llm-sidecar.awsTokenVolume" -}}aws-iam-token{{- end -}}
+{{- define "llm-sidecar.awsTokenDir" -}}/var/run/secrets/eks.amazonaws.com/serviceaccount{{- end -}}
+
+{{/* The pod volumes the sidecar needs: the socket directory (sidecar modes), its config, its
+Secret and, with aws.webIdentity, the projected token for STS. The socket lives in memory: it is
+a rendezvous point, never data. */}}
 {{- define "llm-sidecar.volumes" -}}
 {{- if include "llm-sidecar.sidecarMode" . -}}
 - name: llm-sidecar-socket
@@ -116,6 +152,16 @@ Secret. The socket lives in memory: it is a rendezvous point, never data. */}}
     secretName: {{ . }}
     # Only the sidecar mounts it; readable by its non-root user without relying on fsGroup.
     defaultMode: 0444
+{{- end }}
+{{- if include "llm-sidecar.webIdentity" . }}
+- name: {{ include "llm-sidecar.awsTokenVolume" . }}
+  projected:
+    # The kubelet makes the token readable by the pod's fsGroup (the sidecar's group).
+    sources:
+      - serviceAccountToken:
+          audience: {{ .values.aws.webIdentity.audience }}
+          expirationSeconds: {{ int .values.aws.webIdentity.expirationSeconds }}
+          path: token
 {{- end }}
 {{- end -}}
 
