@@ -77,6 +77,21 @@ fn the_shipped_example_configs_are_valid() {
             "config/seed.yaml",
             vec![("OPENAI_API_KEY", "sk-x"), ("ANTHROPIC_API_KEY", "sk-y")],
         ),
+        // The env an EKS pod with IRSA gets (nothing is fetched by --check).
+        (
+            "config/bedrock.yaml",
+            vec![
+                ("AWS_REGION", "us-east-1"),
+                (
+                    "AWS_ROLE_ARN",
+                    "arn:aws:iam::111122223333:role/llm-sidecar-bedrock",
+                ),
+                (
+                    "AWS_WEB_IDENTITY_TOKEN_FILE",
+                    "/var/run/secrets/eks.amazonaws.com/serviceaccount/token",
+                ),
+            ],
+        ),
     ] {
         let path = format!("{root}/{file}");
         let (code, out) = run_to_exit(&["--config", &path, "--check"], &env);
