@@ -2,6 +2,7 @@
 //! fields the gateway does not know pass through untouched.
 
 pub mod anthropic;
+pub mod base64;
 pub mod chat;
 pub mod json;
 pub mod multipart;

@@ -1,7 +1,7 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::providers::translate::base64_encode;
+use crate::types::base64::encode as base64_encode;
 
 /// AWS's event-stream test vectors (aws-sdk-go's testdata; tests/fixtures/bedrock/PROVENANCE.md).
 const VECTORS: &str = concat!(
