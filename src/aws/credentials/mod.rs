@@ -250,7 +250,8 @@ fn base_source(
     Err(
         "no AWS credentials found: set access_key_id/secret_access_key, AWS_ACCESS_KEY_ID/\
          AWS_SECRET_ACCESS_KEY, IRSA (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE) or EKS Pod \
-         Identity (AWS_CONTAINER_CREDENTIALS_FULL_URI)"
+         Identity (AWS_CONTAINER_CREDENTIALS_FULL_URI), or give a Bedrock API key (api_key or \
+         AWS_BEARER_TOKEN_BEDROCK)"
             .into(),
     )
 }

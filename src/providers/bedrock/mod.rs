@@ -45,6 +45,8 @@ use wire::ConverseResponse;
 const SIGNING_SERVICE: &str = "bedrock";
 /// The header naming an error's type (`ThrottlingException:http://…`).
 const ERROR_TYPE_HEADER: &str = "x-amzn-errortype";
+/// The credential source named when none was found.
+const NO_SOURCE: &str = "the pod's environment";
 /// The SDKs' variable for a Bedrock API key (sent as a bearer token, nothing signed).
 const BEARER_ENV: &str = "AWS_BEARER_TOKEN_BEDROCK";
 
@@ -72,10 +74,45 @@ impl Bedrock {
                 client: UpstreamClient::new(config, endpoint, &[auth])?,
             });
         }
-        let signer = signer(&config.name, &settings)?;
+        // A pod without an AWS identity (no IRSA or Pod Identity environment, no keys) still
+        // starts and serves its other providers: this one answers each request with a 502 that
+        // says what is missing, and the operator sees it in the log at once.
+        let auth: Arc<dyn Authorize> = match signer(&config.name, &settings) {
+            Ok(signer) => signer,
+            Err(detail) => {
+                tracing::warn!(provider = %config.name, %detail, "Bedrock provider has no AWS credentials; its requests fail until it has");
+                Arc::new(NoCredentials {
+                    provider: config.name.clone(),
+                    detail,
+                })
+            }
+        };
         Ok(Self {
-            client: UpstreamClient::new(config, endpoint, &[])?.with_auth(signer),
+            client: UpstreamClient::new(config, endpoint, &[])?.with_auth(auth),
         })
+    }
+}
+
+/// The authorizer of a provider whose credentials could not be set up: every request fails
+/// with the reason.
+struct NoCredentials {
+    provider: String,
+    detail: String,
+}
+
+impl Authorize for NoCredentials {
+    fn authorize<'a>(
+        &'a self,
+        _: &'a Method,
+        _: &'a Uri,
+        _: &'a mut HeaderMap,
+        _: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), GatewayError>> {
+        Box::pin(std::future::ready(Err(GatewayError::UpstreamCredentials {
+            provider: self.provider.clone(),
+            source_name: NO_SOURCE.to_owned(),
+            detail: self.detail.clone(),
+        })))
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::common::aws::{FakeSts, StsState};
-use crate::common::client::{Via, post, sse_data};
+use crate::common::client::{Via, get, post, sse_data};
 use crate::common::gateway::{Options, server_yaml};
 use crate::common::{Gateway, Upstream, WAIT};
 use fake::{Keys, bedrock, check_signature, issued_by, keys_of, static_keys};
@@ -221,6 +221,34 @@ async fn the_error_type_header_decides_the_status() {
         .unwrap()
         .to_owned();
     assert!(message.contains("not ready"), "{message}");
+}
+
+/// A pod without any AWS identity still starts, stays ready and serves its other providers;
+/// the Bedrock provider's requests get a 502 that says what is missing.
+#[tokio::test]
+async fn a_pod_without_an_aws_identity_serves_its_other_providers() {
+    let upstream = Upstream::start(bedrock(static_keys())).await;
+    let rest = format!(
+        "providers:
+  - {{name: aws, type: bedrock, region: {REGION}, base_url: 'http://{}', models: [{CLAUDE}]}}
+  - {{name: local, type: mock, models: [local-model]}}
+",
+        upstream.addr
+    );
+    let gw = Gateway::start(&rest).await;
+    let via = Via::Unix(gw.unix.clone());
+    assert_eq!(get(&via, "/health/ready").await.status, 200);
+    let body = json!({"model": CLAUDE, "messages": [{"role": "user", "content": "Hi"}]});
+    let reply = post(&via, "/v1/chat/completions", &body).await;
+    assert_eq!(reply.status, 502, "{}", reply.text());
+    assert_eq!(
+        reply.json()["error"]["code"],
+        "upstream_credentials_unavailable"
+    );
+    assert!(reply.text().contains("AWS_ROLE_ARN"), "{}", reply.text());
+    assert_eq!(upstream.count(), 0);
+    let local = json!({"model": "local-model", "messages": [{"role": "user", "content": "Hi"}]});
+    assert_eq!(post(&via, "/v1/chat/completions", &local).await.status, 200);
 }
 
 #[tokio::test]
