@@ -141,6 +141,20 @@ impl Bedrock {
         )
         .await)
     }
+
+    /// [`Bedrock::post`] and the whole answer read (bounded, within the deadline).
+    async fn whole(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        deadline: Instant,
+    ) -> Result<(StatusCode, Bytes), GatewayError> {
+        let response = self.post(path, body, deadline).await?;
+        let status = response.status();
+        let body = response.into_body();
+        let bytes = call::read(&self.client, body, call::MAX_RESPONSE_BYTES, deadline).await?;
+        Ok((status, bytes))
+    }
 }
 
 /// The signers of the providers configured now, by provider name and settings: a reload that
@@ -255,15 +269,7 @@ impl Provider for Bedrock {
             if !request.stream {
                 let path = model_path(upstream_model, Operation::Converse)?;
                 let deadline = call::deadline(&self.client);
-                let answer = self.post(&path, body, deadline).await?;
-                let status = answer.status();
-                let bytes = call::read(
-                    &self.client,
-                    answer.into_body(),
-                    call::MAX_RESPONSE_BYTES,
-                    deadline,
-                )
-                .await?;
+                let (status, bytes) = self.whole(&path, body, deadline).await?;
                 let answer: ConverseResponse = call::parse_answer(&self.client.name, &bytes)?;
                 let completion = response::to_openai(&answer, upstream_model);
                 return Ok(Reply::Complete(Complete {
@@ -297,14 +303,7 @@ impl Provider for Bedrock {
             let mut answers = Vec::new();
             for body in embed::invoke_bodies(&input) {
                 let expected = body.texts();
-                let response = self.post(&path, call::encode(&body)?, deadline).await?;
-                let bytes = call::read(
-                    &self.client,
-                    response.into_body(),
-                    call::MAX_RESPONSE_BYTES,
-                    deadline,
-                )
-                .await?;
+                let (_, bytes) = self.whole(&path, call::encode(&body)?, deadline).await?;
                 answers.push((bytes, expected));
             }
             let read = answers
