@@ -96,7 +96,7 @@ pub enum GatewayError {
     },
     /// The upstream refused the gateway's own credentials (a gateway misconfiguration).
     #[error(
-        "Upstream provider `{provider}` rejected the gateway's credentials (HTTP {status}); check the provider's api_key in the gateway config."
+        "Upstream provider `{provider}` rejected the gateway's credentials (HTTP {status}); check the provider's api_key in the gateway config, or the permissions of the cloud identity the gateway signs with."
     )]
     UpstreamAuth {
         /// Provider name.
