@@ -210,7 +210,21 @@ fn stream_answer(model: &str, body: &Value) -> Canned {
     Canned::Binary(200, EVENT_STREAM, chunks, Duration::ZERO)
 }
 
-fn embeddings_answer(body: &Value) -> Canned {
+/// InvokeModel for embeddings: Titan takes one `inputText`, Cohere a batch of `texts` (and
+/// answers one vector per text).
+fn embeddings_answer(model: &str, body: &Value) -> Canned {
+    if model.starts_with("cohere.") {
+        let Some(texts) = body["texts"].as_array().filter(|t| !t.is_empty()) else {
+            return error(400, "ValidationException", "texts is required");
+        };
+        if body["input_type"].as_str().is_none() {
+            return error(400, "ValidationException", "input_type is required");
+        }
+        let vectors: Vec<Value> = texts.iter().map(|_| json!([0.1, 0.2, 0.3])).collect();
+        let answer =
+            json!({"embeddings": vectors, "id": "e-1", "response_type": "embeddings_floats"});
+        return Canned::Json(200, answer);
+    }
     if body.get("inputText").and_then(Value::as_str).is_none() {
         return error(400, "ValidationException", "inputText is required");
     }
@@ -243,7 +257,7 @@ pub fn bedrock(keys: Keys) -> impl Fn(&Recorded) -> Canned + Send + Sync + 'stat
             );
         }
         if op == "invoke" {
-            return embeddings_answer(&body);
+            return embeddings_answer(&model, &body);
         }
         if let Err(e) = check_converse(&body) {
             return error(400, "ValidationException", &e);

@@ -24,6 +24,7 @@ const KEY_ID: &str = "AKIDBEDROCKTEST";
 const SECRET: &str = "bedrock/secret+KEY0123456789";
 const CLAUDE: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";
 const TITAN: &str = "amazon.titan-embed-text-v2:0";
+const COHERE: &str = "cohere.embed-multilingual-v3";
 const PROFILE_ARN: &str =
     "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc";
 /// Model ids that make the fake misbehave.
@@ -39,7 +40,7 @@ fn providers(base_url: &str, credentials: &str) -> String {
     type: bedrock
     region: {REGION}
     base_url: '{base_url}'
-{credentials}    models: [{CLAUDE}, {TITAN}, {THROTTLED}, {EXCEPTION}, {BAD_CRC}, {NOT_READY}]
+{credentials}    models: [{CLAUDE}, {TITAN}, {COHERE}, {THROTTLED}, {EXCEPTION}, {BAD_CRC}, {NOT_READY}]
 models:
   - {{name: profile, deployments: [{{provider: aws, model: '{PROFILE_ARN}'}}]}}
 "
@@ -249,6 +250,20 @@ async fn a_pod_without_an_aws_identity_serves_its_other_providers() {
     assert_eq!(upstream.count(), 0);
     let local = json!({"model": "local-model", "messages": [{"role": "user", "content": "Hi"}]});
     assert_eq!(post(&via, "/v1/chat/completions", &local).await.status, 200);
+}
+
+#[tokio::test]
+async fn cohere_embeds_a_batch_in_one_call_with_estimated_usage() {
+    let (upstream, gw) = gateway(static_keys()).await;
+    let body = json!({"model": COHERE, "input": ["one", "two", "three"]});
+    let reply = post(&Via::Unix(gw.unix.clone()), "/v1/embeddings", &body).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let answer = reply.json();
+    assert_eq!(answer["data"].as_array().unwrap().len(), 3);
+    assert_eq!(answer["data"][2]["index"], 2);
+    assert!(answer["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(upstream.count(), 1);
+    assert_eq!(upstream.last().json()["input_type"], "search_document");
 }
 
 #[tokio::test]
