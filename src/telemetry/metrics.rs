@@ -190,6 +190,10 @@ fn describe() {
         "Failed or timed-out calls to the shared store (Redis), by operation."
     );
     metrics::describe_counter!(CONFIG_RELOADS, "Config reload attempts by result.");
+    metrics::describe_counter!(
+        crate::aws::credentials::REFRESH_FAILURES,
+        "Failed fetches of cloud credentials (STS, the Pod Identity agent), by provider and source."
+    );
     metrics::describe_gauge!(
         CONFIG_LAST_SUCCESS,
         metrics::Unit::Seconds,
