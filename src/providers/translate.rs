@@ -162,6 +162,7 @@ pub fn assistant_message(
         refusal: None,
         tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
         reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
+        thinking_blocks: None,
     }
 }
 

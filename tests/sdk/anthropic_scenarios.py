@@ -72,6 +72,24 @@ def tools():
     check(m.content, "no answer to the tool result")
 
 
+def thinking_tools():
+    """Extended thinking through a tool call: the signed thinking block must go back with the
+    turn that made the call (Claude refuses the follow-up otherwise)."""
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    question = [{"role": "user", "content": "Weather in Paris?"}]
+    m = client.messages.create(model=MODEL, max_tokens=2048, thinking=thinking, tools=TOOLS, messages=question)
+    signed = [b for b in m.content if b.type == "thinking" and b.signature]
+    check(signed, f"no signed thinking block: {m.content}")
+    uses = [b for b in m.content if b.type == "tool_use"]
+    check(uses, f"no tool use: {m.content}")
+    follow_up = question + [
+        {"role": "assistant", "content": [b.model_dump() for b in m.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": uses[0].id, "content": "18C"}]},
+    ]
+    m = client.messages.create(model=MODEL, max_tokens=2048, thinking=thinking, tools=TOOLS, messages=follow_up)
+    check(m.content, "no answer to the tool result")
+
+
 def count_tokens():
     r = client.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": "Hello there, how are you?"}])
     check(r.input_tokens > 0, f"count {r}")
@@ -86,7 +104,7 @@ def errors():
         check(False, "unknown model did not raise NotFoundError")
 
 
-SCENARIOS = {f.__name__: f for f in (create, stream, tools, count_tokens, errors)}
+SCENARIOS = {f.__name__: f for f in (create, stream, tools, thinking_tools, count_tokens, errors)}
 
 if __name__ == "__main__":
     for name in sys.argv[1:]:

@@ -17,7 +17,8 @@ use crate::types::anthropic::{
 };
 use crate::types::chat::{
     ChatCompletionRequest, ChatDialect, Content, ContentPart, FunctionCall, FunctionDef, ImageUrl,
-    Message, NamedFunction, NamedToolChoice, Role, Stop, StreamOptions, Tool, ToolCall, ToolChoice,
+    Message, NamedFunction, NamedToolChoice, Role, Stop, StreamOptions, THINKING_BLOCKS,
+    THINKING_SETTINGS, Tool, ToolCall, ToolChoice,
 };
 use crate::types::json::{MAX_REQUEST_VALUES, values_within};
 use crate::types::request::{check_max_tokens, check_model};
@@ -166,7 +167,7 @@ pub fn to_openai(
         turn_messages(i, turn, &mut messages)?;
     }
     if !markers {
-        strip_cache_markers(&mut messages);
+        strip_translated_only(&mut messages);
     }
     let tools = request
         .tools
@@ -182,6 +183,10 @@ pub fn to_openai(
     let mut extra = Map::new();
     if let (Some(top_k), false) = (request.top_k, openai_native) {
         extra.insert("top_k".to_owned(), Value::from(top_k));
+    }
+    // Claude's own thinking settings, for an adapter that reaches Claude (LiteLLM's `thinking`).
+    if let (Some(thinking), true) = (request.thinking, markers) {
+        extra.insert(THINKING_SETTINGS.to_owned(), thinking);
     }
     let stream = request.stream == Some(true);
     Ok(ChatCompletionRequest {
@@ -248,9 +253,11 @@ fn system_message(system: &System, markers: bool) -> Option<Message> {
     }
 }
 
-/// Removes every cache marker (for upstreams that do not take them).
-fn strip_cache_markers(messages: &mut [Message]) {
+/// Removes what only a translating adapter has a place for: cache markers and signed thinking
+/// blocks.
+fn strip_translated_only(messages: &mut [Message]) {
     for message in messages {
+        message.extra.remove(THINKING_BLOCKS);
         if let Some(Content::Parts(parts)) = &mut message.content {
             for part in parts {
                 if let ContentPart::Text { cache_control, .. } = part {
@@ -420,7 +427,8 @@ fn document_part(source: &Value) -> Option<ContentPart> {
 }
 
 /// An assistant turn: text blocks become the content, `tool_use` blocks the tool calls (ids
-/// kept, so the `tool_result`s that answer them still match); thinking is dropped.
+/// kept, so the `tool_result`s that answer them still match), thinking blocks (with their
+/// signatures) `thinking_blocks`, which only a translating adapter keeps.
 fn assistant_turn(
     i: usize,
     content: AnthropicContent,
@@ -428,9 +436,13 @@ fn assistant_turn(
 ) -> Result<(), GatewayError> {
     let mut texts = Vec::new();
     let mut calls = Vec::new();
+    let mut thinking = Vec::new();
     for (j, block) in content.into_blocks().into_iter().enumerate() {
         match block {
             Block::Text { text, .. } => texts.push(text),
+            block @ (Block::Thinking { .. } | Block::RedactedThinking { .. }) => {
+                thinking.extend(serde_json::to_value(block).ok());
+            }
             Block::ToolUse { id, name, input } => calls.push(ToolCall {
                 id,
                 kind: FUNCTION.to_owned(),
@@ -439,7 +451,6 @@ fn assistant_turn(
                     arguments: input.to_string(),
                 },
             }),
-            Block::Thinking { .. } | Block::RedactedThinking { .. } => {}
             _ => {
                 return Err(invalid(
                     &format!("messages.{i}.content.{j}"),
@@ -451,11 +462,17 @@ fn assistant_turn(
     if texts.is_empty() && calls.is_empty() {
         return Ok(());
     }
-    out.push(Message {
+    let mut message = Message {
         content: (!texts.is_empty()).then(|| Content::Text(texts.join("\n"))),
         tool_calls: (!calls.is_empty()).then_some(calls),
         ..Message::text(Role::Assistant, "")
-    });
+    };
+    if !thinking.is_empty() {
+        message
+            .extra
+            .insert(THINKING_BLOCKS.to_owned(), Value::Array(thinking));
+    }
+    out.push(message);
     Ok(())
 }
 

@@ -78,7 +78,17 @@ pub fn from_completion(completion: ChatCompletion) -> MessagesResponse {
 /// Content blocks in Anthropic's order: thinking, text, tool calls.
 fn blocks(message: ResponseMessage) -> Vec<Block> {
     let mut blocks = Vec::new();
-    if let Some(reasoning) = message.reasoning_content.filter(|r| !r.is_empty()) {
+    // Signed thinking blocks, as Claude wrote them, else the reasoning text unsigned.
+    let signed: Vec<Block> = message
+        .thinking_blocks
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|b| serde_json::from_value(b).ok())
+        .filter(|b| matches!(b, Block::Thinking { .. } | Block::RedactedThinking { .. }))
+        .collect();
+    if !signed.is_empty() {
+        blocks.extend(signed);
+    } else if let Some(reasoning) = message.reasoning_content.filter(|r| !r.is_empty()) {
         blocks.push(Block::Thinking {
             thinking: reasoning,
             signature: String::new(),
@@ -184,6 +194,30 @@ mod tests {
         assert_eq!(message_id("gen-1.2/x"), "msg_gen-12x");
         let fresh = message_id("");
         assert!(fresh.starts_with("msg_") && fresh.len() > MESSAGE_ID_PREFIX.len());
+    }
+
+    #[test]
+    fn signed_thinking_blocks_come_back_as_written() {
+        let completion: ChatCompletion = serde_json::from_value(serde_json::json!({
+            "id": "chatcmpl-x", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                "role": "assistant", "content": "Hi", "reasoning_content": "hmm",
+                "thinking_blocks": [
+                    {"type": "thinking", "thinking": "hmm", "signature": "sig"},
+                    {"type": "redacted_thinking", "data": "xyz"},
+                    {"type": "unknown"}]
+            }}]
+        }))
+        .unwrap();
+        let message = serde_json::to_value(from_completion(completion)).unwrap();
+        assert_eq!(
+            message["content"],
+            serde_json::json!([
+                {"type": "thinking", "thinking": "hmm", "signature": "sig"},
+                {"type": "redacted_thinking", "data": "xyz"},
+                {"type": "text", "text": "Hi"}
+            ])
+        );
     }
 
     #[test]

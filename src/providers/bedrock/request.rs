@@ -12,8 +12,9 @@ use serde_json::{Value, json};
 
 use super::wire::{
     ContentBlock, ConverseRequest, Empty, ImageBlock, ImageSource, InferenceConfig, InputSchema,
-    JsonSchema, Message, NamedTool, OutputConfig, OutputFormat, OutputStructure, SystemBlock, Tool,
-    ToolChoice, ToolConfig, ToolResultBlock, ToolResultContent, ToolSpec, ToolUseBlock,
+    JsonSchema, Message, NamedTool, OutputConfig, OutputFormat, OutputStructure,
+    ReasoningContentBlock, ReasoningText, SystemBlock, Tool, ToolChoice, ToolConfig,
+    ToolResultBlock, ToolResultContent, ToolSpec, ToolUseBlock,
 };
 use crate::error::GatewayError;
 use crate::providers::anthropic::request::FALLBACK_MAX_TOKENS;
@@ -21,7 +22,10 @@ use crate::providers::translate::{
     arguments_object, claude_thinking_budget, is_system, parse_data_url, tool_id,
     unsupported_tool_choice,
 };
-use crate::types::chat::{self, ChatCompletionRequest, ContentPart, ResponseFormat, Role};
+use crate::types::chat::{
+    self, ChatCompletionRequest, ContentPart, REDACTED_THINKING, ResponseFormat, Role, THINKING,
+    THINKING_BLOCKS, THINKING_SETTINGS,
+};
 
 /// Converse's role for the user's turns (and tool results).
 pub const USER: &str = "user";
@@ -48,11 +52,7 @@ pub fn to_converse(
         ));
     }
     let messages = turns(&request.messages)?;
-    let thinking = request
-        .reasoning_effort
-        .as_deref()
-        .filter(|_| model_id.contains(CLAUDE_MARKER))
-        .and_then(claude_thinking_budget);
+    let thinking = thinking_budget(request).filter(|_| model_id.contains(CLAUDE_MARKER));
     Ok(ConverseRequest {
         system: system(&request.messages),
         inference_config: inference_config(request, thinking),
@@ -62,6 +62,21 @@ pub fn to_converse(
         output_config: output_config(request.response_format.as_ref())?,
         messages,
     })
+}
+
+/// Claude's thinking budget: the client's own `thinking` settings (Anthropic's, which LiteLLM
+/// takes too) when enabled, else its `reasoning_effort` by the shared table.
+fn thinking_budget(request: &ChatCompletionRequest) -> Option<u64> {
+    let settings = request.extra.get(THINKING_SETTINGS);
+    let enabled = settings.is_some_and(|s| s["type"] == "enabled");
+    match settings.and_then(|s| s["budget_tokens"].as_u64()) {
+        Some(budget) if enabled => Some(budget),
+        _ if settings.is_some() => None,
+        _ => request
+            .reasoning_effort
+            .as_deref()
+            .and_then(claude_thinking_budget),
+    }
 }
 
 /// The system/developer messages' text, with a cache checkpoint after each part that carries
@@ -208,7 +223,15 @@ fn image_format(mime: &str) -> Option<&'static str> {
 
 /// The model's turn: its text, then one `toolUse` per call.
 fn assistant_blocks(message: &chat::Message) -> Vec<ContentBlock> {
-    let mut blocks = Vec::new();
+    // Claude's signed thinking goes back first, as it was written (Claude checks it).
+    let mut blocks: Vec<ContentBlock> = message
+        .extra
+        .get(THINKING_BLOCKS)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(reasoning_block)
+        .collect();
     let text = message.text_content();
     if !text.is_empty() {
         blocks.push(ContentBlock::text(text));
@@ -228,6 +251,29 @@ fn assistant_blocks(message: &chat::Message) -> Vec<ContentBlock> {
             }),
     );
     blocks
+}
+
+/// A signed thinking block (`thinking_blocks`) as Converse's `reasoningContent`.
+fn reasoning_block(block: &Value) -> Option<ContentBlock> {
+    let text = |key: &str| block[key].as_str().map(str::to_owned);
+    let reasoning = match block["type"].as_str()? {
+        THINKING => ReasoningContentBlock {
+            reasoning_text: Some(ReasoningText {
+                text: text(THINKING)?,
+                signature: text("signature").filter(|s| !s.is_empty()),
+            }),
+            redacted_content: None,
+        },
+        REDACTED_THINKING => ReasoningContentBlock {
+            reasoning_text: None,
+            redacted_content: Some(text("data")?),
+        },
+        _ => return None,
+    };
+    Some(ContentBlock {
+        reasoning_content: Some(reasoning),
+        ..ContentBlock::default()
+    })
 }
 
 /// A tool message as a `toolResult`. Its text goes as `text`, never as `json`: not every model

@@ -1,12 +1,16 @@
 //! Bedrock Converse answer → OpenAI chat completion, and the pieces the stream translator
 //! shares: stop reasons and usage. Pure functions.
 
+use serde_json::{Value, json};
+
 use super::wire::{ContentBlock, ConverseResponse, TokenUsage};
 use crate::clock::unix_now;
 use crate::providers::translate::{assistant_message, new_completion_id};
 use crate::types::Usage;
 use crate::types::anthropic::AnthropicUsage;
-use crate::types::chat::{ChatCompletion, Choice, FunctionCall, ToolCall};
+use crate::types::chat::{
+    ChatCompletion, Choice, FunctionCall, REDACTED_THINKING, THINKING, ToolCall,
+};
 use crate::types::usage::OpenAiUsage;
 
 /// Converse `stopReason` → OpenAI `finish_reason` (unknown values, and a malformed model
@@ -43,7 +47,8 @@ pub fn to_openai(response: &ConverseResponse, model: &str) -> ChatCompletion {
         .as_ref()
         .map_or(&[][..], |m| m.content.as_slice());
     let (text, reasoning, tool_calls) = read_blocks(blocks);
-    let message = assistant_message(text, reasoning, tool_calls);
+    let mut message = assistant_message(text, reasoning, tool_calls);
+    message.thinking_blocks = thinking_blocks(blocks);
     ChatCompletion {
         id: new_completion_id(),
         object: "chat.completion".to_owned(),
@@ -57,6 +62,26 @@ pub fn to_openai(response: &ConverseResponse, model: &str) -> ChatCompletion {
         }],
         usage: response.usage.as_ref().map(|u| OpenAiUsage::from(usage(u))),
     }
+}
+
+/// The reasoning blocks as thinking blocks with their signatures (redacted ones with their
+/// data), when the model signed any: a client that sends them back keeps a thinking
+/// conversation going through tool calls.
+fn thinking_blocks(blocks: &[ContentBlock]) -> Option<Vec<Value>> {
+    let thinking: Vec<Value> = blocks
+        .iter()
+        .filter_map(|b| b.reasoning_content.as_ref())
+        .filter_map(|r| {
+            match (&r.reasoning_text, &r.redacted_content) {
+            (Some(text), _) => text.signature.as_ref().map(|signature| {
+                json!({"type": THINKING, "thinking": text.text, "signature": signature})
+            }),
+            (None, Some(data)) => Some(json!({"type": REDACTED_THINKING, "data": data})),
+            (None, None) => None,
+        }
+        })
+        .collect();
+    (!thinking.is_empty()).then_some(thinking)
 }
 
 /// The answer text, the reasoning text and the tool calls of the model's blocks (other blocks,

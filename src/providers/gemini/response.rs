@@ -142,6 +142,7 @@ fn assistant(
         refusal: None,
         tool_calls,
         reasoning_content: reasoning,
+        thinking_blocks: None,
     }
 }
 

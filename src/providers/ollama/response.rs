@@ -107,6 +107,7 @@ pub fn chat_completion(
                     .and_then(|m| m.thinking.as_deref())
                     .filter(|t| !t.is_empty())
                     .map(str::to_owned),
+                thinking_blocks: None,
                 tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
             },
             logprobs: None,

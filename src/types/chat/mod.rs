@@ -13,8 +13,12 @@ mod stream;
 mod tools;
 
 pub use message::{Content, ContentPart, ImageUrl, Message, Role};
-pub use request::{ChatCompletionRequest, JsonSchemaFormat, ResponseFormat, Stop, StreamOptions};
-pub use response::{ChatCompletion, Choice, ResponseMessage};
+pub use request::{
+    ChatCompletionRequest, JsonSchemaFormat, ResponseFormat, Stop, StreamOptions, THINKING_SETTINGS,
+};
+pub use response::{
+    ChatCompletion, Choice, REDACTED_THINKING, ResponseMessage, THINKING, THINKING_BLOCKS,
+};
 pub use stream::{ChatChunk, ChunkChoice, Delta, FunctionDelta, ToolCallDelta};
 pub use tools::{
     FunctionCall, FunctionDef, NamedFunction, NamedToolChoice, Tool, ToolCall, ToolChoice,

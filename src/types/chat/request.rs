@@ -11,6 +11,10 @@ use serde_json::{Map, Value};
 
 use super::{Message, Tool, ToolChoice};
 
+/// The request field (LiteLLM's, kept in `extra`) with Claude's own thinking settings,
+/// `{"type": "enabled", "budget_tokens": n}`, for adapters that reach Claude.
+pub const THINKING_SETTINGS: &str = "thinking";
+
 /// `POST /v1/chat/completions` body.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 pub struct ChatCompletionRequest {

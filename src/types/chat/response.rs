@@ -43,6 +43,14 @@ pub struct Choice {
     pub logprobs: Option<Value>,
 }
 
+/// The field of an assistant message (in an answer, and in a request's history) holding
+/// Claude's signed thinking blocks.
+pub const THINKING_BLOCKS: &str = "thinking_blocks";
+/// `type` of a thinking block in [`THINKING_BLOCKS`].
+pub const THINKING: &str = "thinking";
+/// `type` of a redacted thinking block in [`THINKING_BLOCKS`].
+pub const REDACTED_THINKING: &str = "redacted_thinking";
+
 /// The assistant message of an answer.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 pub struct ResponseMessage {
@@ -57,6 +65,11 @@ pub struct ResponseMessage {
     /// Reasoning text (a common non-standard extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
+    /// Claude's thinking blocks with their signatures (LiteLLM's extension:
+    /// `{"type": "thinking", "thinking", "signature"}` or `{"type": "redacted_thinking", "data"}`),
+    /// which the model needs back verbatim in a later turn of a conversation that thinks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_blocks: Option<Vec<Value>>,
 }
 
 #[cfg(test)]

@@ -105,7 +105,9 @@ fn percent_decode(text: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|e| e.to_string())
 }
 
-/// Converse's rules for a body: no `model`, turns alternating from `user`, every block known.
+/// Converse's rules for a body: no `model`, turns alternating from `user`, every block known,
+/// and with Claude's thinking on, every assistant turn that called a tool starts with the
+/// signed thinking that led to the call (Claude refuses the request otherwise).
 fn check_converse(body: &Value) -> Result<(), String> {
     for key in ["model", "stream", "max_tokens", "tools"] {
         if body.get(key).is_some() {
@@ -130,6 +132,25 @@ fn check_converse(body: &Value) -> Result<(), String> {
             {
                 return Err(format!("unknown content block {block}"));
             }
+        }
+    }
+    if body["additionalModelRequestFields"]["thinking"]["type"] == "enabled" {
+        check_thinking_replayed(messages)?;
+    }
+    Ok(())
+}
+
+fn check_thinking_replayed(messages: &[Value]) -> Result<(), String> {
+    for (i, message) in messages.iter().enumerate() {
+        let blocks = message["content"]
+            .as_array()
+            .ok_or("content must be a list")?;
+        let calls = blocks.iter().any(|b| b.get("toolUse").is_some());
+        let signature = &blocks[0]["reasoningContent"]["reasoningText"]["signature"];
+        if calls && signature.as_str().is_none_or(str::is_empty) {
+            return Err(format!(
+                "messages[{i}]: a turn with tool use must start with its signed thinking"
+            ));
         }
     }
     Ok(())

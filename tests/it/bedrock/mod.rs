@@ -108,7 +108,13 @@ async fn the_openai_sdk_against_bedrock() {
 #[tokio::test]
 async fn the_anthropic_sdk_against_bedrock() {
     let (upstream, gw) = gateway(static_keys()).await;
-    let scenarios = ["create", "stream", "tools", "count_tokens"];
+    let scenarios = [
+        "create",
+        "stream",
+        "tools",
+        "thinking_tools",
+        "count_tokens",
+    ];
     crate::sdk::run(
         "anthropic_scenarios.py",
         &gw,

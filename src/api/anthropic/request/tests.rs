@@ -76,6 +76,26 @@ fn cache_markers_reach_upstreams_that_cache_and_not_openai() {
 }
 
 #[test]
+fn signed_thinking_and_its_settings_reach_translating_adapters_only() {
+    let thinking = json!({"type": "enabled", "budget_tokens": 1024});
+    let signed = json!({"type": "thinking", "thinking": "hmm", "signature": "sig"});
+    let mut body = base(json!([
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": [signed, {"type": "text", "text": "a"}]},
+        {"role": "user", "content": "more"}]));
+    body["thinking"] = thinking.clone();
+    let kept = translate(body.clone(), ChatDialect::Translated);
+    assert_eq!(kept["thinking"], thinking);
+    assert_eq!(kept["messages"][1]["thinking_blocks"], json!([signed]));
+    assert_eq!(kept["messages"][1]["content"], "a");
+    for dialect in [ChatDialect::Native, ChatDialect::Compatible] {
+        let openai = translate(body.clone(), dialect);
+        assert!(openai.get("thinking").is_none(), "{dialect:?}");
+        assert!(openai["messages"][1].get("thinking_blocks").is_none());
+    }
+}
+
+#[test]
 fn stream_asks_for_usage_and_metadata_becomes_user() {
     let mut body = base(json!([{"role": "user", "content": "hi"}]));
     body["stream"] = json!(true);

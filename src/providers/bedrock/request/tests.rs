@@ -41,6 +41,34 @@ fn table() {
             "meta.llama3-8b-instruct-v1:0",
             json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}]}),
         ),
+        // Claude's own thinking settings win over `reasoning_effort`; signed thinking from an
+        // earlier turn goes back first in that turn, as it was written.
+        (
+            json!({"model": "m", "max_tokens": 2000, "reasoning_effort": "high",
+                   "thinking": {"type": "enabled", "budget_tokens": 1024},
+                   "messages": [user("q"),
+                       {"role": "assistant", "content": "a", "thinking_blocks": [
+                           {"type": "thinking", "thinking": "hmm", "signature": "sig"},
+                           {"type": "redacted_thinking", "data": "xyz"}]},
+                       user("more")]}),
+            claude,
+            json!({"messages": [
+                       {"role": "user", "content": [{"text": "q"}]},
+                       {"role": "assistant", "content": [
+                           {"reasoningContent": {"reasoningText": {"text": "hmm", "signature": "sig"}}},
+                           {"reasoningContent": {"redactedContent": "xyz"}},
+                           {"text": "a"}]},
+                       {"role": "user", "content": [{"text": "more"}]}],
+                   "inferenceConfig": {"maxTokens": 2000},
+                   "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 1024}}}),
+        ),
+        // Thinking turned off by the client's settings, whatever the effort says.
+        (
+            json!({"model": "m", "reasoning_effort": "high", "thinking": {"type": "disabled"},
+                   "messages": [user("q")]}),
+            claude,
+            json!({"messages": [{"role": "user", "content": [{"text": "q"}]}]}),
+        ),
         // Cache markers (Anthropic's `cache_control`) become checkpoints after their text.
         (
             json!({"model": "m", "messages": [

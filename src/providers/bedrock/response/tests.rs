@@ -32,7 +32,10 @@ fn answers() {
                "choices": [{"index": 0, "message": {"role": "assistant", "content": "Let me look that up.", "refusal": null,
                             "tool_calls": [{"id": "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q", "type": "function",
                                             "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}],
-                            "reasoning_content": "The user wants the weather in Paris."},
+                            "reasoning_content": "The user wants the weather in Paris.",
+                            "thinking_blocks": [{"type": "thinking",
+                                "thinking": "The user wants the weather in Paris.",
+                                "signature": "EqQBCkYIBxgCKkBfakeSignature"}]},
                             "finish_reason": "tool_calls", "logprobs": null}],
                "usage": {"prompt_tokens": 3088, "completion_tokens": 54, "total_tokens": 3142,
                          "prompt_tokens_details": {"cached_tokens": 2048}, "completion_tokens_details": {"reasoning_tokens": 0}}})
