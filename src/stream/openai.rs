@@ -255,6 +255,18 @@ impl ChunkWriter {
         )
     }
 
+    /// The signature of the thinking streamed so far, or a redacted thinking block: one
+    /// `thinking_blocks` entry (see [`crate::types::chat::THINKING_BLOCKS`]).
+    pub fn thinking_block(&self, block: serde_json::Value) -> Bytes {
+        self.delta(
+            Delta {
+                thinking_blocks: Some(vec![block]),
+                ..Delta::default()
+            },
+            None,
+        )
+    }
+
     /// The first fragment of tool call `index`: id, type, name and empty arguments.
     pub fn tool_start(&self, index: u32, id: &str, name: &str) -> Bytes {
         self.tool_delta(ToolCallDelta {

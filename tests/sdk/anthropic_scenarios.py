@@ -90,6 +90,17 @@ def thinking_tools():
     check(m.content, "no answer to the tool result")
 
 
+def thinking_stream():
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    with client.messages.stream(
+        model=MODEL, max_tokens=2048, thinking=thinking, messages=[{"role": "user", "content": "Hi"}]
+    ) as s:
+        final = s.get_final_message()
+    signed = [b for b in final.content if b.type == "thinking" and b.thinking and b.signature]
+    check(signed, f"no signed thinking streamed: {final.content}")
+    check(any(b.type == "text" and b.text for b in final.content), f"no text: {final.content}")
+
+
 def count_tokens():
     r = client.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": "Hello there, how are you?"}])
     check(r.input_tokens > 0, f"count {r}")
@@ -104,7 +115,9 @@ def errors():
         check(False, "unknown model did not raise NotFoundError")
 
 
-SCENARIOS = {f.__name__: f for f in (create, stream, tools, thinking_tools, count_tokens, errors)}
+SCENARIOS = {
+    f.__name__: f for f in (create, stream, tools, thinking_tools, thinking_stream, count_tokens, errors)
+}
 
 if __name__ == "__main__":
     for name in sys.argv[1:]:

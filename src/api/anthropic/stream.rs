@@ -8,6 +8,7 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::error::ERROR as ERROR_EVENT;
 use super::response::{ASSISTANT, END_TURN, MESSAGE_TYPE, empty_input, message_id, stop_reason};
@@ -22,7 +23,7 @@ use crate::types::anthropic::{
     AnthropicUsage, Block, BlockDelta, ErrorBody, ErrorDetail, MessageDeltaBody, MessagesResponse,
     StreamEvent,
 };
-use crate::types::chat::{ChunkChoice, Delta, ToolCallDelta};
+use crate::types::chat::{ChunkChoice, Delta, REDACTED_THINKING, THINKING, ToolCallDelta};
 
 /// `output_tokens` of `message_start`, before anything was generated (Anthropic sends 1 too).
 const INITIAL_OUTPUT_TOKENS: u64 = 1;
@@ -34,6 +35,8 @@ enum Open {
     Text(u32),
     /// A thinking block (from `reasoning_content`) at this index.
     Thinking(u32),
+    /// A redacted thinking block (whole at its start) at this index.
+    Redacted(u32),
     /// A `tool_use` block at `index` for OpenAI tool call `call`.
     Tool { index: u32, call: u32 },
 }
@@ -41,7 +44,10 @@ enum Open {
 impl Open {
     fn index(self) -> u32 {
         match self {
-            Self::Text(index) | Self::Thinking(index) | Self::Tool { index, .. } => index,
+            Self::Text(index)
+            | Self::Thinking(index)
+            | Self::Redacted(index)
+            | Self::Tool { index, .. } => index,
         }
     }
 }
@@ -184,6 +190,9 @@ impl ToAnthropic {
             let delta = BlockDelta::ThinkingDelta { thinking };
             emit(out, &StreamEvent::ContentBlockDelta { index, delta });
         }
+        for block in delta.thinking_blocks.unwrap_or_default() {
+            self.thinking_block(&block, out);
+        }
         for text in [delta.content, delta.refusal].into_iter().flatten() {
             if !text.is_empty() {
                 let index = self.open_block(Open::Text(self.next_index), out);
@@ -193,6 +202,34 @@ impl ToAnthropic {
         }
         for call in delta.tool_calls.unwrap_or_default() {
             self.tool_call(call, out);
+        }
+    }
+
+    /// A `thinking_blocks` entry: a signature ends the open thinking block's text (Anthropic's
+    /// `signature_delta`); redacted thinking is a block of its own, whole at its start.
+    fn thinking_block(&mut self, block: &Value, out: &mut Vec<Bytes>) {
+        match block["type"].as_str() {
+            Some(THINKING) => {
+                let Some(signature) = block["signature"].as_str().filter(|s| !s.is_empty()) else {
+                    return;
+                };
+                let index = self.open_block(Open::Thinking(self.next_index), out);
+                let delta = BlockDelta::SignatureDelta {
+                    signature: Cow::Borrowed(signature),
+                };
+                emit(out, &StreamEvent::ContentBlockDelta { index, delta });
+            }
+            Some(REDACTED_THINKING) => {
+                let Some(data) = block["data"].as_str() else {
+                    return;
+                };
+                let content_block = Block::RedactedThinking {
+                    data: data.to_owned(),
+                };
+                self.open_new(Open::Redacted(self.next_index), content_block, out);
+                self.close(out);
+            }
+            _ => {}
         }
     }
 

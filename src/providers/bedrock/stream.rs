@@ -10,12 +10,13 @@
 
 use bytes::Bytes;
 use serde::Deserialize;
+use serde_json::json;
 
 use super::errors::{from_exception, stream_error};
 use super::response::{finish_reason, usage};
 use super::wire::{
     ContentBlockDeltaEvent, ContentBlockStartEvent, ContentBlockStopEvent, MessageStopEvent,
-    MetadataEvent,
+    MetadataEvent, ReasoningDelta,
 };
 use crate::clock::unix_now;
 use crate::error::GatewayError;
@@ -26,6 +27,7 @@ use crate::stream::eventstream::{
 };
 use crate::stream::openai::{ChunkWriter, error_events};
 use crate::stream::{StreamFault, Tally, Translate};
+use crate::types::chat::{REDACTED_THINKING, THINKING};
 
 /// The tool call being streamed (Converse streams one content block at a time).
 #[derive(Debug, Clone, Copy)]
@@ -204,14 +206,25 @@ impl ConverseStream {
             self.tally.add_text(call.input.as_bytes());
             out.push(self.writer.tool_arguments(index, &call.input));
         }
-        if let Some(text) = delta
-            .reasoning_content
-            .as_ref()
-            .and_then(|r| r.text.as_deref())
-            .filter(|t| !t.is_empty())
-        {
+        if let Some(reasoning) = &delta.reasoning_content {
+            self.reasoning(reasoning, out);
+        }
+    }
+
+    /// Reasoning text as `reasoning_content`; its signature and redacted reasoning as
+    /// `thinking_blocks` entries, which a client must send back to continue the conversation.
+    fn reasoning(&mut self, reasoning: &ReasoningDelta<'_>, out: &mut Vec<Bytes>) {
+        if let Some(text) = reasoning.text.as_deref().filter(|t| !t.is_empty()) {
             self.tally.add_text(text.as_bytes());
             out.push(self.writer.reasoning(text));
+        }
+        if let Some(signature) = reasoning.signature.as_deref().filter(|s| !s.is_empty()) {
+            let block = json!({"type": THINKING, "thinking": "", "signature": signature});
+            out.push(self.writer.thinking_block(block));
+        }
+        if let Some(data) = reasoning.redacted_content.as_deref() {
+            let block = json!({"type": REDACTED_THINKING, "data": data});
+            out.push(self.writer.thinking_block(block));
         }
     }
 

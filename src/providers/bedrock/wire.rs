@@ -377,6 +377,12 @@ pub struct ToolUseDelta<'a> {
 pub struct ReasoningDelta<'a> {
     #[serde(default, borrow)]
     pub text: Option<Cow<'a, str>>,
+    /// The signature of the reasoning streamed so far (sent once, after its text).
+    #[serde(default, borrow)]
+    pub signature: Option<Cow<'a, str>>,
+    /// Redacted reasoning (base64), sent whole.
+    #[serde(default, borrow)]
+    pub redacted_content: Option<Cow<'a, str>>,
 }
 
 /// ConverseStream `contentBlockStop`.

@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::types::usage::OpenAiUsage;
 
@@ -64,6 +65,11 @@ pub struct Delta<'a> {
     /// Tool call fragments.
     #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
     pub tool_calls: Option<Vec<ToolCallDelta<'a>>>,
+    /// Claude's thinking signatures and redacted thinking as they arrive (LiteLLM's
+    /// `thinking_blocks`, see [`super::THINKING_BLOCKS`]); the thinking text itself streams as
+    /// `reasoning_content`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_blocks: Option<Vec<Value>>,
 }
 
 /// A fragment of a tool call; only `index` is always present.

@@ -134,10 +134,15 @@ fn check_converse(body: &Value) -> Result<(), String> {
             }
         }
     }
-    if body["additionalModelRequestFields"]["thinking"]["type"] == "enabled" {
+    if thinking_on(body) {
         check_thinking_replayed(messages)?;
     }
     Ok(())
+}
+
+/// Whether the request turns Claude's thinking on.
+fn thinking_on(body: &Value) -> bool {
+    body["additionalModelRequestFields"]["thinking"]["type"] == "enabled"
 }
 
 fn check_thinking_replayed(messages: &[Value]) -> Result<(), String> {
@@ -214,6 +219,7 @@ fn stream_answer(model: &str, body: &Value) -> Canned {
             }
             frames(&events)
         }
+        _ if thinking_on(body) => frames(&fixture_events("converse_stream_reasoning.json")),
         _ => frames(&text_events(&["Hel", "lo!"])),
     };
     if model == EXCEPTION {

@@ -113,6 +113,7 @@ async fn the_anthropic_sdk_against_bedrock() {
         "stream",
         "tools",
         "thinking_tools",
+        "thinking_stream",
         "count_tokens",
     ];
     crate::sdk::run(

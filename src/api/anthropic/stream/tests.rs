@@ -113,6 +113,49 @@ fn outline(text: &str) -> Vec<String> {
 }
 
 #[test]
+fn thinking_signatures_and_redacted_thinking_reach_the_client() {
+    let signed = json!({"type": "thinking", "thinking": "", "signature": "sig"});
+    let redacted = json!({"type": "redacted_thinking", "data": "xyz"});
+    let input = [
+        chunk(
+            json!({"role": "assistant", "reasoning_content": "hmm"}),
+            Value::Null,
+        ),
+        chunk(json!({"thinking_blocks": [signed]}), Value::Null),
+        chunk(json!({"thinking_blocks": [redacted]}), Value::Null),
+        chunk(json!({"content": "Hi"}), Value::Null),
+        chunk(json!({}), json!("stop")),
+        "data: [DONE]\n\n".to_owned(),
+    ]
+    .concat();
+    let (text, _, end) = run(&input, input.len());
+    assert_eq!(end, Ok(()));
+    assert_eq!(
+        outline(&text),
+        [
+            "message_start",
+            "content_block_start:0:thinking",
+            "content_block_delta:0:hmm",
+            "content_block_delta",
+            "content_block_stop",
+            "content_block_start:1:redacted_thinking",
+            "content_block_stop",
+            "content_block_start:2:text",
+            "content_block_delta:2:Hi",
+            "content_block_stop",
+            "message_delta:null:end_turn",
+            "message_stop",
+        ]
+    );
+    let all = events(&text);
+    assert_eq!(
+        all[3].1["delta"],
+        json!({"type": "signature_delta", "signature": "sig"})
+    );
+    assert_eq!(all[5].1["content_block"]["data"], "xyz");
+}
+
+#[test]
 fn blocks_switch_with_the_content_kind() {
     let input = [
         chunk(json!({"role": "assistant", "reasoning_content": "think"}), Value::Null),

@@ -1,7 +1,7 @@
 //! ConverseStream (event-stream frames) → OpenAI chunks.
 
 use bytes::Bytes;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::ConverseStream;
 use crate::error::GatewayError;
@@ -128,6 +128,15 @@ fn reasoning_streams_as_reasoning_content_and_usage_only_when_asked() {
         "The user greets me."
     );
     assert_eq!(joined(&chunks, "/choices/0/delta/content"), "Hello!");
+    // The signature follows the reasoning text, as a thinking block the client sends back.
+    let signed: Vec<_> = chunks
+        .iter()
+        .filter_map(|c| c.pointer("/choices/0/delta/thinking_blocks/0"))
+        .collect();
+    assert_eq!(
+        signed,
+        [&json!({"type": "thinking", "thinking": "", "signature": "EqQBCkYIBxgCKkBfakeSignature"})]
+    );
     assert!(chunks.iter().all(|c| c.get("usage").is_none()));
     assert_eq!(got.stream.tally().usage.map(|u| u.output), Some(30));
 }
