@@ -49,6 +49,14 @@ fn main() -> ExitCode {
         }
     };
     if cli.check {
+        // Warnings raised while building (a provider without credentials) go to stderr too.
+        let warnings = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .without_time()
+            .finish();
+        let _warnings = tracing::subscriber::set_default(warnings);
         // Building the runtime also checks what parsing cannot (TLS setup, provider clients).
         return match Runtime::build(config, 0, None) {
             Ok(_) => {

@@ -98,3 +98,18 @@ fn the_shipped_example_configs_are_valid() {
         assert_eq!(code, 0, "{file}: {out}");
     }
 }
+
+/// `--check` of a Bedrock config in an environment without any AWS identity passes (the gateway
+/// would start and serve its other providers) but says what is missing.
+#[test]
+fn check_warns_about_a_bedrock_provider_without_credentials() {
+    let path = format!("{}/config/bedrock.yaml", env!("CARGO_MANIFEST_DIR"));
+    let (code, out) = run_to_exit(
+        &["--config", &path, "--check"],
+        &[("AWS_REGION", "us-east-1")],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("config is valid"), "{out}");
+    assert!(out.contains("WARN"), "{out}");
+    assert!(out.contains("no AWS credentials found"), "{out}");
+}
