@@ -41,11 +41,45 @@ pub struct ModelConfig {
     /// Upstream deployments serving this name.
     pub deployments: Vec<DeploymentConfig>,
     /// Other model names to try, in order, when this one fails.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fallbacks: Vec<String>,
     /// Model names with larger context windows to try on `context_length_exceeded`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub context_window_fallbacks: Vec<String>,
+    /// Second names clients may use for this model (LiteLLM's `model_group_alias`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<AliasConfig>,
+}
+
+/// `models[].aliases[]`: a name (listed in `/v1/models`), or `{name, hidden: true}` for one that
+/// routes but is not listed (an old name kept for clients that still send it).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum AliasConfig {
+    /// A listed alias.
+    Name(String),
+    /// An alias with its listing switch.
+    Full {
+        /// The second name.
+        name: String,
+        /// Route it but leave it out of `/v1/models`.
+        #[serde(default)]
+        hidden: bool,
+    },
+}
+
+impl AliasConfig {
+    /// The second name.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Name(name) | Self::Full { name, .. } => name,
+        }
+    }
+
+    /// Whether `/v1/models` leaves it out.
+    pub fn hidden(&self) -> bool {
+        matches!(self, Self::Full { hidden: true, .. })
+    }
 }
 
 /// Load-balancing strategies.

@@ -15,8 +15,8 @@ pub use super::providers::{
     BedrockSettings, MockConfig, Options, ProviderKind, ProviderSettings, process_env,
 };
 pub use super::routing::{
-    BreakerConfig, DeploymentConfig, HealthCheckConfig, LimitsConfig, ModelConfig, RetryBackoff,
-    RoutingConfig, Strategy,
+    AliasConfig, BreakerConfig, DeploymentConfig, HealthCheckConfig, LimitsConfig, ModelConfig,
+    RetryBackoff, RoutingConfig, Strategy,
 };
 pub use super::telemetry::TelemetryConfig;
 use super::units;

@@ -131,11 +131,12 @@ where
     let mut visited = vec![model.to_owned()];
     let mut queue: VecDeque<String> = VecDeque::new();
     loop {
+        let name = visited.last().map_or(model, String::as_str);
         let error = match target {
             Target::Default(deployment) => {
                 return run.on_default(deployment, model, &mut call).await;
             }
-            Target::Group(group) => match run.on_group(group, &mut call).await {
+            Target::Group(group) => match run.on_group(group, name, &mut call).await {
                 Ok(reply) => return Ok(reply),
                 Err(error) => error,
             },
@@ -226,7 +227,13 @@ impl Attempts<'_, '_> {
         Err(last.unwrap_or_else(|| self.timeout_error(deployment)))
     }
 
-    async fn on_group<'r, F>(&mut self, group: &Group, call: &mut F) -> Result<Reply, GatewayError>
+    /// Serves `name` (the client's model, or a fallback's) on `group`.
+    async fn on_group<'r, F>(
+        &mut self,
+        group: &Group,
+        name: &str,
+        call: &mut F,
+    ) -> Result<Reply, GatewayError>
     where
         F: Call<'r>,
     {
@@ -240,9 +247,9 @@ impl Attempts<'_, '_> {
             let Some(deployment) = picked else {
                 return Err(last.unwrap_or_else(|| all_open(group)));
             };
-            let upstream = deployment.upstream_model.as_str();
+            let upstream = group.upstream(deployment, name);
             match self
-                .next_try(deployment, upstream, &group.name, call, last.as_ref())
+                .next_try(deployment, &upstream, &group.name, call, last.as_ref())
                 .await
             {
                 Ok(reply) => return Ok(reply),

@@ -8,8 +8,11 @@ use std::time::Instant;
 
 use tokio::sync::Semaphore;
 
+use std::borrow::Cow;
+
 use super::quota::Quota;
 use super::state::DeploymentState;
+use crate::config::pattern;
 use crate::config::schema::Strategy;
 use crate::providers::Provider;
 use crate::telemetry::ids::random_u64;
@@ -112,6 +115,16 @@ impl Group {
             strategy,
             next: AtomicUsize::new(0),
             current,
+        }
+    }
+
+    /// The upstream model `deployment` gets for a client's `model`: as configured, or in a
+    /// pattern group (`anthropic/*`) with the `*` replaced by what the pattern matched.
+    pub fn upstream<'d>(&self, deployment: &'d Deployment, model: &str) -> Cow<'d, str> {
+        let rest = pattern::prefix(&self.name).and_then(|p| pattern::capture(p, model));
+        match rest {
+            Some(rest) => Cow::Owned(pattern::substitute(&deployment.upstream_model, rest)),
+            None => Cow::Borrowed(&deployment.upstream_model),
         }
     }
 

@@ -19,8 +19,8 @@ use bulkhead::Bulkhead;
 pub use group::{Deployment, Group, Limit};
 use state::DeploymentState;
 
-use crate::config::schema::RoutingConfig;
-use crate::config::{Config, GroupSpec};
+use crate::config::schema::{AliasConfig, RoutingConfig};
+use crate::config::{Config, GroupSpec, pattern};
 use crate::error::GatewayError;
 use crate::providers::Provider;
 
@@ -43,6 +43,12 @@ pub enum Target<'r> {
 pub struct Router {
     groups: HashMap<String, Group>,
     order: Vec<String>,
+    /// Second names (`models[].aliases`) → the group's name.
+    aliases: HashMap<String, String>,
+    /// The names `/v1/models` lists: exact group names and the aliases not hidden, in order.
+    listed: Vec<String>,
+    /// Pattern groups (`anthropic/*`): (literal prefix, group name).
+    patterns: Vec<(String, String)>,
     default: Option<Deployment>,
     /// `routing:` of the config (retries, backoff, timeouts, fallbacks).
     pub routing: RoutingConfig,
@@ -69,6 +75,7 @@ impl Router {
         let specs = &inputs.config.groups;
         let mut groups = HashMap::with_capacity(specs.len());
         let mut order = Vec::with_capacity(specs.len());
+        let mut names = Names::default();
         for spec in specs {
             let deployments = deployments(spec, inputs);
             let config = inputs
@@ -81,6 +88,7 @@ impl Router {
             let context = config
                 .map(|m| m.context_window_fallbacks.clone())
                 .unwrap_or_default();
+            names.add(&spec.name, config.map_or(&[], |m| m.aliases.as_slice()));
             order.push(spec.name.clone());
             groups.insert(
                 spec.name.clone(),
@@ -119,6 +127,9 @@ impl Router {
         Self {
             groups,
             order,
+            aliases: names.aliases,
+            listed: names.listed,
+            patterns: names.patterns,
             default,
             routing: inputs.config.raw.routing.clone(),
             bulkheads: bulkheads(inputs.config, inputs.previous),
@@ -130,30 +141,51 @@ impl Router {
         self.bulkheads.get(provider)
     }
 
-    /// Where `model` goes: its group, else the default provider, else 404.
+    /// Where `model` goes: its group (by name, alias, or the most specific pattern), else the
+    /// default provider, else 404.
     pub fn resolve(&self, model: &str) -> Result<Target<'_>, GatewayError> {
-        match (self.groups.get(model), &self.default) {
+        match (self.matching(model), &self.default) {
             (Some(group), _) if !group.deployments.is_empty() => Ok(Target::Group(group)),
             (_, Some(default)) => Ok(Target::Default(default)),
             _ => Err(GatewayError::ModelNotFound(model.to_owned())),
         }
     }
 
-    /// The configured model names, in config order.
+    /// The group serving `model`: exact names and aliases first, then the longest pattern.
+    fn matching(&self, model: &str) -> Option<&Group> {
+        self.group(model).or_else(|| {
+            let prefixes = self.patterns.iter().map(|(prefix, _)| prefix.as_str());
+            let (_, name) = &self.patterns[pattern::most_specific(prefixes, model)?];
+            self.groups.get(name)
+        })
+    }
+
+    /// The names `/v1/models` lists, in config order: model names and aliases that are not
+    /// hidden (patterns are routes, not models).
     pub fn model_names(&self) -> &[String] {
+        &self.listed
+    }
+
+    /// Every group's name, in config order (patterns included).
+    pub fn group_names(&self) -> &[String] {
         &self.order
     }
 
-    /// The group for a configured name.
+    /// The group for a configured name or alias (patterns do not count: `GET /v1/models/x`
+    /// answers for configured names only).
     pub fn group(&self, name: &str) -> Option<&Group> {
-        self.groups.get(name)
+        self.groups.get(name).or_else(|| {
+            self.aliases
+                .get(name)
+                .and_then(|target| self.groups.get(target))
+        })
     }
 
-    /// The label metrics use for a client model name.
+    /// The label metrics use for a client model name: its group's name (a pattern's as written,
+    /// so label values stay bounded by the config), else `other`.
     pub fn label<'a>(&'a self, model: &str) -> &'a str {
-        self.groups
-            .get_key_value(model)
-            .map_or(OTHER_MODEL, |(k, _)| k.as_str())
+        self.matching(model)
+            .map_or(OTHER_MODEL, |g| g.name.as_str())
     }
 
     /// Every deployment's state, for reuse by the next generation.
@@ -171,6 +203,30 @@ impl Router {
         in_groups
             .filter(|d| d.provider.name() == provider && d.upstream_model == model)
             .find_map(|d| d.limit.clone().filter(|l| l.size == size))
+    }
+}
+
+/// The names that reach groups besides their own, gathered while the groups are built.
+#[derive(Default)]
+struct Names {
+    aliases: HashMap<String, String>,
+    listed: Vec<String>,
+    patterns: Vec<(String, String)>,
+}
+
+impl Names {
+    fn add(&mut self, group: &str, aliases: &[AliasConfig]) {
+        match pattern::prefix(group) {
+            Some(prefix) => self.patterns.push((prefix.to_owned(), group.to_owned())),
+            None => self.listed.push(group.to_owned()),
+        }
+        for alias in aliases {
+            self.aliases
+                .insert(alias.name().to_owned(), group.to_owned());
+            if !alias.hidden() {
+                self.listed.push(alias.name().to_owned());
+            }
+        }
     }
 }
 
@@ -289,6 +345,35 @@ mod tests {
             Some(404)
         );
         assert_eq!(r.model_names(), ["m"]);
+    }
+
+    #[test]
+    fn patterns_and_aliases_route_with_exact_names_first() {
+        let r = router(
+            "providers:\n  - {name: a, type: mock}\n  - {name: b, type: mock}\nmodels:\n  - name: '*'\n    deployments: [{provider: a, model: 'openai/*'}]\n  - name: anthropic/*\n    deployments: [{provider: b}]\n  - name: anthropic/claude-pinned\n    deployments: [{provider: a, model: pinned}]\n    aliases: [claude, {name: old-claude, hidden: true}]\n",
+            None,
+        );
+        let cases = [
+            ("gpt-4o", "*", "openai/gpt-4o"),
+            ("anthropic/claude-3", "anthropic/*", "claude-3"),
+            (
+                "anthropic/claude-pinned",
+                "anthropic/claude-pinned",
+                "pinned",
+            ),
+            ("claude", "anthropic/claude-pinned", "pinned"),
+            ("old-claude", "anthropic/claude-pinned", "pinned"),
+        ];
+        for (model, group, upstream) in cases {
+            let Ok(Target::Group(g)) = r.resolve(model) else {
+                panic!("{model}")
+            };
+            assert_eq!(g.name, group, "{model}");
+            assert_eq!(g.upstream(&g.deployments[0], model), upstream, "{model}");
+            assert_eq!(r.label(model), group, "{model}");
+        }
+        assert_eq!(r.model_names(), ["anthropic/claude-pinned", "claude"]);
+        assert!(r.group("old-claude").is_some() && r.group("gpt-4o").is_none());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::{DeploymentSpec, GroupSpec};
 use crate::config::schema::{self, RawConfig};
-use crate::config::{ConfigError, FieldPath};
+use crate::config::{ConfigError, FieldPath, pattern};
 
 /// Builds the groups in config order: `models[]` first, then names that only appear under
 /// `providers[].models`. Fallbacks are checked last because they may name a group that only
@@ -15,7 +15,8 @@ pub(super) fn groups(
     providers: &BTreeMap<String, usize>,
 ) -> Result<Vec<GroupSpec>, ConfigError> {
     let mut groups = declared(&raw.models, providers)?;
-    merge_provider_models(&mut groups, &raw.providers);
+    merge_provider_models(&mut groups, &raw.providers)?;
+    aliases(&raw.models, &groups)?;
     fallbacks(&raw.models, &groups)?;
     Ok(groups)
 }
@@ -32,6 +33,7 @@ fn declared(
         if m.name.trim().is_empty() {
             return Err(ConfigError::at(&at.key("name"), "must not be empty"));
         }
+        pattern::check(&m.name).map_err(|e| ConfigError::at(&at.key("name"), e))?;
         if !seen.insert(m.name.as_str()) {
             return Err(ConfigError::at(
                 &at.key("name"),
@@ -53,13 +55,18 @@ fn declared(
     Ok(groups)
 }
 
-/// Resolves each deployment's provider by name; an omitted upstream model means the group name.
+/// Resolves each deployment's provider by name; an omitted upstream model means the group name,
+/// or in a pattern group (`anthropic/*`) the part of the client's name the `*` matched.
 fn deployments(
     m: &schema::ModelConfig,
     providers: &BTreeMap<String, usize>,
     at: &FieldPath,
 ) -> Result<Vec<DeploymentSpec>, ConfigError> {
     let mut deployments = Vec::with_capacity(m.deployments.len());
+    let default_upstream = match pattern::prefix(&m.name) {
+        Some(_) => pattern::WILDCARD.to_string(),
+        None => m.name.clone(),
+    };
     for (j, d) in m.deployments.iter().enumerate() {
         let at = at.key("deployments").index(j);
         let provider = *providers.get(&d.provider).ok_or_else(|| {
@@ -73,7 +80,7 @@ fn deployments(
         }
         deployments.push(DeploymentSpec {
             provider,
-            upstream_model: d.model.clone().unwrap_or_else(|| m.name.clone()),
+            upstream_model: d.model.clone().unwrap_or_else(|| default_upstream.clone()),
             weight: d.weight,
         });
     }
@@ -81,9 +88,18 @@ fn deployments(
 }
 
 /// `providers[].models` serve names 1:1; a name listed twice is one group with two deployments.
-fn merge_provider_models(groups: &mut Vec<GroupSpec>, providers: &[schema::ProviderConfig]) {
+fn merge_provider_models(
+    groups: &mut Vec<GroupSpec>,
+    providers: &[schema::ProviderConfig],
+) -> Result<(), ConfigError> {
     for (i, p) in providers.iter().enumerate() {
-        for model in &p.models {
+        for (j, model) in p.models.iter().enumerate() {
+            pattern::check(model).map_err(|e| {
+                ConfigError::at(
+                    &FieldPath::root("providers").index(i).key("models").index(j),
+                    e,
+                )
+            })?;
             let deployment = DeploymentSpec {
                 provider: i,
                 upstream_model: model.clone(),
@@ -99,6 +115,41 @@ fn merge_provider_models(groups: &mut Vec<GroupSpec>, providers: &[schema::Provi
             }
         }
     }
+    Ok(())
+}
+
+/// Aliases are exact names that no group and no other alias already has.
+fn aliases(models: &[schema::ModelConfig], groups: &[GroupSpec]) -> Result<(), ConfigError> {
+    let mut seen = HashSet::new();
+    for (i, m) in models.iter().enumerate() {
+        for (j, alias) in m.aliases.iter().enumerate() {
+            let at = FieldPath::root("models").index(i).key("aliases").index(j);
+            let name = alias.name();
+            if name.trim().is_empty() || pattern::prefix(name).is_some() {
+                return Err(ConfigError::at(
+                    &at,
+                    "an alias is an exact, non-empty model name (no `*`)",
+                ));
+            }
+            if groups.iter().any(|g| g.name == name) || !seen.insert(name) {
+                return Err(ConfigError::at(
+                    &at,
+                    format!("`{name}` already names a model or another alias"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether a client sending `name` reaches a group: its own name, an alias, or a pattern.
+fn routable(name: &str, models: &[schema::ModelConfig], groups: &[GroupSpec]) -> bool {
+    groups.iter().any(|g| {
+        g.name == name
+            || pattern::prefix(&g.name).is_some_and(|p| pattern::capture(p, name).is_some())
+    }) || models
+        .iter()
+        .any(|m| m.aliases.iter().any(|a| a.name() == name))
 }
 
 fn fallbacks(models: &[schema::ModelConfig], groups: &[GroupSpec]) -> Result<(), ConfigError> {
@@ -108,7 +159,7 @@ fn fallbacks(models: &[schema::ModelConfig], groups: &[GroupSpec]) -> Result<(),
             if fallback == &m.name {
                 return Err(ConfigError::at(&at, "a model cannot fall back to itself"));
             }
-            if !groups.iter().any(|g| &g.name == fallback) {
+            if !routable(fallback, models, groups) {
                 return Err(ConfigError::at(&at, format!("unknown model `{fallback}`")));
             }
         }
@@ -138,6 +189,26 @@ mod tests {
                 "models:\n  - name: n\n    deployments: [{provider: p, weight: 0}]\n",
                 "models[0].deployments[0].weight",
                 "at least 1",
+            ),
+            (
+                "models:\n  - name: 'a*b'\n    deployments: [{provider: p}]\n",
+                "models[0].name",
+                "may only end",
+            ),
+            (
+                "models:\n  - name: n\n    deployments: [{provider: p}]\n    aliases: [m]\n",
+                "models[0].aliases[0]",
+                "already names",
+            ),
+            (
+                "models:\n  - name: n\n    deployments: [{provider: p}]\n    aliases: ['x*']\n",
+                "models[0].aliases[0]",
+                "exact",
+            ),
+            (
+                "models:\n  - name: 'openai/*'\n    deployments: [{provider: p}]\n    fallbacks: [gpt]\n",
+                "models[0].fallbacks[0]",
+                "unknown model",
             ),
         ]);
     }
