@@ -57,6 +57,9 @@ impl Runtime {
         generation: u64,
         previous: Option<&Runtime>,
     ) -> Result<Self, ConfigError> {
+        for warning in &config.warnings {
+            tracing::warn!(warning = %warning, "config loaded with a warning");
+        }
         let Built {
             adapters,
             endpoints,

@@ -3,7 +3,9 @@
 
 pub mod access;
 pub mod expand;
+pub mod litellm;
 pub mod locate;
+pub mod pattern;
 pub mod providers;
 pub mod routing;
 pub mod schema;
@@ -85,15 +87,67 @@ pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
         e.file = file.map(Path::to_path_buf);
         e
     };
-    let raw = parse_raw(text).map_err(with_file)?;
+    let (raw, warnings, translated) = match litellm::detect(text).map_err(with_file)? {
+        Some(doc) => {
+            let translation = litellm::translate(&doc, litellm::Mode::Load).map_err(with_file)?;
+            let raw = raw_from_value(translation.native).map_err(|e| with_file(translated(e)))?;
+            (raw, translation.warnings, true)
+        }
+        None => (parse_raw(text).map_err(with_file)?, Vec::new(), false),
+    };
     let mut config = validate::validate(raw).map_err(|mut e| {
-        if e.line.is_none() && !e.path.is_empty() {
+        if translated {
+            e = self::translated(e);
+        } else if e.line.is_none() && !e.path.is_empty() {
             e.line = path_line(text, &e.path);
         }
         with_file(e)
     })?;
-    config.text = Some(text.into());
+    config.warnings = warnings;
+    if !translated {
+        config.text = Some(text.into());
+    }
     Ok(config)
+}
+
+/// An error found in the config translated from a LiteLLM file: its path is in our schema, so
+/// the message says so (and where to see that config).
+fn translated(mut error: ConfigError) -> ConfigError {
+    error.message = format!(
+        "{} (in the llm-sidecar config translated from this LiteLLM file; `llm-sidecar convert --from litellm FILE` shows it)",
+        error.message
+    );
+    error
+}
+
+/// Our schema read from a YAML value (a translated LiteLLM file).
+fn raw_from_value(value: serde_yaml::Value) -> Result<RawConfig, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        ConfigError {
+            file: None,
+            line: None,
+            path: if path == "." { String::new() } else { path },
+            message: e.into_inner().to_string(),
+        }
+    })
+}
+
+/// A LiteLLM file converted to our format: the YAML text with a comment block above it that
+/// lists what was dropped or approximated. `source` names the file in that comment.
+pub fn convert_litellm(text: &str, source: &str) -> Result<String, ConfigError> {
+    let doc = litellm::detect(text)?.ok_or_else(|| {
+        ConfigError::whole(
+            "not a LiteLLM config: it has none of model_list, litellm_settings, router_settings, general_settings, environment_variables",
+        )
+    })?;
+    let translation = litellm::translate(&doc, litellm::Mode::Convert)?;
+    let body = serde_yaml::to_string(&translation.native)
+        .map_err(|e| ConfigError::whole(format!("cannot write the converted config: {e}")))?;
+    Ok(format!(
+        "{}{body}",
+        litellm::header(source, &translation.warnings)
+    ))
 }
 
 /// Reads, parses and validates a config file (following symlinks, as ConfigMap mounts need).

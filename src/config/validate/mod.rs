@@ -29,6 +29,9 @@ pub struct Config {
     pub source: Option<PathBuf>,
     /// The YAML text, for locating errors found after parsing.
     pub text: Option<std::sync::Arc<str>>,
+    /// What loading had to say without refusing the file (a translated LiteLLM file's
+    /// approximations and ignored keys), logged at every (re)load and printed by `--check`.
+    pub warnings: Vec<String>,
 }
 
 impl Config {
@@ -136,6 +139,7 @@ pub fn validate(mut raw: RawConfig) -> Result<Config, ConfigError> {
         groups,
         source: None,
         text: None,
+        warnings: Vec::new(),
     })
 }
 
