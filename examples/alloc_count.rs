@@ -176,6 +176,8 @@ fn start_gateway(config: &Path) -> Result<(), String> {
     let cli = llm_sidecar::cli::Cli {
         config: Some(config.to_owned()),
         check: false,
+        port: None,
+        command: None,
     };
     let config = llm_sidecar::app::load_config(&cli).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

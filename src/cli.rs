@@ -1,18 +1,91 @@
-//! Command-line interface.
+//! Command-line interface: serving (`--config`, `--check`, `--port`) and `convert`.
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, ConfigError, litellm};
 
 /// LLM API gateway for Kubernetes pods: OpenAI- and Anthropic-compatible, over a Unix socket and TCP.
 #[derive(Debug, Parser)]
 #[command(name = "llm-sidecar", version, about)]
 pub struct Cli {
-    /// Config file (YAML). Without one, `OPENAI_API_KEY` alone serves OpenAI on 127.0.0.1:8080.
+    /// Config file (YAML): ours, or a LiteLLM proxy config.yaml. Without one, `OPENAI_API_KEY`
+    /// alone serves OpenAI on 127.0.0.1:8080.
     #[arg(long, short = 'c', env = "LLM_SIDECAR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
     /// Validate the config and exit: 0 when valid, 64 with the field path and line when not.
     #[arg(long)]
     pub check: bool,
+
+    /// For a LiteLLM config (which names no listeners): serve the API on 0.0.0.0:PORT, as
+    /// `litellm --port` does. Without it, `LLM_SIDECAR_TCP`, else 127.0.0.1:4000.
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+
+    /// A task other than serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Tasks other than serving.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a LiteLLM proxy config (or LiteLLM's key export) in llm-sidecar's format.
+    Convert(Convert),
+}
+
+/// `llm-sidecar convert --from litellm IN.yaml [-o OUT.yaml]`.
+#[derive(Debug, Args)]
+pub struct Convert {
+    /// What the input is.
+    #[arg(long, value_enum)]
+    pub from: Source,
+    /// The input file.
+    pub input: PathBuf,
+    /// Where to write the result (standard output when absent).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Inputs `convert` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Source {
+    /// A LiteLLM proxy `config.yaml`.
+    Litellm,
+    /// LiteLLM's `GET /key/list?return_full_object=true` JSON: becomes `keys:` and `teams:`.
+    LitellmKeys,
+}
+
+/// Runs `convert`: the converted text, written to `-o` or returned for standard output.
+pub fn convert(args: &Convert) -> Result<Option<String>, ConfigError> {
+    let text = std::fs::read_to_string(&args.input).map_err(|e| ConfigError {
+        file: Some(args.input.clone()),
+        line: None,
+        path: String::new(),
+        message: format!("cannot read: {e}"),
+    })?;
+    let name = args.input.display().to_string();
+    let converted = match args.from {
+        Source::Litellm => config::convert_litellm(&text, &name),
+        Source::LitellmKeys => litellm::keys::from_export(&text).and_then(|keys| {
+            let body = serde_yaml::to_string(&keys)
+                .map_err(|e| ConfigError::whole(format!("cannot write the keys: {e}")))?;
+            Ok(format!(
+                "# Virtual keys exported from LiteLLM ({name}); merge into llm-sidecar's config.\n{body}"
+            ))
+        }),
+    }?;
+    match &args.output {
+        Some(path) => std::fs::write(path, converted)
+            .map(|()| None)
+            .map_err(|e| ConfigError {
+                file: Some(path.clone()),
+                line: None,
+                path: String::new(),
+                message: format!("cannot write: {e}"),
+            }),
+        None => Ok(Some(converted)),
+    }
 }

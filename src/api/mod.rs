@@ -6,6 +6,7 @@ pub mod admin;
 pub mod anthropic;
 pub mod gauges;
 pub mod health;
+pub mod model_info;
 pub mod openai;
 pub mod passthrough;
 pub mod pipeline;
@@ -83,7 +84,8 @@ pub fn api_router(state: AppState, with_probes: bool) -> Router {
             )
             .route(&format!("{prefix}/models"), get(openai::list_models))
             .route(&format!("{prefix}/models/{{*id}}"), get(openai::get_model))
-            .route(&format!("{prefix}/key/info"), get(usage::own_info));
+            .route(&format!("{prefix}/key/info"), get(usage::own_info))
+            .route(&format!("{prefix}/model/info"), get(model_info::model_info));
         for op in passthrough::OPERATIONS {
             let route = operation(passthrough::Passthrough(op));
             router = router.route(&format!("{prefix}/{op}"), route);
@@ -105,6 +107,10 @@ fn probe_routes() -> Router<AppState> {
     Router::new()
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
+        // LiteLLM's probe paths, so a migrated Deployment's probes keep working.
+        .route("/health/liveliness", get(health::live))
+        .route("/health/liveness", get(health::live))
+        .route("/health/readiness", get(health::ready))
         .route("/metrics", get(health::metrics))
         .route("/admin/config", get(admin::config))
         .route("/admin/usage", get(usage::admin_usage))

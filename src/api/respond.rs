@@ -21,6 +21,9 @@ use crate::stream::ClientStream;
 pub const DEPLOYMENT: HeaderName = HeaderName::from_static("x-llm-deployment");
 /// Header counting the upstream attempts (retries and fallbacks included).
 pub const ATTEMPTS: HeaderName = HeaderName::from_static("x-llm-attempts");
+/// The cost of a whole (non-stream) answer in US dollars, under the name LiteLLM's clients
+/// read it from (streams end after their headers, so they carry it in the usage record only).
+pub const RESPONSE_COST: HeaderName = HeaderName::from_static("x-litellm-response-cost");
 /// Header Anthropic's SDKs read the request id from (they expose it as `_request_id`).
 pub const ANTHROPIC_REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
 
@@ -107,12 +110,12 @@ fn complete_response(complete: Complete, mut record: RequestContext) -> Response
     if record.wants_response_facts() {
         record.observe_response(&complete.body);
     }
-    record.finish(Finish {
+    let cost = record.finish(Finish {
         status: complete.status.as_u16(),
         usage: complete.usage,
         ..Finish::default()
     });
-    (
+    let mut response = (
         complete.status,
         [(
             header::CONTENT_TYPE,
@@ -120,7 +123,11 @@ fn complete_response(complete: Complete, mut record: RequestContext) -> Response
         )],
         complete.body,
     )
-        .into_response()
+        .into_response();
+    if let Some(cost) = cost.and_then(|c| HeaderValue::try_from(c.to_string()).ok()) {
+        response.headers_mut().insert(RESPONSE_COST, cost);
+    }
+    response
 }
 
 fn error_response(error: &GatewayError, record: RequestContext, inbound: Inbound) -> Response {

@@ -83,14 +83,15 @@ impl Ending {
 impl RequestContext {
     /// Closes the request: the charge to its limits, then its record (metrics, spans, the usage
     /// line).
-    pub fn finish(mut self, finish: Finish<'_>) {
-        self.close(&finish);
+    /// Returns the cost in US dollars when the request was priced (its usage settled).
+    pub fn finish(mut self, finish: Finish<'_>) -> Option<f64> {
+        self.close(&finish)
     }
 
     /// Closes the request once; see [`RequestContext::finish`].
-    fn close(&mut self, finish: &Finish<'_>) {
+    fn close(&mut self, finish: &Finish<'_>) -> Option<f64> {
         if std::mem::replace(&mut self.closed, true) {
-            return;
+            return None;
         }
         let elapsed = self.started.elapsed();
         let (usage, estimated) = self.usage_of(finish);
@@ -100,12 +101,19 @@ impl RequestContext {
             .answer
             .as_ref()
             .map(|a| a.upstream_model.as_str());
-        let cost = match (self.settlement.take(), &usage) {
-            (Some(settlement), Some(usage)) => {
-                settlement.settle(usage, upstream_model.unwrap_or(model), model)
-            }
-            _ => 0.0,
+        let priced = upstream_model.unwrap_or(model);
+        let settled = match (self.settlement.take(), &usage) {
+            (Some(settlement), Some(usage)) => Some(settlement.settle(usage, priced, model)),
+            // Callers without limits (anonymous, the master key) are not charged, but their
+            // answer still has a price (the cost header).
+            (None, Some(usage)) => self
+                .runtime
+                .prices
+                .lookup(priced)
+                .map(|p| p.cost_micros(usage) as f64 / crate::pricing::MICROS_PER_USD),
+            _ => None,
         };
+        let cost = settled.unwrap_or_default();
         let error_type = finish
             .error
             .map(GatewayError::metric_label)
@@ -159,6 +167,7 @@ impl RequestContext {
             &self.response,
             self.transcript.as_deref(),
         );
+        settled
     }
 
     /// The upstream's usage, else (for a routed request that did not fail) an estimate from the

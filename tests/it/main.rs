@@ -26,6 +26,7 @@ mod gemini;
 mod hostile;
 mod kubelet;
 mod lifecycle;
+mod litellm;
 mod monitoring;
 mod observability;
 mod ollama;

@@ -24,7 +24,7 @@ PIXEL_PNG = (
 
 client = openai.OpenAI(
     base_url="http://localhost/v1",
-    api_key="sk-client-key-never-forwarded",
+    api_key=os.environ.get("LLM_SIDECAR_CLIENT_KEY", "sk-client-key-never-forwarded"),
     http_client=httpx2.Client(transport=httpx2.HTTPTransport(uds=SOCKET)),
     max_retries=0,
 )

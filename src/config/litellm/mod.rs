@@ -8,6 +8,7 @@
 //! are listed by path in one warning, approximations each get one; keys that change security or
 //! cost (budgets) are refused.
 
+pub mod keys;
 mod model_list;
 mod route;
 mod settings;

@@ -277,6 +277,11 @@ fn headers(params: &Mapping, provider: &mut Mapping, at: &str, ctx: &mut Ctx<'_>
         for (name, value) in extra {
             let Some(name) = name.as_str() else { continue };
             let path = format!("{at}.litellm_params.extra_headers.{name}");
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                ctx.warnings
+                    .push(format!("{path}: not a valid HTTP header name; left out"));
+                continue;
+            }
             if let Some(value) = text(value, &path, ctx) {
                 set(&mut headers, name, value);
             }
