@@ -350,3 +350,47 @@ fn convert_writes_our_format_and_lists_what_it_dropped() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn a_litellm_file_hot_reloads_and_a_bad_edit_keeps_the_old_routes() {
+    let openai = Upstream::start(openai_answer).await;
+    let claude = Upstream::start(rules(anthropic_answer)).await;
+    let config = litellm_config(&openai, &claude);
+    let mut gw = start(&config).await;
+    let path = gw.dir.path().join("config.yaml");
+    let via = Via::Unix(gw.unix.clone());
+    let models = |reply: crate::common::client::Reply| -> Vec<String> {
+        reply.json()["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let list = || {
+        let mut request = json_request("GET", "/v1/models", &json!(null));
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {MASTER_KEY}").parse().unwrap(),
+        );
+        call(&via, request)
+    };
+    let added = config.replace(
+        "router_settings:",
+        "  - model_name: gpt-4o-mini\n    litellm_params:\n      model: openai/gpt-4o-mini\n      api_base: http://127.0.0.1:9/v1\n      api_key: k\nrouter_settings:",
+    );
+    std::fs::write(&path, &added).unwrap();
+    gw.signal("HUP");
+    gw.wait_log("config reloaded").await;
+    assert!(models(list().await).contains(&"gpt-4o-mini".to_owned()));
+
+    std::fs::write(
+        &path,
+        added.replace("num_retries: 1", "num_retries: 1\n  max_budget: 5"),
+    )
+    .unwrap();
+    gw.signal("HUP");
+    let line = gw.wait_log("config rejected").await;
+    assert!(line.contains("max_budget"), "{line}");
+    assert!(models(list().await).contains(&"gpt-4o-mini".to_owned()));
+}
