@@ -129,6 +129,15 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "telemetry",
 ];
 
+/// LiteLLM's top-level keys.
+const LITELLM_KEYS: &[&str] = &[
+    "model_list",
+    "litellm_settings",
+    "router_settings",
+    "general_settings",
+    "environment_variables",
+];
+
 /// Longest arbitrary config text.
 const MAX_TEXT: usize = 256;
 /// Most pieces in a YAML token soup.
@@ -140,7 +149,7 @@ const YAML_BRANCH: u32 = 4;
 /// Most known sections after an unknown key.
 const MAX_SECTIONS: usize = 4;
 /// Most edits applied to the seed config.
-const MAX_EDITS: usize = 4;
+pub(crate) const MAX_EDITS: usize = 4;
 
 /// Scalars that sit on the edges of what config fields accept: units, overflows, expansions,
 /// addresses, globs, dates, YAML's special words.
@@ -284,7 +293,8 @@ fn unknown_key() -> impl Strategy<Value = String> {
             .prop_map(|(a, b, c)| format!("{a}{b}{c}")),
     ]
     .prop_map(|key| {
-        if TOP_LEVEL_KEYS.contains(&key.as_str()) {
+        // LiteLLM's top-level keys make the document a LiteLLM config (tests/prop/litellm.rs).
+        if TOP_LEVEL_KEYS.contains(&key.as_str()) || LITELLM_KEYS.contains(&key.as_str()) {
             format!("{key}_x")
         } else {
             key
@@ -294,7 +304,7 @@ fn unknown_key() -> impl Strategy<Value = String> {
 
 /// One edit of a YAML tree.
 #[derive(Debug, Clone)]
-enum Edit {
+pub(crate) enum Edit {
     /// Replace the node with a value.
     Replace(Index, Value),
     /// Remove the node from its mapping or sequence.
@@ -303,7 +313,7 @@ enum Edit {
     Add(Index, Value, Value),
 }
 
-fn edit() -> impl Strategy<Value = Edit> {
+pub(crate) fn edit() -> impl Strategy<Value = Edit> {
     prop_oneof![
         3 => (any::<Index>(), yaml_value()).prop_map(|(at, v)| Edit::Replace(at, v)),
         1 => any::<Index>().prop_map(Edit::Remove),
@@ -322,7 +332,7 @@ fn count(value: &Value) -> usize {
 }
 
 /// Applies `edit` to the node it picks (depth first, the root being node 0).
-fn apply(root: &mut Value, edit: &Edit) {
+pub(crate) fn apply(root: &mut Value, edit: &Edit) {
     let (Edit::Replace(at, _) | Edit::Remove(at) | Edit::Add(at, _, _)) = edit;
     let at = at.index(count(root));
     let mut seen = 0;
@@ -432,7 +442,7 @@ static SEED_TREE: LazyLock<Value> = LazyLock::new(|| serde_yaml::from_str(SEED).
 
 /// A refusal must say something: the printed error is never empty, and it carries a field
 /// path or a message of its own.
-fn check_error(error: &ConfigError) -> Result<(), TestCaseError> {
+pub(crate) fn check_error(error: &ConfigError) -> Result<(), TestCaseError> {
     prop_assert!(!error.to_string().trim().is_empty(), "{:?}", error);
     prop_assert!(
         !error.message.trim().is_empty() || !error.path.is_empty(),

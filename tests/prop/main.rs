@@ -16,6 +16,7 @@ mod credentials;
 mod eventstream;
 mod framers;
 mod json;
+mod litellm;
 mod multipart;
 mod support;
 mod translators;
