@@ -74,6 +74,89 @@ fn documentation_configs_pass_check() {
     assert!(checked >= 8, "only {checked} fixtures");
 }
 
+/// `text` with every entry whose `model` starts with one of `routes`' prefixes pointed at that
+/// fake (an `api_base` line after its `model` line; the documented ones are dropped), and the
+/// Redis settings removed (no Redis in this test).
+fn point_at(text: &str, routes: &[(&str, String)]) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("api_base:") || trimmed.starts_with("redis_") {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+        let Some(model) = trimmed.strip_prefix("model:") else {
+            continue;
+        };
+        let model = model
+            .split('#')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .trim_matches('"');
+        if let Some((_, url)) = routes
+            .iter()
+            .find(|(p, _)| model.starts_with(&format!("{p}/")))
+        {
+            let indent = &line[..line.len() - trimmed.len()];
+            out.push_str(&format!("{indent}api_base: {url}\n"));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn documentation_configs_serve_the_openai_sdk_with_their_model_names() {
+    let openai = Upstream::start(openai_answer).await;
+    let claude = Upstream::start(rules(anthropic_answer)).await;
+    let ollama = Upstream::start(crate::ollama::ollama).await;
+    let routes = [
+        ("azure", format!("http://{}", openai.addr)),
+        ("groq", openai.base_url()),
+        ("anthropic", format!("http://{}", claude.addr)),
+        ("ollama", format!("http://{}", ollama.addr)),
+    ];
+    let cases: [(&str, &[&str]); 3] = [
+        ("load_balancing.yaml", &["gpt-3.5-turbo", "gpt-4"]),
+        ("ollama_aliases.yaml", &["text-davinci-003", "gpt-4"]),
+        (
+            "wildcard_routing.yaml",
+            &["anthropic/claude-sonnet-4-5", "groq/llama3-8b-8192"],
+        ),
+    ];
+    for (fixture, models) in cases {
+        let (text, _) =
+            filled(&std::fs::read_to_string(Path::new(FIXTURES).join(fixture)).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.yaml");
+        std::fs::write(&file, point_at(&text, &routes)).unwrap();
+        let socket = dir.path().join("llm.sock").display().to_string();
+        let gw = Gateway::start_file(
+            dir,
+            &file,
+            vec![
+                ("LLM_SIDECAR_TCP", "127.0.0.1:0".to_owned()),
+                ("LLM_SIDECAR_SOCKET", socket),
+                ("ANTHROPIC_API_KEY", ANTHROPIC_KEY.to_owned()),
+                ("GROQ_API_KEY", "gsk-test".to_owned()),
+                ("OPENAI_API_KEY", "sk-test".to_owned()),
+            ],
+        )
+        .await;
+        for model in models {
+            crate::sdk::run(
+                "openai_scenarios.py",
+                &gw,
+                &[("MODEL", model)],
+                &["chat", "stream"],
+            )
+            .await;
+        }
+    }
+    assert!(openai.count() > 0 && claude.count() > 0 && ollama.count() > 0);
+}
+
 #[test]
 fn unusable_values_are_refused_with_their_path() {
     let dir = tempfile::tempdir().unwrap();
