@@ -6,6 +6,7 @@
 
 pub mod anthropic;
 pub mod auth;
+pub mod bearer;
 pub mod bedrock;
 pub mod call;
 pub mod errors;
