@@ -37,4 +37,5 @@ mod sdk;
 mod serving;
 mod tokenizer;
 mod tracing;
+mod vertex;
 mod vllm;

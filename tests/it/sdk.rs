@@ -63,7 +63,7 @@ fn wants_tool_call(body: &Value) -> bool {
 }
 
 /// An OpenAI upstream: text, streams (with usage when asked), tool calls, embeddings.
-fn openai_answer(r: &Recorded) -> Canned {
+pub(crate) fn openai_answer(r: &Recorded) -> Canned {
     let body = r.json();
     if r.path.ends_with("/embeddings") {
         let n = body["input"].as_array().map_or(1, Vec::len);
@@ -83,7 +83,7 @@ fn openai_answer(r: &Recorded) -> Canned {
 }
 
 /// An Anthropic upstream with the same repertoire.
-fn anthropic_answer(r: &Recorded) -> Canned {
+pub(crate) fn anthropic_answer(r: &Recorded) -> Canned {
     let body = r.json();
     if r.path.ends_with("/count_tokens") {
         return Canned::Json(200, json!({"input_tokens": 14}));

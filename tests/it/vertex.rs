@@ -1,0 +1,324 @@
+//! Vertex AI end to end: the real gateway in front of a fake Vertex AI that serves Gemini
+//! (`generateContent`, `streamGenerateContent?alt=sse`, `predict`) and Claude (`rawPredict`,
+//! `streamRawPredict`) under the project and location's paths, refuses any request without a
+//! bearer token the fake identity endpoints issued, checks the Gemini bodies with the Gemini
+//! mock's rules and the Claude bodies with the Anthropic mock's plus Vertex's own
+//! (`anthropic_version: vertex-2023-10-16`, no `model`). Credentials come from a service-account
+//! key (JWT verified by the fake OAuth2 endpoint), the metadata server, and workload identity
+//! federation (STS and impersonation, with the subject token rotated); driven with the official
+//! OpenAI and Anthropic SDKs over the Unix socket.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::client::{Via, get, post};
+use crate::common::gateway::Options;
+use crate::common::identity::{FakeIdentity, State};
+use crate::common::upstream::{Canned, Recorded};
+use crate::common::{Gateway, Upstream};
+
+const PROJECT: &str = "test-project";
+const LOCATION: &str = "us-central1";
+const GEMINI: &str = "gemini-2.5-flash";
+const EMBEDDING: &str = "text-embedding-005";
+const CLAUDE: &str = "claude-sonnet-4@20250514";
+const ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
+
+fn unauthenticated() -> Canned {
+    Canned::Json(
+        401,
+        json!({"error": {"code": 401, "message": "Request had invalid authentication credentials.", "status": "UNAUTHENTICATED"}}),
+    )
+}
+
+fn bad_request(message: String) -> Canned {
+    Canned::Json(
+        400,
+        json!({"error": {"code": 400, "message": format!("fake Vertex: {message}"), "status": "INVALID_ARGUMENT"}}),
+    )
+}
+
+/// The fake Vertex AI, accepting the tokens `identity` issued.
+fn fake_vertex(identity: Arc<Mutex<State>>) -> impl Fn(&Recorded) -> Canned + Send + Sync {
+    move |r| {
+        let bearer = r.header("authorization").unwrap_or_default();
+        let known = identity
+            .lock()
+            .unwrap()
+            .issued
+            .iter()
+            .any(|(_, token)| bearer == format!("Bearer {token}"));
+        if !known || r.header("x-goog-api-key").is_some() {
+            return unauthenticated();
+        }
+        let prefix = format!("/v1/projects/{PROJECT}/locations/{LOCATION}/publishers/");
+        let Some(rest) = r.path.strip_prefix(&prefix) else {
+            return bad_request(format!("path {}", r.path));
+        };
+        let Some((publisher, rest)) = rest.split_once("/models/") else {
+            return bad_request(format!("path {}", r.path));
+        };
+        let Some((model, method)) = rest.split_once(':') else {
+            return bad_request(format!("no method in {}", r.path));
+        };
+        match (publisher, method) {
+            ("google", "predict") => predict(r),
+            ("google", "generateContent" | "streamGenerateContent?alt=sse") => {
+                let mut gemini = r.clone();
+                gemini.path = format!("/v1beta/models/{model}:{method}");
+                let key = crate::gemini::KEY.parse().unwrap();
+                gemini.headers.insert("x-goog-api-key", key);
+                gemini.headers.remove("authorization");
+                crate::gemini::mock_gemini(&gemini)
+            }
+            ("anthropic", "rawPredict" | "streamRawPredict") if model == CLAUDE => {
+                claude(r, method == "streamRawPredict")
+            }
+            _ => bad_request(format!("{publisher} {model} {method}")),
+        }
+    }
+}
+
+/// `:predict` for an embedding model: one vector per instance.
+fn predict(r: &Recorded) -> Canned {
+    let body = r.json();
+    let Some(instances) = body["instances"].as_array() else {
+        return bad_request("instances".into());
+    };
+    if instances.iter().any(|i| !i["content"].is_string()) {
+        return bad_request("instances[].content".into());
+    }
+    let predictions: Vec<Value> = instances
+        .iter()
+        .map(|_| json!({"embeddings": {"values": [0.25, -0.5, 1.0], "statistics": {"token_count": 1, "truncated": false}}}))
+        .collect();
+    Canned::Json(200, json!({"predictions": predictions}))
+}
+
+/// Claude on Vertex: Vertex's body rules, then the Anthropic mock's rules and answers.
+fn claude(r: &Recorded, stream: bool) -> Canned {
+    let body = r.json();
+    if body["anthropic_version"] != ANTHROPIC_VERSION {
+        return bad_request("anthropic_version must be vertex-2023-10-16".into());
+    }
+    if body.get("model").is_some() {
+        return bad_request("model is not a valid field".into());
+    }
+    if (body["stream"] == true) != stream {
+        return bad_request("stream does not match the method".into());
+    }
+    let mut anthropic = r.clone();
+    anthropic
+        .headers
+        .insert("x-api-key", crate::anthropic::KEY.parse().unwrap());
+    anthropic
+        .headers
+        .insert("anthropic-version", "2023-06-01".parse().unwrap());
+    anthropic.headers.remove("authorization");
+    anthropic.path = "/v1/messages".into();
+    crate::anthropic::rules(crate::sdk::anthropic_answer)(&anthropic)
+}
+
+/// The fakes and a gateway whose Vertex provider gets its identity from `credentials` (a
+/// provider key line) and `env`.
+struct Setup {
+    identity: FakeIdentity,
+    vertex: Upstream,
+    gw: Gateway,
+}
+
+async fn setup(
+    identity: FakeIdentity,
+    credentials: &str,
+    env: Vec<(&'static str, String)>,
+) -> Setup {
+    let vertex = Upstream::start(fake_vertex(identity.state.clone())).await;
+    let rest = format!(
+        "providers:
+  - name: vertex
+    type: vertex
+    project: {PROJECT}
+    location: {LOCATION}
+    base_url: 'http://{}'
+{credentials}    models: [{GEMINI}, {EMBEDDING}, '{CLAUDE}']
+  - {{name: local, type: mock, models: [local-model]}}
+routing:
+  retry_count: 0
+",
+        vertex.addr
+    );
+    let gw = Gateway::start_with(
+        &rest,
+        Options {
+            env,
+            ..Options::default()
+        },
+    )
+    .await;
+    Setup {
+        identity,
+        vertex,
+        gw,
+    }
+}
+
+/// Every request the fake Vertex got carried a token of `issuer`.
+fn all_authorized_by(setup: &Setup, issuer: &str) {
+    let state = setup.identity.state.lock().unwrap();
+    for r in setup.vertex.requests.lock().unwrap().iter() {
+        let bearer = r.header("authorization").unwrap_or_default();
+        assert!(
+            state
+                .issued
+                .iter()
+                .any(|(e, t)| *e == issuer && bearer == format!("Bearer {t}")),
+            "{} carried no {issuer} token",
+            r.path
+        );
+    }
+}
+
+async fn with_service_account_key() -> Setup {
+    let identity = FakeIdentity::start(Duration::from_secs(3600), None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("sa.json");
+    std::fs::write(&key, identity.service_account_json()).unwrap();
+    let credentials = format!("    credentials_file: '{}'\n", key.display());
+    let setup = setup(identity, &credentials, vec![]).await;
+    // The key file is read when the provider is built; the directory may go now.
+    drop(dir);
+    setup
+}
+
+#[tokio::test]
+async fn the_openai_sdk_against_gemini_on_vertex_with_a_service_account_key() {
+    let setup = with_service_account_key().await;
+    let scenarios = ["chat", "stream", "stream_usage", "tools", "embeddings"];
+    let env = [("MODEL", GEMINI), ("EMBEDDING_MODEL", EMBEDDING)];
+    crate::sdk::run("openai_scenarios.py", &setup.gw, &env, &scenarios).await;
+    assert!(setup.vertex.count() >= 6);
+    all_authorized_by(&setup, "google_oauth");
+    assert_eq!(
+        setup.identity.issuers(),
+        ["google_oauth"],
+        "one token for all requests"
+    );
+}
+
+#[tokio::test]
+async fn claude_on_vertex_through_the_metadata_server() {
+    let identity = FakeIdentity::start(Duration::from_secs(3600), None).await;
+    let host = identity.upstream.addr.to_string();
+    let setup = setup(identity, "", vec![("GCE_METADATA_HOST", host)]).await;
+    let env = [("MODEL", CLAUDE)];
+    crate::sdk::run(
+        "anthropic_scenarios.py",
+        &setup.gw,
+        &env,
+        &["create", "stream", "tools"],
+    )
+    .await;
+    crate::sdk::run(
+        "openai_scenarios.py",
+        &setup.gw,
+        &env,
+        &["chat", "stream", "tools"],
+    )
+    .await;
+    all_authorized_by(&setup, "metadata");
+    // An Anthropic client's own fields pass through: cache_control, thinking, tools.
+    let messages = json!({
+        "model": CLAUDE,
+        "max_tokens": 2048,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "system": [{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}],
+        "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}],
+        "messages": [{"role": "user", "content": "Hi"}]
+    });
+    let via = Via::Unix(setup.gw.unix.clone());
+    let reply = post(&via, "/v1/messages", &messages).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let sent = setup.vertex.last().json();
+    assert!(setup.vertex.last().path.ends_with(":rawPredict"));
+    assert_eq!(sent["system"], messages["system"]);
+    assert_eq!(sent["thinking"], messages["thinking"]);
+    assert_eq!(sent["tools"], messages["tools"]);
+    assert_eq!(sent["anthropic_version"], ANTHROPIC_VERSION);
+    assert!(sent.get("model").is_none());
+}
+
+/// Workload identity federation: the projected subject token exchanged at STS, then for the
+/// service account's token; the subject file is rotated and the refresh (ahead of expiry, in
+/// the background) presents the new one.
+#[tokio::test]
+async fn external_account_tokens_are_exchanged_impersonated_and_refreshed() {
+    // Inside the five-minute refresh window: every use starts a background refresh.
+    let identity = FakeIdentity::start(Duration::from_secs(240), None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let subject = dir.path().join("subject-token");
+    std::fs::write(&subject, "k8s-subject-1\n").unwrap();
+    let config = dir.path().join("external.json");
+    let text = identity.external_account_json(&subject.display().to_string(), true);
+    std::fs::write(&config, text).unwrap();
+    let env = vec![(
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        config.display().to_string(),
+    )];
+    let setup = setup(identity, "", env).await;
+    let via = Via::Unix(setup.gw.unix.clone());
+    let chat = json!({"model": GEMINI, "messages": [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "hello"}
+    ]});
+    assert_eq!(post(&via, "/v1/chat/completions", &chat).await.status, 200);
+    assert!(setup.identity.next_issue().await.starts_with("sts-"));
+    assert!(
+        setup
+            .identity
+            .next_issue()
+            .await
+            .starts_with("impersonation-")
+    );
+    std::fs::write(&subject, "k8s-subject-2").unwrap();
+    // Served with the still-valid token while the refresh runs.
+    assert_eq!(post(&via, "/v1/chat/completions", &chat).await.status, 200);
+    assert!(setup.identity.next_issue().await.starts_with("sts-"));
+    let refreshed = setup.identity.next_issue().await;
+    assert!(refreshed.starts_with("impersonation-"), "{refreshed}");
+    assert_eq!(
+        setup.identity.state.lock().unwrap().assertions,
+        ["k8s-subject-1", "k8s-subject-2"]
+    );
+    all_authorized_by(&setup, "impersonation");
+}
+
+/// An identity outage: the Vertex provider's requests are a 502 naming the provider and the
+/// source, the pod stays ready, other providers serve, and the failure is counted.
+#[tokio::test]
+async fn a_credential_failure_is_a_502_naming_the_provider_and_source() {
+    let identity = FakeIdentity::start(Duration::from_secs(3600), None).await;
+    identity.state.lock().unwrap().down = true;
+    let host = identity.upstream.addr.to_string();
+    let setup = setup(identity, "", vec![("GCE_METADATA_HOST", host)]).await;
+    let via = Via::Unix(setup.gw.unix.clone());
+    let chat = json!({"model": GEMINI, "messages": [{"role": "user", "content": "hello"}]});
+    let reply = post(&via, "/v1/chat/completions", &chat).await;
+    assert_eq!(reply.status, 502, "{}", reply.text());
+    let error = &reply.json()["error"];
+    assert_eq!(error["code"], "upstream_credentials_unavailable");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("vertex") && message.contains("metadata"),
+        "{message}"
+    );
+    assert_eq!(setup.vertex.count(), 0);
+    assert_eq!(get(&via, "/health/ready").await.status, 200);
+    let local = json!({"model": "local-model", "messages": [{"role": "user", "content": "Hi"}]});
+    assert_eq!(post(&via, "/v1/chat/completions", &local).await.status, 200);
+    let metrics = get(&via, "/metrics").await.text();
+    let counted =
+        "llm_credential_refresh_failures_total{provider=\"vertex\",source=\"metadata\"} 1";
+    assert!(metrics.contains(counted), "{metrics}");
+}
