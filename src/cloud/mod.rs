@@ -2,9 +2,11 @@
 //! (`token`: refreshed ahead of expiry in the background, one refresh at a time, requests waiting
 //! only when nothing valid is cached), the bounded HTTP exchange of every credential endpoint
 //! (`http`), OAuth2 token answers (`oauth`), and the refresh-failure metric and error. Each cloud
-//! adds only its protocol (AWS in `aws::credentials`, Google in [`google`]); bearer-token
-//! providers authorize their requests with these tokens through `providers::bearer`.
+//! adds only its protocol (AWS in `aws::credentials`, Google in [`google`], Azure Entra ID in
+//! [`azure`]); bearer-token providers authorize their requests with these tokens through
+//! `providers::bearer`.
 
+pub mod azure;
 pub mod google;
 pub mod http;
 pub mod oauth;

@@ -15,6 +15,7 @@ mod anthropic_inbound;
 mod anthropic_inbound_passthrough;
 mod aws_credentials;
 mod azure;
+mod azure_entra;
 mod bedrock;
 mod cli;
 mod common;

@@ -17,7 +17,7 @@ mod vertex;
 mod fields;
 
 pub use anthropic::AnthropicSettings;
-pub use azure::{AZURE_V1, AzureSettings};
+pub use azure::{AZURE_V1, AzureSettings, EntraAuth, EntraKind};
 pub use bedrock::{BedrockSettings, process_env};
 pub use mock::{MockConfig, MockSettings};
 pub use plain::OPENAI_DEFAULT_BASE_URL;
@@ -164,6 +164,7 @@ impl ProviderSettings {
     pub fn secrets(&self) -> Box<dyn Iterator<Item = &crate::config::Secret> + '_> {
         match self {
             Self::Bedrock(settings) => Box::new(settings.secrets()),
+            Self::Azure(settings) => Box::new(settings.secrets()),
             _ => Box::new(std::iter::empty()),
         }
     }
