@@ -92,6 +92,20 @@ fn the_shipped_example_configs_are_valid() {
                 ),
             ],
         ),
+        // GKE Workload Identity: the metadata server, nothing in the env.
+        ("config/vertex.yaml", vec![]),
+        // The env the AKS workload identity webhook injects.
+        (
+            "config/azure-entra.yaml",
+            vec![
+                ("AZURE_CLIENT_ID", "5e8a1c7b-0f1d-4a53-9c39-0a7f4a1f0c11"),
+                ("AZURE_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
+                (
+                    "AZURE_FEDERATED_TOKEN_FILE",
+                    "/var/run/secrets/azure/tokens/azure-identity-token",
+                ),
+            ],
+        ),
     ] {
         let path = format!("{root}/{file}");
         let (code, out) = run_to_exit(&["--config", &path, "--check"], &env);
