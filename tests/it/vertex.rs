@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::common::client::{Via, get, post};
-use crate::common::gateway::Options;
+use crate::common::gateway::{Options, server_yaml};
 use crate::common::identity::{FakeIdentity, State};
 use crate::common::upstream::{Canned, Recorded};
 use crate::common::{Gateway, Upstream};
@@ -127,6 +127,8 @@ struct Setup {
     identity: FakeIdentity,
     vertex: Upstream,
     gw: Gateway,
+    /// The config after `server:`.
+    rest: String,
 }
 
 async fn setup(
@@ -144,6 +146,8 @@ async fn setup(
     base_url: 'http://{}'
 {credentials}    models: [{GEMINI}, {EMBEDDING}, '{CLAUDE}']
   - {{name: local, type: mock, models: [local-model]}}
+models:
+  - {{name: house-claude, deployments: [{{provider: vertex, model: '{CLAUDE}', publisher: anthropic}}]}}
 routing:
   retry_count: 0
 ",
@@ -161,6 +165,7 @@ routing:
         identity,
         vertex,
         gw,
+        rest,
     }
 }
 
@@ -247,6 +252,17 @@ async fn claude_on_vertex_through_the_metadata_server() {
     assert_eq!(sent["tools"], messages["tools"]);
     assert_eq!(sent["anthropic_version"], ANTHROPIC_VERSION);
     assert!(sent.get("model").is_none());
+    // A deployment's `publisher:` names the publisher in Vertex's own model form.
+    let chat = json!({"model": "house-claude", "max_tokens": 64, "messages": [{"role": "user", "content": "Hi"}]});
+    let reply = post(&via, "/v1/chat/completions", &chat).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert!(
+        setup
+            .vertex
+            .last()
+            .path
+            .ends_with(&format!("/publishers/anthropic/models/{CLAUDE}:rawPredict"))
+    );
 }
 
 /// Workload identity federation: the projected subject token exchanged at STS, then for the
@@ -321,4 +337,28 @@ async fn a_credential_failure_is_a_502_naming_the_provider_and_source() {
     let counted =
         "llm_credential_refresh_failures_total{provider=\"vertex\",source=\"metadata\"} 1";
     assert!(metrics.contains(counted), "{metrics}");
+}
+
+/// A reload that leaves the provider's identity settings as they were keeps its token: no
+/// token request (and no request waiting for one) after a config change.
+#[tokio::test]
+async fn a_reload_keeps_the_cached_token() {
+    let mut setup = with_service_account_key().await;
+    let via = Via::Unix(setup.gw.unix.clone());
+    let chat = json!({"model": GEMINI, "messages": [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "hello"}
+    ]});
+    assert_eq!(post(&via, "/v1/chat/completions", &chat).await.status, 200);
+    let config = setup.gw.dir.path().join("config.yaml");
+    let server = server_yaml(setup.gw.dir.path(), &Options::default());
+    let rest = setup.rest.replace("models: [", "models: [gemini-2.5-pro, ");
+    std::fs::write(&config, format!("{server}\n{rest}")).unwrap();
+    setup.gw.wait_log("\"generation\":2").await;
+    assert_eq!(post(&via, "/v1/chat/completions", &chat).await.status, 200);
+    assert_eq!(
+        setup.identity.issuers(),
+        ["google_oauth"],
+        "the reload fetched a token again"
+    );
 }
