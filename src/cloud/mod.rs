@@ -122,3 +122,10 @@ pub async fn read_token_file(path: &Path, what: &str) -> Result<String, String> 
     }
     Ok(token.to_owned())
 }
+
+/// A hex SHA-256 of `secret`: part of a key that must change when the secret does (cached
+/// sources shared across reloads) without holding the secret itself.
+pub fn fingerprint(secret: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -118,12 +118,6 @@ pub fn shared(
     Ok(bearer)
 }
 
-/// A hex SHA-256 of `secret`, for a [`shared`] key that changes when the secret does.
-pub fn fingerprint(secret: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// An authorizer for `provider`: a bearer of the source `make` sets up (shared as [`shared`]
 /// does), or, when the identity cannot be set up, one that answers every request with the
 /// reason (logged once).

@@ -122,7 +122,7 @@ fn entra_key(provider: &str, auth: &EntraAuth) -> String {
     let secret = auth
         .client_secret
         .as_ref()
-        .map(|s| bearer::fingerprint(s.expose()));
+        .map(|s| crate::cloud::fingerprint(s.expose()));
     format!(
         "azure:{provider}:{:?}:{:?}:{:?}:{:?}:{:?}:{:?}:{secret:?}",
         auth.kind, auth.client_id, auth.tenant_id, auth.token_file, auth.authority_host, auth.scope

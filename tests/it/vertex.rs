@@ -129,6 +129,8 @@ struct Setup {
     gw: Gateway,
     /// The config after `server:`.
     rest: String,
+    /// Where the credentials files are, kept for reloads.
+    files: Option<tempfile::TempDir>,
 }
 
 async fn setup(
@@ -166,6 +168,7 @@ routing:
         vertex,
         gw,
         rest,
+        files: None,
     }
 }
 
@@ -191,9 +194,8 @@ async fn with_service_account_key() -> Setup {
     let key = dir.path().join("sa.json");
     std::fs::write(&key, identity.service_account_json()).unwrap();
     let credentials = format!("    credentials_file: '{}'\n", key.display());
-    let setup = setup(identity, &credentials, vec![]).await;
-    // The key file is read when the provider is built; the directory may go now.
-    drop(dir);
+    let mut setup = setup(identity, &credentials, vec![]).await;
+    setup.files = Some(dir);
     setup
 }
 

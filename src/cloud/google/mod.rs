@@ -4,7 +4,8 @@
 //! identity federation config (`external_account`: a subject token exchanged at STS, optionally
 //! for an impersonated service account's token), else the metadata server (GKE Workload
 //! Identity, GCE). Each is a fetcher of the shared cache ([`crate::cloud::token`]); the file is
-//! read once, when the provider is built (a changed file takes a config reload).
+//! read when the provider is built, and a reload rebuilds the source when its content changed
+//! ([`identity_key`]).
 
 mod external;
 mod metadata;
@@ -33,6 +34,20 @@ pub const METADATA: &str = "metadata";
 pub const CREDENTIALS_ENV: &str = "GOOGLE_APPLICATION_CREDENTIALS";
 /// Largest credentials file read (a key file is about 2.3 KiB).
 const CREDENTIALS_FILE_LIMIT: u64 = 64 * 1024;
+
+/// What identifies a provider's Google identity across config reloads: the credentials file in
+/// use and a fingerprint of its content (a rotated key makes a new source at the next reload;
+/// an unchanged one keeps the cached token).
+pub fn identity_key(credentials_file: Option<&str>, env: Env<'_>) -> String {
+    let file = credentials_file
+        .map(str::to_owned)
+        .or_else(|| env(CREDENTIALS_ENV));
+    let content = file
+        .as_deref()
+        .and_then(|path| read_small(Path::new(path)).ok())
+        .map(|text| super::fingerprint(&text));
+    format!("google:{file:?}:{content:?}")
+}
 
 /// The `type` of a credentials file.
 #[derive(Deserialize)]

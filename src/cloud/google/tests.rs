@@ -197,3 +197,27 @@ fn base64url_has_no_padding_and_the_url_alphabet() {
         assert_eq!(service_account::base64url(bytes), want);
     }
 }
+
+#[test]
+fn the_identity_key_follows_the_file_content_and_holds_no_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sa.json");
+    let shown = path.display().to_string();
+    let none = |_: &str| None;
+    std::fs::write(&path, key_json("https://oauth2.googleapis.com/token")).unwrap();
+    let first = identity_key(Some(&shown), &none);
+    assert_eq!(identity_key(Some(&shown), &none), first);
+    assert!(!first.contains("PRIVATE KEY") && !first.contains("MII"));
+    std::fs::write(&path, key_json("https://oauth2.googleapis.com/token2")).unwrap();
+    assert_ne!(
+        identity_key(Some(&shown), &none),
+        first,
+        "a rotated key is a new source"
+    );
+    let env = move |name: &str| (name == CREDENTIALS_ENV).then(|| shown.clone());
+    assert_eq!(
+        identity_key(None, &env),
+        identity_key(Some(&path.display().to_string()), &none)
+    );
+    assert_eq!(identity_key(None, &none), "google:None:None");
+}

@@ -20,7 +20,7 @@ use super::translate::typed_request;
 use super::{BoxFuture, Complete, MessagesCall, Provider, Reply, UpstreamClient, call, path};
 use super::{anthropic, gemini};
 use crate::cloud::{RefreshTiming, google, process_env};
-use crate::config::providers::{Publisher, VertexSettings};
+use crate::config::providers::Publisher;
 use crate::config::schema::{ProviderConfig, ProviderKind, ProviderSettings};
 use crate::error::GatewayError;
 use crate::types::anthropic::MessagesRequest;
@@ -61,15 +61,15 @@ impl Vertex {
             segment(&settings.project, "project")?,
             segment(&settings.location, "location")?
         );
-        let auth =
-            bearer::or_unavailable(&config.name, &identity_key(settings), google::CLOUD, || {
-                google::source(
-                    &config.name,
-                    settings.credentials_file.as_deref(),
-                    &process_env,
-                    RefreshTiming::default(),
-                )
-            });
+        let key = google::identity_key(settings.credentials_file.as_deref(), &process_env);
+        let auth = bearer::or_unavailable(&config.name, &key, google::CLOUD, || {
+            google::source(
+                &config.name,
+                settings.credentials_file.as_deref(),
+                &process_env,
+                RefreshTiming::default(),
+            )
+        });
         Ok(Self {
             client: UpstreamClient::new(config, endpoint, &[])?.with_auth(auth),
             root,
@@ -96,12 +96,6 @@ impl Vertex {
         let (publisher, path) = self.target(upstream_model)?;
         Ok((publisher == Publisher::Anthropic).then_some(path))
     }
-}
-
-/// What identifies a provider's Google identity across reloads: the credentials file named (a
-/// changed file's content takes a new name or a restart, as with Google's libraries).
-fn identity_key(settings: &VertexSettings) -> String {
-    format!("google:{:?}", settings.credentials_file)
 }
 
 /// The publisher and bare model of `upstream_model`: `publishers/{p}/models/{m}` names both;
