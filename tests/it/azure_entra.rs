@@ -236,3 +236,36 @@ async fn a_refused_secret_is_a_502_without_the_secret() {
     assert!(!text.contains("not-the-right-secret-value"));
     assert_eq!(setup.azure.count(), 0);
 }
+
+/// The fakes refuse what Entra ID and IMDS refuse: an assertion that is not the federated token
+/// file's current content, an IMDS request without `Metadata: true`.
+#[tokio::test]
+async fn the_fakes_refuse_what_entra_refuses() {
+    use crate::common::client::{call, get, raw_request};
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "projected-now").unwrap();
+    let identity = FakeIdentity::start(Duration::from_secs(3600), Some(token_file)).await;
+    let fake = Via::Tcp(identity.upstream.addr);
+    let body = |assertion: &str| {
+        format!(
+            "grant_type=client_credentials&client_id={CLIENT_ID}&scope=https%3A%2F%2Fcognitiveservices.azure.com%2F.default&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={assertion}"
+        )
+    };
+    let path = format!("/{TENANT}/oauth2/v2.0/token");
+    let stale = call(
+        &fake,
+        raw_request("POST", &path, body("projected-before").into()),
+    )
+    .await;
+    assert_eq!(stale.status, 400, "{}", stale.text());
+    assert!(stale.text().contains("AADSTS700024"));
+    let current = call(
+        &fake,
+        raw_request("POST", &path, body("projected-now").into()),
+    )
+    .await;
+    assert_eq!(current.status, 200, "{}", current.text());
+    let imds = "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fcognitiveservices.azure.com";
+    assert_eq!(get(&fake, imds).await.status, 400);
+}

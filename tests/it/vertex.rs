@@ -364,3 +364,87 @@ async fn a_reload_keeps_the_cached_token() {
         "the reload fetched a token again"
     );
 }
+
+/// The fakes refuse what the real services refuse, so that the tests above prove the gateway
+/// speaks the protocols: no or unknown bearer token, an API key, a Claude body with `model` or
+/// without Vertex's version; a metadata request without `Metadata-Flavor`; a JWT whose
+/// signature does not verify; an STS exchange with another audience.
+#[tokio::test]
+async fn the_fakes_refuse_what_google_refuses() {
+    use crate::common::client::{call, json_request};
+    let identity = FakeIdentity::start(Duration::from_secs(3600), None).await;
+    let vertex = Upstream::start(fake_vertex(identity.state.clone())).await;
+    let fake = Via::Tcp(identity.upstream.addr);
+    let metadata = "/computeMetadata/v1/instance/service-accounts/default/token";
+    assert_eq!(get(&fake, metadata).await.status, 403);
+    let mut flavoured = json_request("GET", metadata, &Value::Null);
+    flavoured
+        .headers_mut()
+        .insert("metadata-flavor", "Google".parse().unwrap());
+    let token = call(&fake, flavoured).await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let form = |body: &str| {
+        let mut request =
+            crate::common::client::raw_request("POST", "/token", body.to_owned().into());
+        request.headers_mut().insert(
+            "content-type",
+            "application/x-www-form-urlencoded".parse().unwrap(),
+        );
+        request
+    };
+    let forged = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=eyJhbGciOiJSUzI1NiIsImtpZCI6ImtpZC10ZXN0In0.e30.c2ln";
+    let refused = call(&fake, form(forged)).await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    let mut sts = crate::common::client::raw_request(
+        "POST",
+        "/v1/token",
+        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&audience=other"
+            .into(),
+    );
+    sts.headers_mut().remove("content-type");
+    assert_eq!(call(&fake, sts).await.status, 400);
+
+    let via = Via::Tcp(vertex.addr);
+    let root = format!("/v1/projects/{PROJECT}/locations/{LOCATION}/publishers");
+    let claude = format!("{root}/anthropic/models/{CLAUDE}:rawPredict");
+    let good = json!({"anthropic_version": ANTHROPIC_VERSION, "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
+    let mut with_model = good.clone();
+    with_model["model"] = json!(CLAUDE);
+    let mut no_version = good.clone();
+    no_version["anthropic_version"] = Value::Null;
+    let cases = [
+        (None, None, good.clone(), 401),
+        (Some("Bearer forged"), None, good.clone(), 401),
+        (Some(token.as_str()), Some("k"), good.clone(), 401),
+        (Some(token.as_str()), None, with_model, 400),
+        (Some(token.as_str()), None, no_version, 400),
+        (Some(token.as_str()), None, good, 200),
+    ];
+    for (bearer, api_key, body, want) in cases {
+        let mut request = json_request("POST", &claude, &body);
+        if let Some(bearer) = bearer {
+            let value = if bearer.starts_with("Bearer ") {
+                bearer.to_owned()
+            } else {
+                format!("Bearer {bearer}")
+            };
+            request
+                .headers_mut()
+                .insert("authorization", value.parse().unwrap());
+        }
+        if let Some(key) = api_key {
+            request
+                .headers_mut()
+                .insert("x-goog-api-key", key.parse().unwrap());
+        }
+        let reply = call(&via, request).await;
+        assert_eq!(
+            reply.status,
+            want,
+            "{bearer:?} {api_key:?} {}",
+            reply.text()
+        );
+    }
+}
