@@ -76,6 +76,7 @@ fn fake_vertex(identity: Arc<Mutex<State>>) -> impl Fn(&Recorded) -> Canned + Se
             ("anthropic", "rawPredict" | "streamRawPredict") if model == CLAUDE => {
                 claude(r, method == "streamRawPredict")
             }
+            ("anthropic", "rawPredict") if model == "count-tokens" => count_tokens(r),
             _ => bad_request(format!("{publisher} {model} {method}")),
         }
     }
@@ -119,6 +120,18 @@ fn claude(r: &Recorded, stream: bool) -> Canned {
     anthropic.headers.remove("authorization");
     anthropic.path = "/v1/messages".into();
     crate::anthropic::rules(crate::sdk::anthropic_answer)(&anthropic)
+}
+
+/// Claude's token counter: the model named in the body, with Vertex's version.
+fn count_tokens(r: &Recorded) -> Canned {
+    let body = r.json();
+    if body["model"] != CLAUDE || body["anthropic_version"] != ANTHROPIC_VERSION {
+        return bad_request(format!("count-tokens body {body}"));
+    }
+    if !body["messages"].is_array() {
+        return bad_request("messages".into());
+    }
+    Canned::Json(200, json!({"input_tokens": 14}))
 }
 
 /// The fakes and a gateway whose Vertex provider gets its identity from `credentials` (a
@@ -224,9 +237,15 @@ async fn claude_on_vertex_through_the_metadata_server() {
         "anthropic_scenarios.py",
         &setup.gw,
         &env,
-        &["create", "stream", "tools"],
+        &["create", "stream", "tools", "count_tokens"],
     )
     .await;
+    assert!(
+        setup.vertex.requests.lock().unwrap().iter().any(|r| r
+            .path
+            .ends_with("/publishers/anthropic/models/count-tokens:rawPredict")),
+        "count_tokens asked Vertex"
+    );
     crate::sdk::run(
         "openai_scenarios.py",
         &setup.gw,

@@ -229,7 +229,42 @@ impl Provider for Vertex {
             anthropic::messages_at(&self.client, &path, body, request.stream).await
         }))
     }
+
+    fn count_tokens<'a>(
+        &'a self,
+        request: &'a MessagesCall<'a>,
+        upstream_model: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Complete, GatewayError>>> {
+        // Claude's counter is its own model on Vertex, told the model in the body (as
+        // Anthropic's Vertex SDK sends it); Gemini's tokens are estimated by the caller.
+        match self.claude(upstream_model) {
+            Ok(Some(_)) => {}
+            Ok(None) => return None,
+            Err(error) => return Some(Box::pin(std::future::ready(Err(error)))),
+        }
+        Some(Box::pin(async move {
+            let (_, model) = split_publisher(upstream_model, self.publisher)?;
+            let body = request.top.write_with(&[
+                ("model", &json_string(model)),
+                ("anthropic_version", &json_string(ANTHROPIC_VERSION)),
+            ]);
+            let path = format!(
+                "{}/publishers/anthropic/models/{COUNT_TOKENS_MODEL}:rawPredict",
+                self.root
+            );
+            let (status, bytes) =
+                call::whole(&self.client, &path, body, anthropic::response::errors).await?;
+            Ok(Complete {
+                status,
+                body: bytes,
+                usage: None,
+            })
+        }))
+    }
 }
+
+/// The model name of Claude's token counter, under Anthropic's publisher path.
+const COUNT_TOKENS_MODEL: &str = "count-tokens";
 
 /// `rawPredict`, or `streamRawPredict` for a stream.
 fn raw_predict(model_path: &str, stream: bool) -> String {
