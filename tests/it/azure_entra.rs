@@ -235,6 +235,10 @@ async fn a_refused_secret_is_a_502_without_the_secret() {
     assert!(text.contains("AADSTS7000215"), "{text}");
     assert!(!text.contains("not-the-right-secret-value"));
     assert_eq!(setup.azure.count(), 0);
+    let metrics = crate::common::client::get(&via, "/metrics").await.text();
+    let counted =
+        "llm_credential_refresh_failures_total{provider=\"azure-eu\",source=\"client_secret\"} 1";
+    assert!(metrics.contains(counted), "{metrics}");
 }
 
 /// The fakes refuse what Entra ID and IMDS refuse: an assertion that is not the federated token

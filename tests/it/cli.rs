@@ -127,3 +127,23 @@ fn check_warns_about_a_bedrock_provider_without_credentials() {
     assert!(out.contains("WARN"), "{out}");
     assert!(out.contains("no AWS credentials found"), "{out}");
 }
+
+/// `--check` of a Vertex provider whose credentials file is missing passes (the gateway would
+/// start and serve its other providers) but says what is wrong, without the file's content.
+#[test]
+fn check_warns_about_a_vertex_provider_whose_credentials_cannot_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "providers:\n  - {name: vertex, type: vertex, project: p, location: global, credentials_file: /nonexistent/key.json, models: [gemini-2.5-flash]}\n",
+    )
+    .unwrap();
+    let (code, out) = run_to_exit(&["--config", config.to_str().unwrap(), "--check"], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("config is valid"), "{out}");
+    assert!(
+        out.contains("WARN") && out.contains("/nonexistent/key.json"),
+        "{out}"
+    );
+}
