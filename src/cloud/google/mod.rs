@@ -34,6 +34,8 @@ pub const METADATA: &str = "metadata";
 pub const CREDENTIALS_ENV: &str = "GOOGLE_APPLICATION_CREDENTIALS";
 /// Largest credentials file read (a key file is about 2.3 KiB).
 const CREDENTIALS_FILE_LIMIT: u64 = 64 * 1024;
+/// How much of an unsupported `type` an error quotes.
+const SHOWN_TYPE_BYTES: usize = 40;
 
 /// What identifies a provider's Google identity across config reloads: the credentials file in
 /// use and a fingerprint of its content (a rotated key makes a new source at the next reload;
@@ -96,7 +98,7 @@ fn from_file(path: &Path) -> Result<(Box<dyn Fetch<BearerToken>>, &'static str),
         )),
         other => Err(format!(
             "Google credentials file `{shown}`: type `{}` is not supported (service_account or external_account)",
-            &other[..other.floor_char_boundary(40)]
+            &other[..other.floor_char_boundary(SHOWN_TYPE_BYTES)]
         )),
     }
 }
