@@ -8,6 +8,7 @@ pub mod auth;
 pub mod aws;
 pub mod cli;
 pub mod clock;
+pub mod cloud;
 pub mod config;
 pub mod error;
 pub mod lifecycle;

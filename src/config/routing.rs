@@ -118,6 +118,10 @@ pub struct DeploymentConfig {
     /// Requests in flight to this deployment at most.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<usize>,
+    /// Vertex AI only: who publishes the model (`google` or `anthropic`), when its name does not
+    /// say (`claude-*` is Anthropic's, anything else Google's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publisher: Option<super::providers::Publisher>,
 }
 
 /// `routing:` — routing policy.

@@ -6,6 +6,7 @@
 
 pub mod anthropic;
 pub mod auth;
+pub mod bearer;
 pub mod bedrock;
 pub mod call;
 pub mod errors;
@@ -16,6 +17,7 @@ pub mod ollama;
 pub mod openai;
 pub mod path;
 pub mod translate;
+pub mod vertex;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -268,6 +270,7 @@ pub fn endpoint(config: &ProviderConfig) -> Result<http::Endpoint, String> {
                 (None, ProviderSettings::Bedrock(settings)) => {
                     settings.base_url_with(&crate::config::schema::process_env)
                 }
+                (None, ProviderSettings::Vertex(settings)) => Some(settings.default_base_url()),
                 (None, _) => kind.default_base_url().map(str::to_owned),
             }
             .ok_or_else(|| format!("provider `{}` needs a base_url", config.name))?;
@@ -291,5 +294,6 @@ pub fn build(
         ProviderKind::Gemini => Ok(Box::new(gemini::Gemini::new(config, endpoint)?)),
         ProviderKind::Ollama => Ok(Box::new(ollama::Ollama::new(config, endpoint)?)),
         ProviderKind::Bedrock => Ok(Box::new(bedrock::Bedrock::new(config, endpoint)?)),
+        ProviderKind::Vertex => Ok(Box::new(vertex::Vertex::new(config, endpoint)?)),
     }
 }

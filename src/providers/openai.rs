@@ -2,16 +2,18 @@
 //! server, and the built-in mock. Same format on both sides, so bodies pass through with only
 //! `model` replaced and stream bytes are forwarded as they arrive. Azure differs only in its
 //! paths (`/openai/deployments/{deployment}/…?api-version=…`, or `/openai/v1/…`) and its
-//! `api-key` header.
+//! `api-key` header, or with `auth:` an Entra ID bearer token ([`crate::cloud::azure`]).
 
 use std::sync::Arc;
 
+use super::bearer;
 use super::http::Endpoint;
 use super::{
     BoxFuture, Complete, Forward, PassthroughCall, Provider, Reply, UpstreamClient, call, errors,
     path,
 };
-use crate::config::providers::AZURE_V1;
+use crate::cloud::{RefreshTiming, azure, process_env};
+use crate::config::providers::{AZURE_V1, EntraAuth};
 use crate::config::schema::{ProviderConfig, ProviderKind, ProviderSettings};
 use crate::error::GatewayError;
 use crate::stream::openai::Passthrough;
@@ -81,8 +83,24 @@ impl OpenAi {
                 ("authorization", key.map(|k| format!("Bearer {k}"))),
             ),
         };
+        let entra = match &config.settings {
+            ProviderSettings::Azure(azure) => azure.auth.as_ref(),
+            _ => None,
+        };
+        let Some(entra) = entra else {
+            return Ok(Self {
+                client: UpstreamClient::new(config, endpoint, &[auth])?,
+                kind,
+                paths,
+            });
+        };
+        // An Entra ID identity's bearer token replaces the key.
+        let key = entra_key(&config.name, entra);
+        let auth = bearer::or_unavailable(&config.name, &key, azure::CLOUD, || {
+            azure::source(&config.name, entra, &process_env, RefreshTiming::default())
+        });
         Ok(Self {
-            client: UpstreamClient::new(config, endpoint, &[auth])?,
+            client: UpstreamClient::new(config, endpoint, &[])?.with_auth(auth),
             kind,
             paths,
         })
@@ -96,6 +114,19 @@ impl OpenAi {
             body: bytes,
         })
     }
+}
+
+/// What identifies a provider's Entra ID identity across reloads: its settings, with the client
+/// secret only as a fingerprint (a rotated secret makes a new source).
+fn entra_key(provider: &str, auth: &EntraAuth) -> String {
+    let secret = auth
+        .client_secret
+        .as_ref()
+        .map(|s| crate::cloud::fingerprint(s.expose()));
+    format!(
+        "azure:{provider}:{:?}:{:?}:{:?}:{:?}:{:?}:{:?}:{secret:?}",
+        auth.kind, auth.client_id, auth.tenant_id, auth.token_file, auth.authority_host, auth.scope
+    )
 }
 
 impl Provider for OpenAi {

@@ -191,8 +191,8 @@ fn describe() {
     );
     metrics::describe_counter!(CONFIG_RELOADS, "Config reload attempts by result.");
     metrics::describe_counter!(
-        crate::aws::credentials::REFRESH_FAILURES,
-        "Failed fetches of cloud credentials (STS, the Pod Identity agent), by provider and source."
+        crate::cloud::REFRESH_FAILURES,
+        "Failed fetches of cloud credentials (STS, Pod Identity, Google and Entra ID token endpoints, metadata servers), by provider and source."
     );
     metrics::describe_gauge!(
         CONFIG_LAST_SUCCESS,

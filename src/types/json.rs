@@ -51,6 +51,12 @@ impl<'a> TopLevel<'a> {
     /// Serializes the object again with some fields replaced (or appended when absent). Each
     /// replacement is raw JSON text; every other field is copied byte for byte.
     pub fn write_with(&self, replacements: &[(&str, &str)]) -> Vec<u8> {
+        self.write_edited(&[], replacements)
+    }
+
+    /// [`TopLevel::write_with`] that also leaves out the fields named in `removed` (an upstream
+    /// that names the model in its URL refuses a `model` field).
+    pub fn write_edited(&self, removed: &[&str], replacements: &[(&str, &str)]) -> Vec<u8> {
         let capacity = self
             .fields
             .iter()
@@ -74,6 +80,9 @@ impl<'a> TopLevel<'a> {
             out.extend_from_slice(value.as_bytes());
         };
         for (key, value) in &self.fields {
+            if removed.contains(&key.as_ref()) {
+                continue;
+            }
             match replacements.iter().find(|(k, _)| k == key) {
                 Some((_, replacement)) => push(&mut out, key, replacement),
                 None => push(&mut out, key, value.get()),
@@ -321,6 +330,16 @@ mod tests {
             let out = top.write_with(&replacements);
             assert_eq!(std::str::from_utf8(&out).unwrap(), want, "{input}");
         }
+    }
+
+    #[test]
+    fn removes_fields_it_is_told_to() {
+        let top = TopLevel::parse(br#"{"model":"a","max_tokens":5,"stream":true}"#).unwrap();
+        let out = top.write_edited(&["model"], &[("anthropic_version", r#""v""#)]);
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"{"max_tokens":5,"stream":true,"anthropic_version":"v"}"#
+        );
     }
 
     #[test]

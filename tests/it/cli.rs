@@ -92,6 +92,20 @@ fn the_shipped_example_configs_are_valid() {
                 ),
             ],
         ),
+        // GKE Workload Identity: the metadata server, nothing in the env.
+        ("config/vertex.yaml", vec![]),
+        // The env the AKS workload identity webhook injects.
+        (
+            "config/azure-entra.yaml",
+            vec![
+                ("AZURE_CLIENT_ID", "5e8a1c7b-0f1d-4a53-9c39-0a7f4a1f0c11"),
+                ("AZURE_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
+                (
+                    "AZURE_FEDERATED_TOKEN_FILE",
+                    "/var/run/secrets/azure/tokens/azure-identity-token",
+                ),
+            ],
+        ),
     ] {
         let path = format!("{root}/{file}");
         let (code, out) = run_to_exit(&["--config", &path, "--check"], &env);
@@ -112,4 +126,24 @@ fn check_warns_about_a_bedrock_provider_without_credentials() {
     assert!(out.contains("config is valid"), "{out}");
     assert!(out.contains("WARN"), "{out}");
     assert!(out.contains("no AWS credentials found"), "{out}");
+}
+
+/// `--check` of a Vertex provider whose credentials file is missing passes (the gateway would
+/// start and serve its other providers) but says what is wrong, without the file's content.
+#[test]
+fn check_warns_about_a_vertex_provider_whose_credentials_cannot_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "providers:\n  - {name: vertex, type: vertex, project: p, location: global, credentials_file: /nonexistent/key.json, models: [gemini-2.5-flash]}\n",
+    )
+    .unwrap();
+    let (code, out) = run_to_exit(&["--config", config.to_str().unwrap(), "--check"], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("config is valid"), "{out}");
+    assert!(
+        out.contains("WARN") && out.contains("/nonexistent/key.json"),
+        "{out}"
+    );
 }

@@ -42,6 +42,7 @@ APP_CHART = ROOT / "charts" / "examples" / "my-app"
 MANIFESTS = ROOT / "manifests"
 SYNC_VALUES = ROOT / "tests" / "k8s" / "manifests.values.yaml"
 BEDROCK_VALUES = ROOT / "tests" / "k8s" / "bedrock.values.yaml"
+CLOUDS_VALUES = ROOT / "tests" / "k8s" / "clouds.values.yaml"
 DASHBOARD = CHART / "dashboards" / "llm-sidecar.json"
 RULES = MANIFESTS / "prometheus-rules.yaml"
 RULES_HEADER = """\
@@ -137,6 +138,22 @@ AWS_CASES = [
     ),
 ]
 
+# GKE and AKS workload identity (tests/k8s/clouds.values.yaml).
+GCP_ACCOUNT = "llm-sidecar@my-project.iam.gserviceaccount.com"
+AZURE_CLIENT_ID = "5e8a1c7b-0f1d-4a53-9c39-0a7f4a1f0c11"
+# What the AKS workload identity webhook injects into a labelled pod's containers.
+AZURE_WEBHOOK_ENV = {
+    "AZURE_CLIENT_ID": AZURE_CLIENT_ID,
+    "AZURE_TENANT_ID": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+    "AZURE_FEDERATED_TOKEN_FILE": "/var/run/secrets/azure/tokens/azure-identity-token",
+    "AZURE_AUTHORITY_HOST": "https://login.microsoftonline.com/",
+}
+CLOUD_CASES = [
+    ("standalone+gke+aks", ["-f", str(CLOUDS_VALUES)], [OLDEST_PLAIN, NEWEST], "standalone"),
+    ("demo-native+gke+aks", ["-f", str(CLOUDS_VALUES), "--set", "mode=demo", "--kube-version", OLDEST_NATIVE],
+     [OLDEST_NATIVE, NEWEST], "native"),
+]
+
 # Values the chart must refuse, with a piece of the error it must give.
 REFUSED = [
     (["--set", "mode=demo", "--kube-version", "1.28.0"], "sidecar.native needs Kubernetes >= 1.29"),
@@ -151,6 +168,8 @@ REFUSED = [
     (["--set", "aws.webIdentity.roleArn=role/llm"], "roleArn"),
     (["--set", f"aws.webIdentity.roleArn={ROLE_ARN}", "--set", "aws.webIdentity.expirationSeconds=60"], "expirationSeconds"),
     (["--set", "aws.region=us_east_1"], "region"),
+    (["--set", "gcp.serviceAccount=llm-sidecar"], "serviceAccount"),
+    (["--set", "azure.workloadIdentity.clientId=not-a-guid"], "clientId"),
 ]
 
 
@@ -354,6 +373,25 @@ def check_aws(checks, resources, expect, where):
     return pod_env
 
 
+def check_clouds(checks, resources, where):
+    """GKE and AKS identity of the chart's pods: the created service account annotated with the
+    Google service account and the Entra client ID, and the pod labelled for the AKS webhook.
+    Returns the gateway's env as the pod would have it on AKS, for `--check`."""
+    accounts = [r for r in resources if r["kind"] == "ServiceAccount"]
+    if checks.ok(len(accounts) == 1, f"{where}: expected one ServiceAccount, got {len(accounts)}"):
+        annotations = accounts[0]["metadata"].get("annotations", {})
+        checks.ok(annotations.get("iam.gke.io/gcp-service-account") == GCP_ACCOUNT, f"{where}: no GKE annotation: {annotations}")
+        checks.ok(annotations.get("azure.workload.identity/client-id") == AZURE_CLIENT_ID, f"{where}: no AKS annotation: {annotations}")
+    pod_env = {}
+    for r in (r for r in resources if r["kind"] in WORKLOAD_KINDS):
+        name = f"{where} {r['kind']} {r['metadata']['name']}"
+        labels = pod_labels(r)
+        checks.ok(labels.get("azure.workload.identity/use") == "true", f"{name}: no AKS workload identity label: {labels}")
+        sidecar = gateway_container(r)
+        pod_env = {**AZURE_WEBHOOK_ENV, **(literal_env(sidecar) if sidecar else {})}
+    return pod_env
+
+
 def template(helm, chart, extra, checks, where, release=RELEASE):
     result = run([helm, "template", release, str(chart), *extra])
     checks.ok(result.returncode == 0, f"{where}: helm template failed: {result.stderr}")
@@ -534,6 +572,10 @@ def main():
         for name, extra, versions, expected, expect in AWS_CASES:
             rendered = template(helm, CHART, extra, checks, name)
             pod_env = check_aws(checks, rendered, expect, f"{version} {name}")
+            check_rendered(checks, args.bin, rendered, versions, expected, f"{version} {name}", env=pod_env)
+        for name, extra, versions, expected in CLOUD_CASES:
+            rendered = template(helm, CHART, extra, checks, name)
+            pod_env = check_clouds(checks, rendered, f"{version} {name}")
             check_rendered(checks, args.bin, rendered, versions, expected, f"{version} {name}", env=pod_env)
         with tempfile.TemporaryDirectory() as work:
             check_rendered(checks, args.bin, app_chart(helm, checks, work), [OLDEST_NATIVE, NEWEST], "native", f"{version} my-app")

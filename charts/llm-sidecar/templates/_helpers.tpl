@@ -35,6 +35,32 @@ helm.sh/chart: {{ printf "%s-%s" .context.Chart.Name .context.Chart.Version | re
 llm-sidecar/injected: "true"
 {{- end -}}
 
+{{/* The labels a cloud identity webhook looks for on the pod (AKS workload identity); empty
+when none is configured. App charts in library mode add them to their pods as well. */}}
+{{- define "llm-sidecar.identityLabels" -}}
+{{- $wi := (.values.azure | default dict).workloadIdentity | default dict -}}
+{{- if $wi.clientId -}}
+azure.workload.identity/use: "true"
+{{- end -}}
+{{- end -}}
+
+{{/* The created service account's annotations: serviceAccount.annotations, plus the GKE and AKS
+identity annotations of gcp.serviceAccount and azure.workloadIdentity. */}}
+{{- define "llm-sidecar.serviceAccountAnnotations" -}}
+{{- $annotations := deepCopy (.values.serviceAccount.annotations | default dict) -}}
+{{- with (.values.gcp | default dict).serviceAccount -}}
+{{- $_ := set $annotations "iam.gke.io/gcp-service-account" . -}}
+{{- end -}}
+{{- $wi := (.values.azure | default dict).workloadIdentity | default dict -}}
+{{- with $wi.clientId -}}
+{{- $_ := set $annotations "azure.workload.identity/client-id" . -}}
+{{- end -}}
+{{- with $wi.tenantId -}}
+{{- $_ := set $annotations "azure.workload.identity/tenant-id" . -}}
+{{- end -}}
+{{- if $annotations }}{{ toYaml $annotations }}{{ end -}}
+{{- end -}}
+
 {{- define "llm-sidecar.image" -}}
 {{- $image := .values.image -}}
 {{- if $image.digest -}}

@@ -13,10 +13,11 @@ use http::{HeaderValue, Method, Request, Uri};
 use http_body_util::Full;
 use serde::Deserialize;
 
-use super::http::{exchange, snippet};
 use super::sts::expiry;
 use super::{CONTAINER, CredentialError};
 use crate::aws::sigv4::Credentials;
+use crate::cloud::http::{exchange, snippet};
+use crate::cloud::read_token_file;
 use crate::transport::HttpsClient;
 
 /// The ECS agent's address, base of `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`.
@@ -27,8 +28,6 @@ const EKS_HOST_V4: &str = "169.254.170.23";
 const EKS_HOST_V6: &str = "fd00:ec2::23";
 /// How long credentials without an `Expiration` are used before asking again.
 const UNDATED_LIFETIME: Duration = Duration::from_secs(15 * 60);
-/// Largest authorization token file read.
-const TOKEN_FILE_LIMIT: u64 = 64 * 1024;
 
 /// Where the authorization token comes from.
 pub enum Token {
@@ -114,7 +113,7 @@ struct Answer {
 impl Container {
     /// Fetches fresh credentials.
     pub async fn fetch(&self) -> Result<Credentials, CredentialError> {
-        let fail = |detail: String| CredentialError::new(CONTAINER, detail);
+        let fail = |detail: String| CredentialError::aws(CONTAINER, detail);
         let mut request = Request::builder()
             .method(Method::GET)
             .uri(self.uri.clone())
@@ -154,18 +153,7 @@ impl Container {
             Token::Value(value) => return Ok(value.trim().to_owned()),
             Token::File(path) => path,
         };
-        let shown = path.display();
-        let size = tokio::fs::metadata(path)
-            .await
-            .map_err(|e| format!("authorization token file `{shown}`: {e}"))?
-            .len();
-        if size > TOKEN_FILE_LIMIT {
-            return Err(format!("authorization token file `{shown}` is too large"));
-        }
-        let text = tokio::fs::read_to_string(path)
-            .await
-            .map_err(|e| format!("authorization token file `{shown}`: {e}"))?;
-        Ok(text.trim().to_owned())
+        read_token_file(path, "authorization token file").await
     }
 }
 

@@ -6,22 +6,22 @@
 
 mod cache;
 mod container;
-mod http;
 mod sts;
 mod xml;
 
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use cache::{Cached, Fetch};
+use cache::{Assume, Cached};
 
 use crate::aws::sigv4::Credentials;
+use crate::cloud::client;
+use crate::cloud::token::{Fetch, Fixed};
+pub use crate::cloud::{CredentialError, REFRESH_FAILURES, RefreshTiming};
 
-/// Refresh failures: `{provider, source}` (`static`, `web_identity`, `container`,
-/// `assume_role`: the layer that failed).
-pub const REFRESH_FAILURES: &str = "llm_credential_refresh_failures_total";
+/// The cloud named in AWS credential errors.
+pub const CLOUD: &str = "AWS";
 
 /// Source name of static keys.
 pub const STATIC: &str = "static";
@@ -33,29 +33,6 @@ pub const CONTAINER: &str = "container";
 pub const ASSUME_ROLE: &str = "assume_role";
 /// The session name of assumed roles unless one is configured.
 pub const DEFAULT_SESSION_NAME: &str = "llm-sidecar";
-
-/// How far ahead of expiry credentials are refreshed: the SDKs' five minutes.
-pub const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
-/// How long a failed refresh is answered from memory before the endpoint is asked again.
-pub const FAILURE_BACKOFF: Duration = Duration::from_secs(5);
-
-/// When credentials are refreshed. The defaults are the SDKs'; tests shorten them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RefreshTiming {
-    /// Refresh (in the background) once this close to expiry.
-    pub margin: Duration,
-    /// After a failed refresh, answer its error for this long instead of retrying.
-    pub failure_backoff: Duration,
-}
-
-impl Default for RefreshTiming {
-    fn default() -> Self {
-        Self {
-            margin: REFRESH_MARGIN,
-            failure_backoff: FAILURE_BACKOFF,
-        }
-    }
-}
 
 /// What the provider config says about AWS credentials (secrets already resolved from `file:`).
 #[derive(Clone, Default)]
@@ -94,28 +71,10 @@ impl fmt::Debug for ChainSettings {
     }
 }
 
-/// Credentials could not be had. The text names the source and what failed, never a secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CredentialError {
-    /// The source that failed (`web_identity`, `container`, `assume_role`, `static`).
-    pub source: &'static str,
-    /// What failed.
-    pub detail: String,
-}
-
-impl fmt::Display for CredentialError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AWS credentials ({}): {}", self.source, self.detail)
-    }
-}
-
-// Written out: thiserror would take the `source` field for the error's cause.
-impl std::error::Error for CredentialError {}
-
 impl CredentialError {
-    /// An error of `source`.
-    pub fn new(source: &'static str, detail: String) -> Self {
-        Self { source, detail }
+    /// An error of the AWS source `source`.
+    pub fn aws(source: &'static str, detail: String) -> Self {
+        Self::new(CLOUD, source, detail)
     }
 }
 
@@ -171,10 +130,10 @@ impl CredentialChain {
                 .unwrap_or_else(|| DEFAULT_SESSION_NAME.into()),
             external_id: settings.external_id.clone(),
         };
-        let fetch = Fetch::AssumeRole {
+        let fetch = Box::new(Assume {
             base: base_layer,
             role,
-        };
+        });
         let source = match base {
             STATIC => "static+assume_role",
             WEB_IDENTITY => "web_identity+assume_role",
@@ -197,11 +156,18 @@ impl CredentialChain {
     }
 }
 
-/// The base layer: its fetcher, source name, and initial credentials (static keys).
+/// A base layer: its fetcher, source name, and initial credentials (static keys).
+type Base = (
+    Box<dyn Fetch<Credentials>>,
+    &'static str,
+    Option<Credentials>,
+);
+
+/// The base layer of the settings and the environment.
 fn base_source(
     settings: &ChainSettings,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(Fetch, &'static str, Option<Credentials>), String> {
+) -> Result<Base, String> {
     let static_keys = match (&settings.access_key_id, &settings.secret_access_key) {
         (Some(id), Some(secret)) => {
             Some((id.clone(), secret.clone(), settings.session_token.clone()))
@@ -221,7 +187,11 @@ fn base_source(
             session_token,
             expires_at: None,
         };
-        return Ok((Fetch::Static, STATIC, Some(credentials)));
+        let fixed = Fixed {
+            cloud: CLOUD,
+            source: STATIC,
+        };
+        return Ok((Box::new(fixed), STATIC, Some(credentials)));
     }
     if let (Some(role_arn), Some(token_file)) =
         (env("AWS_ROLE_ARN"), env("AWS_WEB_IDENTITY_TOKEN_FILE"))
@@ -234,7 +204,7 @@ fn base_source(
             session_name: env("AWS_ROLE_SESSION_NAME")
                 .unwrap_or_else(|| DEFAULT_SESSION_NAME.into()),
         };
-        return Ok((Fetch::WebIdentity(source), WEB_IDENTITY, None));
+        return Ok((Box::new(source), WEB_IDENTITY, None));
     }
     if let Some(uri) = container::endpoint(env) {
         let token = env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
@@ -245,7 +215,7 @@ fn base_source(
             uri: uri?,
             token,
         };
-        return Ok((Fetch::Container(source), CONTAINER, None));
+        return Ok((Box::new(source), CONTAINER, None));
     }
     Err(
         "no AWS credentials found: set access_key_id/secret_access_key, AWS_ACCESS_KEY_ID/\
@@ -262,11 +232,6 @@ fn region_for_signing(region: &str) -> Result<String, String> {
         return Err("role_arn needs a region to sign the AssumeRole call".into());
     }
     Ok(region.to_owned())
-}
-
-/// The HTTP client of the fetchers.
-fn client() -> Result<crate::transport::HttpsClient, String> {
-    crate::transport::plain_client()
 }
 
 #[cfg(test)]

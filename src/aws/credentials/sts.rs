@@ -10,11 +10,11 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Method, Request, Uri};
 use http_body_util::Full;
 
-use super::http::{exchange, snippet};
 use super::xml::element_text;
 use super::{ASSUME_ROLE, CredentialError, WEB_IDENTITY};
-use crate::aws::sigv4::canonical::uri_encode;
 use crate::aws::sigv4::{self, Credentials};
+use crate::cloud::http::{exchange, form, snippet};
+use crate::cloud::read_token_file;
 use crate::transport::HttpsClient;
 
 /// The STS API version both actions are called with.
@@ -24,7 +24,6 @@ const FORM: &str = "application/x-www-form-urlencoded; charset=utf-8";
 /// The SigV4 service name of STS.
 const STS_SERVICE: &str = "sts";
 /// Largest web identity token file read (a service-account JWT is about 1 KiB).
-const TOKEN_FILE_LIMIT: u64 = 64 * 1024;
 /// Longest STS error message kept in an error.
 const MESSAGE_CHARS: usize = 300;
 
@@ -66,9 +65,9 @@ pub struct WebIdentity {
 impl WebIdentity {
     /// Fetches fresh credentials.
     pub async fn fetch(&self) -> Result<Credentials, CredentialError> {
-        let token = read_token(&self.token_file)
+        let token = read_token_file(&self.token_file, "web identity token file")
             .await
-            .map_err(|detail| CredentialError::new(WEB_IDENTITY, detail))?;
+            .map_err(|detail| CredentialError::aws(WEB_IDENTITY, detail))?;
         let form = form(&[
             ("Action", "AssumeRoleWithWebIdentity"),
             ("Version", API_VERSION),
@@ -77,7 +76,7 @@ impl WebIdentity {
             ("WebIdentityToken", &token),
         ]);
         let request = post(&self.endpoint, form, None)
-            .map_err(|detail| CredentialError::new(WEB_IDENTITY, detail))?;
+            .map_err(|detail| CredentialError::aws(WEB_IDENTITY, detail))?;
         call(
             &self.client,
             request,
@@ -121,45 +120,9 @@ impl AssumeRole {
             region: &self.region,
         };
         let request = post(&self.endpoint, form(&params), Some(signing))
-            .map_err(|detail| CredentialError::new(ASSUME_ROLE, detail))?;
+            .map_err(|detail| CredentialError::aws(ASSUME_ROLE, detail))?;
         call(&self.client, request, "AssumeRole", ASSUME_ROLE).await
     }
-}
-
-/// The token file's content, trimmed (the kubelet writes no newline; a hand-made file may).
-async fn read_token(path: &std::path::Path) -> Result<String, String> {
-    let shown = path.display();
-    let size = tokio::fs::metadata(path)
-        .await
-        .map_err(|e| format!("web identity token file `{shown}`: {e}"))?
-        .len();
-    if size > TOKEN_FILE_LIMIT {
-        return Err(format!(
-            "web identity token file `{shown}` is larger than {TOKEN_FILE_LIMIT} bytes"
-        ));
-    }
-    let token = tokio::fs::read_to_string(path)
-        .await
-        .map_err(|e| format!("web identity token file `{shown}`: {e}"))?;
-    let token = token.trim();
-    if token.is_empty() {
-        return Err(format!("web identity token file `{shown}` is empty"));
-    }
-    Ok(token.to_owned())
-}
-
-/// `name=value&…`, each part `UriEncode`d (a valid form encoding).
-fn form(params: &[(&str, &str)]) -> String {
-    let mut out = String::new();
-    for (index, (name, value)) in params.iter().enumerate() {
-        if index > 0 {
-            out.push('&');
-        }
-        uri_encode(&mut out, name.as_bytes(), false);
-        out.push('=');
-        uri_encode(&mut out, value.as_bytes(), false);
-    }
-    out
 }
 
 /// Credentials and region that sign a request.
@@ -210,7 +173,7 @@ async fn call(
     action: &str,
     source: &'static str,
 ) -> Result<Credentials, CredentialError> {
-    let fail = |detail: String| CredentialError::new(source, format!("STS {action}: {detail}"));
+    let fail = |detail: String| CredentialError::aws(source, format!("STS {action}: {detail}"));
     let (status, body) = exchange(client, request).await.map_err(fail)?;
     let text = String::from_utf8_lossy(&body);
     if !status.is_success() {
@@ -291,14 +254,6 @@ mod tests {
         );
         let bad = |_: &str| Some("ftp://x/".to_owned());
         assert!(endpoint("us-east-1", &bad).is_err());
-    }
-
-    #[test]
-    fn forms_are_encoded() {
-        assert_eq!(
-            form(&[("RoleArn", "arn:aws:iam::1:role/a b"), ("X", "+&=")]),
-            "RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fa%20b&X=%2B%26%3D"
-        );
     }
 
     #[test]

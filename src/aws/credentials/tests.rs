@@ -157,7 +157,7 @@ fn nothing_secret_is_printed() {
         !text.contains("conf-secret") && !text.contains("conf-token"),
         "{text}"
     );
-    let error = CredentialError::new(
+    let error = CredentialError::aws(
         WEB_IDENTITY,
         "STS AssumeRoleWithWebIdentity: HTTP 400: InvalidIdentityToken: expired".into(),
     );

@@ -12,27 +12,11 @@ pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// The last component of every credential scope.
 pub const SCOPE_TERMINATOR: &str = "aws4_request";
 
-/// Uppercase hexadecimal digits, for `%XX` escapes (AWS requires uppercase).
-const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 /// Lowercase hexadecimal digits, for hashes and signatures.
 const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
 
-/// Appends AWS's `UriEncode` of `bytes`: every byte but the unreserved `A-Z a-z 0-9 - . _ ~`
-/// (and `/` when `keep_slash`) as `%XX` with uppercase hex.
-pub fn uri_encode(out: &mut String, bytes: &[u8], keep_slash: bool) {
-    for &byte in bytes {
-        if byte.is_ascii_alphanumeric()
-            || matches!(byte, b'-' | b'.' | b'_' | b'~')
-            || (keep_slash && byte == b'/')
-        {
-            out.push(char::from(byte));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX_UPPER[usize::from(byte >> 4)]));
-            out.push(char::from(HEX_UPPER[usize::from(byte & 0x0f)]));
-        }
-    }
-}
+/// AWS's `UriEncode` (the one percent-encoder of the crate's cloud code).
+pub use crate::cloud::http::uri_encode;
 
 /// Appends `bytes` as lowercase hex (hashes and signatures).
 pub fn push_hex(out: &mut String, bytes: &[u8]) {

@@ -12,14 +12,16 @@ mod azure;
 mod bedrock;
 mod mock;
 mod plain;
+mod vertex;
 
 mod fields;
 
 pub use anthropic::AnthropicSettings;
-pub use azure::{AZURE_V1, AzureSettings};
+pub use azure::{AZURE_V1, AzureSettings, EntraAuth, EntraKind};
 pub use bedrock::{BedrockSettings, process_env};
 pub use mock::{MockConfig, MockSettings};
 pub use plain::OPENAI_DEFAULT_BASE_URL;
+pub use vertex::{Publisher, VertexSettings};
 
 use std::collections::BTreeMap;
 
@@ -51,6 +53,8 @@ pub enum ProviderKind {
     Mock,
     /// Amazon Bedrock.
     Bedrock,
+    /// Google Vertex AI.
+    Vertex,
 }
 
 /// What a provider type is.
@@ -78,11 +82,12 @@ pub struct Type {
 
 /// Every type, in the order a provider without `type` is recognised (the last, OpenAI, takes
 /// anything).
-pub const TYPES: [&Type; 9] = [
+pub const TYPES: [&Type; 10] = [
     &anthropic::TYPE,
     &plain::GEMINI,
     &azure::TYPE,
     &bedrock::TYPE,
+    &vertex::TYPE,
     &plain::OLLAMA,
     &plain::VLLM,
     &plain::OPENAI_COMPATIBLE,
@@ -150,6 +155,8 @@ pub enum ProviderSettings {
     Mock(MockSettings),
     /// Bedrock's.
     Bedrock(BedrockSettings),
+    /// Vertex AI's.
+    Vertex(VertexSettings),
 }
 
 impl ProviderSettings {
@@ -157,6 +164,7 @@ impl ProviderSettings {
     pub fn secrets(&self) -> Box<dyn Iterator<Item = &crate::config::Secret> + '_> {
         match self {
             Self::Bedrock(settings) => Box::new(settings.secrets()),
+            Self::Azure(settings) => Box::new(settings.secrets()),
             _ => Box::new(std::iter::empty()),
         }
     }
@@ -269,6 +277,7 @@ mod tests {
             ProviderKind::OpenaiCompatible,
             ProviderKind::Mock,
             ProviderKind::Bedrock,
+            ProviderKind::Vertex,
         ] {
             assert_eq!(TYPES.iter().filter(|t| t.kind == kind).count(), 1);
             let parsed: ProviderKind = serde_yaml::from_str(kind.as_str()).unwrap();
@@ -304,6 +313,12 @@ mod tests {
                 "aws",
                 Some("https://bedrock-runtime.us-east-1.amazonaws.com"),
                 ProviderKind::Bedrock,
+            ),
+            ("vertex-eu", None, ProviderKind::Vertex),
+            (
+                "g",
+                Some("https://europe-west4-aiplatform.googleapis.com"),
+                ProviderKind::Vertex,
             ),
             ("openai", None, ProviderKind::Openai),
             (

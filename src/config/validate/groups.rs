@@ -14,7 +14,7 @@ pub(super) fn groups(
     raw: &RawConfig,
     providers: &BTreeMap<String, usize>,
 ) -> Result<Vec<GroupSpec>, ConfigError> {
-    let mut groups = declared(&raw.models, providers)?;
+    let mut groups = declared(&raw.models, providers, &raw.providers)?;
     merge_provider_models(&mut groups, &raw.providers)?;
     aliases(&raw.models, &groups)?;
     fallbacks(&raw.models, &groups)?;
@@ -25,6 +25,7 @@ pub(super) fn groups(
 fn declared(
     models: &[schema::ModelConfig],
     providers: &BTreeMap<String, usize>,
+    configs: &[schema::ProviderConfig],
 ) -> Result<Vec<GroupSpec>, ConfigError> {
     let mut groups = Vec::with_capacity(models.len());
     let mut seen = HashSet::new();
@@ -48,7 +49,7 @@ fn declared(
         }
         groups.push(GroupSpec {
             name: m.name.clone(),
-            deployments: deployments(m, providers, &at)?,
+            deployments: deployments(m, providers, configs, &at)?,
             fallbacks: m.fallbacks.clone(),
         });
     }
@@ -57,9 +58,12 @@ fn declared(
 
 /// Resolves each deployment's provider by name; an omitted upstream model means the group name,
 /// or in a pattern group (`anthropic/*`) the part of the client's name the `*` matched.
+/// A Vertex AI deployment's `publisher` goes into its upstream model as Vertex names models
+/// (`publishers/{publisher}/models/{model}`), which its adapter reads.
 fn deployments(
     m: &schema::ModelConfig,
     providers: &BTreeMap<String, usize>,
+    configs: &[schema::ProviderConfig],
     at: &FieldPath,
 ) -> Result<Vec<DeploymentSpec>, ConfigError> {
     let mut deployments = Vec::with_capacity(m.deployments.len());
@@ -78,9 +82,22 @@ fn deployments(
         if d.weight == 0 {
             return Err(ConfigError::at(&at.key("weight"), "must be at least 1"));
         }
+        let mut upstream_model = d.model.clone().unwrap_or_else(|| default_upstream.clone());
+        if let Some(publisher) = d.publisher {
+            let vertex = configs
+                .get(provider)
+                .is_some_and(|p| p.kind() == schema::ProviderKind::Vertex);
+            if !vertex {
+                return Err(ConfigError::at(
+                    &at.key("publisher"),
+                    "only applies to deployments on a `vertex` provider",
+                ));
+            }
+            upstream_model = format!("publishers/{}/models/{upstream_model}", publisher.as_str());
+        }
         deployments.push(DeploymentSpec {
             provider,
-            upstream_model: d.model.clone().unwrap_or_else(|| default_upstream.clone()),
+            upstream_model,
             weight: d.weight,
         });
     }

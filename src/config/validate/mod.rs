@@ -192,6 +192,27 @@ mod test_support {
 mod tests {
     use super::test_support::assert_rejects;
 
+    #[test]
+    fn rejects_ambiguous_cloud_settings() {
+        assert_rejects(&[
+            (
+                "providers:\n  - {name: az, type: azure, base_url: 'https://r.openai.azure.com', api_version: v1, api_key: k, auth: {type: entra}}\n",
+                "providers[0].api_key",
+                "not both",
+            ),
+            (
+                "providers:\n  - {name: m, type: mock}\nmodels:\n  - {name: c, deployments: [{provider: m, publisher: anthropic}]}\n",
+                "models[0].deployments[0].publisher",
+                "only applies to deployments on a `vertex` provider",
+            ),
+            (
+                "providers:\n  - {name: v, type: vertex, project: p, location: global}\nmodels:\n  - {name: c, deployments: [{provider: v, publisher: meta}]}\n",
+                "models[0].deployments[0].publisher",
+                "unknown variant",
+            ),
+        ]);
+    }
+
     /// Access rules live in `config::access`, but are exercised here because `validate` is what
     /// decides they run and in which order.
     #[test]

@@ -32,6 +32,16 @@ pub(super) fn providers(
 fn provider(p: &mut schema::ProviderConfig, at: &FieldPath) -> Result<(), ConfigError> {
     let kind = p.kind();
     p.settings = providers::settings(kind, &p.options).map_err(|e| e.at(at))?;
+    // Two credentials for one upstream is ambiguous: refused, not resolved (DESIGN §5a).
+    if let schema::ProviderSettings::Azure(azure) = &p.settings
+        && azure.auth.is_some()
+        && p.api_key.is_some()
+    {
+        return Err(ConfigError::at(
+            &at.key("api_key"),
+            "an azure provider authenticates with `api_key` or with `auth` (Entra ID), not both",
+        ));
+    }
     upstream(p, kind, at)?;
     for (key, value) in [
         ("timeout", p.timeout),

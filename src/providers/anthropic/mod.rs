@@ -66,6 +66,65 @@ fn usage_of(body: &[u8]) -> Option<crate::types::Usage> {
         .map(|w| w.usage.to_usage())
 }
 
+/// A translated OpenAI chat request (`body`, Anthropic's Messages format) sent to `path` on
+/// `client`, the answer translated back (shared with Claude on Vertex AI, which takes the same
+/// body at its own paths).
+pub async fn chat_at(
+    client: &UpstreamClient,
+    path: &str,
+    body: Vec<u8>,
+    request: &ChatRequest<'_>,
+    upstream_model: &str,
+) -> Result<Reply, GatewayError> {
+    if !request.stream {
+        let (status, bytes) = call::whole(client, path, body, response::errors).await?;
+        let parsed: MessagesResponse = call::parse_answer(&client.name, &bytes)?;
+        let (completion, usage) = response::to_openai(parsed);
+        let body = call::encode(&completion)?;
+        return Ok(Reply::Complete(Complete {
+            status,
+            body: body.into(),
+            usage: Some(usage),
+        }));
+    }
+    let deadline = call::deadline(client);
+    let response = call::post(client, path, body, deadline, response::errors).await?;
+    let writer = ChunkWriter::new(
+        new_completion_id(),
+        upstream_model,
+        unix_now(),
+        request.include_usage,
+    );
+    let translator = stream::ToOpenAi::new(writer, &client.name);
+    Ok(Reply::Stream(Box::new(
+        client.stream(response.into_body(), translator),
+    )))
+}
+
+/// An Anthropic client's Messages request (`body`, already edited for the upstream) passed
+/// through to `path` on `client`, the answer passed back as it comes.
+pub async fn messages_at(
+    client: &UpstreamClient,
+    path: &str,
+    body: Vec<u8>,
+    stream: bool,
+) -> Result<Reply, GatewayError> {
+    if !stream {
+        let (status, bytes) = call::whole(client, path, body, response::errors).await?;
+        return Ok(Reply::Complete(Complete {
+            status,
+            usage: usage_of(&bytes),
+            body: bytes,
+        }));
+    }
+    let deadline = call::deadline(client);
+    let response = call::post(client, path, body, deadline, response::errors).await?;
+    let translator = stream::Passthrough::default();
+    Ok(Reply::Stream(Box::new(
+        client.stream(response.into_body(), translator),
+    )))
+}
+
 impl Provider for Anthropic {
     fn client(&self) -> &UpstreamClient {
         &self.client
@@ -84,37 +143,7 @@ impl Provider for Anthropic {
             let typed = typed_request(request)?;
             let translated = request::translate(&typed, upstream_model, self.default_max_tokens)?;
             let body = call::encode(&translated)?;
-            if !request.stream {
-                let (status, bytes) =
-                    call::whole(&self.client, MESSAGES_PATH, body, response::errors).await?;
-                let parsed: MessagesResponse = call::parse_answer(&self.client.name, &bytes)?;
-                let (completion, usage) = response::to_openai(parsed);
-                let body = call::encode(&completion)?;
-                return Ok(Reply::Complete(Complete {
-                    status,
-                    body: body.into(),
-                    usage: Some(usage),
-                }));
-            }
-            let deadline = call::deadline(&self.client);
-            let response = call::post(
-                &self.client,
-                MESSAGES_PATH,
-                body,
-                deadline,
-                response::errors,
-            )
-            .await?;
-            let writer = ChunkWriter::new(
-                new_completion_id(),
-                upstream_model,
-                unix_now(),
-                request.include_usage,
-            );
-            let translator = stream::ToOpenAi::new(writer, &self.client.name);
-            Ok(Reply::Stream(Box::new(
-                self.client.stream(response.into_body(), translator),
-            )))
+            chat_at(&self.client, MESSAGES_PATH, body, request, upstream_model).await
         })
     }
 
@@ -143,28 +172,7 @@ impl Provider for Anthropic {
             let body = request
                 .top
                 .write_with(&[("model", &json_string(upstream_model))]);
-            if !request.stream {
-                let (status, bytes) =
-                    call::whole(&self.client, MESSAGES_PATH, body, response::errors).await?;
-                return Ok(Reply::Complete(Complete {
-                    status,
-                    usage: usage_of(&bytes),
-                    body: bytes,
-                }));
-            }
-            let deadline = call::deadline(&self.client);
-            let response = call::post(
-                &self.client,
-                MESSAGES_PATH,
-                body,
-                deadline,
-                response::errors,
-            )
-            .await?;
-            let translator = stream::Passthrough::default();
-            Ok(Reply::Stream(Box::new(
-                self.client.stream(response.into_body(), translator),
-            )))
+            messages_at(&self.client, MESSAGES_PATH, body, request.stream).await
         }))
     }
 

@@ -26,6 +26,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Response, StatusCode, Uri};
 
 use super::auth::Authorize;
+use super::bearer::Unavailable;
 use super::http::{Endpoint, UpstreamBody};
 use super::translate::typed_request;
 use super::{BoxFuture, Complete, Provider, Reply, UpstreamClient, call};
@@ -81,8 +82,9 @@ impl Bedrock {
             Ok(signer) => signer,
             Err(detail) => {
                 tracing::warn!(provider = %config.name, %detail, "Bedrock provider has no AWS credentials; its requests fail until it has");
-                Arc::new(NoCredentials {
+                Arc::new(Unavailable {
                     provider: config.name.clone(),
+                    source: NO_SOURCE.to_owned(),
                     detail,
                 })
             }
@@ -90,29 +92,6 @@ impl Bedrock {
         Ok(Self {
             client: UpstreamClient::new(config, endpoint, &[])?.with_auth(auth),
         })
-    }
-}
-
-/// The authorizer of a provider whose credentials could not be set up: every request fails
-/// with the reason.
-struct NoCredentials {
-    provider: String,
-    detail: String,
-}
-
-impl Authorize for NoCredentials {
-    fn authorize<'a>(
-        &'a self,
-        _: &'a Method,
-        _: &'a Uri,
-        _: &'a mut HeaderMap,
-        _: &'a [u8],
-    ) -> BoxFuture<'a, Result<(), GatewayError>> {
-        Box::pin(std::future::ready(Err(GatewayError::UpstreamCredentials {
-            provider: self.provider.clone(),
-            source_name: NO_SOURCE.to_owned(),
-            detail: self.detail.clone(),
-        })))
     }
 }
 

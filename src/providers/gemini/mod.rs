@@ -50,25 +50,6 @@ impl Gemini {
         })
     }
 
-    /// POSTs `body` to `path` and parses the successful answer as `T`.
-    async fn call<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: Vec<u8>,
-        deadline: Instant,
-    ) -> Result<(StatusCode, T), GatewayError> {
-        let response = call::post(&self.client, path, body, deadline, errors::gemini).await?;
-        let status = response.status();
-        let bytes = call::read(
-            &self.client,
-            response.into_body(),
-            call::MAX_RESPONSE_BYTES,
-            deadline,
-        )
-        .await?;
-        Ok((status, call::parse_answer(&self.client.name, &bytes)?))
-    }
-
     fn protocol(&self, detail: &dyn std::fmt::Display) -> GatewayError {
         GatewayError::UpstreamProtocol {
             provider: self.client.name.clone(),
@@ -105,9 +86,65 @@ pub fn resource(model: &str) -> Result<String, GatewayError> {
     })
 }
 
-/// The path of `method` (`generateContent`, …, with its query) on a model resource.
-fn method_path(resource: &str, method: &str) -> String {
-    format!("{API_PREFIX}/{resource}:{method}")
+/// POSTs `body` to `path` on `client` and parses the successful answer as `T` (Gemini's error
+/// envelope mapped on failure).
+pub async fn call_json<T: DeserializeOwned>(
+    client: &UpstreamClient,
+    path: &str,
+    body: Vec<u8>,
+    deadline: Instant,
+) -> Result<(StatusCode, T), GatewayError> {
+    let response = call::post(client, path, body, deadline, errors::gemini).await?;
+    let status = response.status();
+    let bytes = call::read(
+        client,
+        response.into_body(),
+        call::MAX_RESPONSE_BYTES,
+        deadline,
+    )
+    .await?;
+    Ok((status, call::parse_answer(&client.name, &bytes)?))
+}
+
+/// An OpenAI chat request through `generateContent` on `client`: `model_path` is the model's
+/// path without the method (`/v1beta/models/gemini-…` on Gemini's API,
+/// `/v1/projects/…/publishers/google/models/gemini-…` on Vertex AI, whose wire format is the
+/// same).
+pub async fn chat_at(
+    client: &UpstreamClient,
+    request: &ChatRequest<'_>,
+    upstream_model: &str,
+    model_path: &str,
+) -> Result<Reply, GatewayError> {
+    let typed = typed_request(request)?;
+    if request.stream && typed.n.is_some_and(|n| n > 1) {
+        return Err(GatewayError::invalid(
+            "Streaming with n > 1 is not supported for Gemini models.",
+            Some("n"),
+        ));
+    }
+    let body = call::encode(&request::to_gemini(&typed)?)?;
+    let deadline = call::deadline(client);
+    if !request.stream {
+        let path = format!("{model_path}:generateContent");
+        let (status, answer) =
+            call_json::<GenerateContentResponse>(client, &path, body, deadline).await?;
+        if let Some(error) = &answer.error {
+            return Err(errors::from_api_error(&client.name, None, error, None));
+        }
+        let completion = response::to_openai(&answer, upstream_model);
+        return Ok(Reply::Complete(Complete {
+            status,
+            body: Bytes::from(call::encode(&completion)?),
+            usage: answer.usage_metadata.as_ref().map(response::usage),
+        }));
+    }
+    let path = format!("{model_path}:streamGenerateContent?alt=sse");
+    let upstream = call::post(client, &path, body, deadline, errors::gemini).await?;
+    let translate = GeminiStream::new(&client.name, upstream_model, request.include_usage);
+    Ok(Reply::Stream(Box::new(
+        client.stream(upstream.into_body(), translate),
+    )))
 }
 
 impl Provider for Gemini {
@@ -125,37 +162,8 @@ impl Provider for Gemini {
         upstream_model: &'a str,
     ) -> BoxFuture<'a, Result<Reply, GatewayError>> {
         Box::pin(async move {
-            let typed = typed_request(request)?;
-            if request.stream && typed.n.is_some_and(|n| n > 1) {
-                return Err(GatewayError::invalid(
-                    "Streaming with n > 1 is not supported for Gemini models.",
-                    Some("n"),
-                ));
-            }
-            let body = call::encode(&request::to_gemini(&typed)?)?;
-            let resource = resource(upstream_model)?;
-            let deadline = call::deadline(&self.client);
-            if !request.stream {
-                let path = method_path(&resource, "generateContent");
-                let (status, answer) = self
-                    .call::<GenerateContentResponse>(&path, body, deadline)
-                    .await?;
-                if let Some(error) = &answer.error {
-                    return Err(errors::from_api_error(&self.client.name, None, error, None));
-                }
-                let completion = response::to_openai(&answer, upstream_model);
-                return Ok(Reply::Complete(Complete {
-                    status,
-                    body: Bytes::from(call::encode(&completion)?),
-                    usage: answer.usage_metadata.as_ref().map(response::usage),
-                }));
-            }
-            let path = method_path(&resource, "streamGenerateContent?alt=sse");
-            let upstream = call::post(&self.client, &path, body, deadline, errors::gemini).await?;
-            let translate =
-                GeminiStream::new(&self.client.name, upstream_model, request.include_usage);
-            let stream = self.client.stream(upstream.into_body(), translate);
-            Ok(Reply::Stream(Box::new(stream)))
+            let model_path = format!("{API_PREFIX}/{}", resource(upstream_model)?);
+            chat_at(&self.client, request, upstream_model, &model_path).await
         })
     }
 
@@ -167,15 +175,19 @@ impl Provider for Gemini {
         Box::pin(async move {
             let input = embed::parse(&request.top)?;
             let resource = resource(upstream_model)?;
-            let path = method_path(&resource, "batchEmbedContents");
+            let path = format!("{API_PREFIX}/{resource}:batchEmbedContents");
             // One deadline for every batch: the timeout bounds the client's whole request.
             let deadline = call::deadline(&self.client);
             let mut vectors = Vec::with_capacity(input.texts.len());
             // Gemini caps a batch; larger inputs take several calls, answered in order.
             for batch in embed::batches(&input, &resource) {
-                let (_, answer) = self
-                    .call::<BatchEmbedResponse>(&path, call::encode(&batch)?, deadline)
-                    .await?;
+                let (_, answer) = call_json::<BatchEmbedResponse>(
+                    &self.client,
+                    &path,
+                    call::encode(&batch)?,
+                    deadline,
+                )
+                .await?;
                 if answer.embeddings.len() != batch.requests.len() {
                     return Err(self.protocol(&format!(
                         "asked for {} embeddings, got {}",

@@ -6,6 +6,7 @@ pub mod client;
 pub mod fixtures;
 pub mod gateway;
 pub mod hygiene;
+pub mod identity;
 pub mod prometheus;
 pub mod upstream;
 
