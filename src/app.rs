@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 
 use crate::api::{self, Services};
-use crate::cli::Cli;
+use crate::cli::{self, Cli};
 use crate::config::access::StoreConfig;
 use crate::config::watch::{self, Watch};
 use crate::config::{self, Config, ConfigError, schema};
@@ -402,4 +402,36 @@ fn spawn_metrics_upkeep(handle: metrics_exporter_prometheus::PrometheusHandle) {
             handle.run_upkeep();
         }
     });
+}
+
+/// Runs `convert`: the converted text, written to `-o` or returned for standard output.
+pub fn convert(args: &cli::Convert) -> Result<Option<String>, ConfigError> {
+    let text = std::fs::read_to_string(&args.input).map_err(|e| ConfigError {
+        file: Some(args.input.clone()),
+        line: None,
+        path: String::new(),
+        message: format!("cannot read: {e}"),
+    })?;
+    let name = args.input.display().to_string();
+    let converted = match args.from {
+        cli::Source::Litellm => config::convert_litellm(&text, &name),
+        cli::Source::LitellmKeys => config::litellm::keys::from_export(&text).and_then(|keys| {
+            let body = serde_yaml::to_string(&keys)
+                .map_err(|e| ConfigError::whole(format!("cannot write the keys: {e}")))?;
+            Ok(format!(
+                "# Virtual keys exported from LiteLLM ({name}); merge into llm-sidecar's config.\n{body}"
+            ))
+        }),
+    }?;
+    match &args.output {
+        Some(path) => std::fs::write(path, converted)
+            .map(|()| None)
+            .map_err(|e| ConfigError {
+                file: Some(path.clone()),
+                line: None,
+                path: String::new(),
+                message: format!("cannot write: {e}"),
+            }),
+        None => Ok(Some(converted)),
+    }
 }

@@ -1,10 +1,9 @@
-//! Command-line interface: serving (`--config`, `--check`, `--port`) and `convert`.
+//! Command-line interface: serving (`--config`, `--check`, `--port`) and `convert` (run by
+//! `app::convert`).
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-
-use crate::config::{self, ConfigError, litellm};
 
 /// LLM API gateway for Kubernetes pods: OpenAI- and Anthropic-compatible, over a Unix socket and TCP.
 #[derive(Debug, Parser)]
@@ -56,36 +55,4 @@ pub enum Source {
     Litellm,
     /// LiteLLM's `GET /key/list?return_full_object=true` JSON: becomes `keys:` and `teams:`.
     LitellmKeys,
-}
-
-/// Runs `convert`: the converted text, written to `-o` or returned for standard output.
-pub fn convert(args: &Convert) -> Result<Option<String>, ConfigError> {
-    let text = std::fs::read_to_string(&args.input).map_err(|e| ConfigError {
-        file: Some(args.input.clone()),
-        line: None,
-        path: String::new(),
-        message: format!("cannot read: {e}"),
-    })?;
-    let name = args.input.display().to_string();
-    let converted = match args.from {
-        Source::Litellm => config::convert_litellm(&text, &name),
-        Source::LitellmKeys => litellm::keys::from_export(&text).and_then(|keys| {
-            let body = serde_yaml::to_string(&keys)
-                .map_err(|e| ConfigError::whole(format!("cannot write the keys: {e}")))?;
-            Ok(format!(
-                "# Virtual keys exported from LiteLLM ({name}); merge into llm-sidecar's config.\n{body}"
-            ))
-        }),
-    }?;
-    match &args.output {
-        Some(path) => std::fs::write(path, converted)
-            .map(|()| None)
-            .map_err(|e| ConfigError {
-                file: Some(path.clone()),
-                line: None,
-                path: String::new(),
-                message: format!("cannot write: {e}"),
-            }),
-        None => Ok(Some(converted)),
-    }
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use llm_sidecar::app::{self, EXIT_CONFIG, EXIT_UNAVAILABLE};
-use llm_sidecar::cli::{self, Cli, Command};
+use llm_sidecar::cli::{Cli, Command};
 use llm_sidecar::runtime::Runtime;
 
 /// The allocator is jemalloc on both builds: musl's is slow under contention, and jemalloc's
@@ -42,7 +42,7 @@ fn workers_for(requested: Option<&str>, parallelism: usize) -> usize {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Convert(args)) = &cli.command {
-        return match cli::convert(args) {
+        return match app::convert(args) {
             Ok(stdout) => {
                 print!("{}", stdout.unwrap_or_default());
                 ExitCode::SUCCESS
