@@ -7,6 +7,7 @@ pub mod locate;
 pub mod providers;
 pub mod routing;
 pub mod schema;
+pub mod store;
 pub mod telemetry;
 pub mod units;
 pub mod validate;
