@@ -1,17 +1,21 @@
 //! A real three-master Redis Cluster started here (`redis-server --cluster-enabled yes` ×3, then
 //! `redis-cli --cluster create`): the store's keys share one slot through their hash tag, every
 //! script (budgets only included) runs there, two gateways share one limit exactly through the
-//! cluster, and when the master holding the limits dies, `on_error: open` keeps serving locally
-//! while `closed` refuses, until the master is back.
+//! cluster (over TLS too), and when the master holding the limits dies, `on_error: open` keeps
+//! serving locally while `closed` refuses, until the master is back; a cluster that is not
+//! there at all costs a call at most one call timeout.
 
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use llm_sidecar::config::schema::{StoreConfig, StoreMode};
-use llm_sidecar::limits::redis::RedisStore;
+use llm_sidecar::config::schema::{OnError, StoreConfig, StoreMode};
+use llm_sidecar::limits::redis::{CALL_TIMEOUT, RedisStore};
+use llm_sidecar::limits::shared::SharedStore;
 use llm_sidecar::limits::store::{Admission, Budget, Store};
 use redis::Commands;
 
+use super::managed::{Pki, pki};
 use super::server::free_port;
 use super::{MIN, PREFIX, admitted, spend, take};
 use crate::common::client::{self, Reply, Via, raw_request};
@@ -24,6 +28,8 @@ const FORM_WAIT: Duration = Duration::from_secs(30);
 /// How long a restarted master may take to be used by the gateways again.
 const RECOVERY: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(50);
+/// Slack over [`CALL_TIMEOUT`] for a call that must give up on a cluster that is not there.
+const CALL_SLACK: Duration = Duration::from_millis(750);
 /// Milliseconds before the cluster marks an unreachable master as failed (short: tests).
 const NODE_TIMEOUT_MS: &str = "1000";
 /// The gateways' key prefix, whose hash tag picks the slot the limits live in.
@@ -36,24 +42,39 @@ struct Node {
     bus_port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Clients and the cluster bus speak TLS with these certificates (no plain port).
+    tls: Option<Arc<Pki>>,
 }
 
 impl Node {
-    fn start() -> Self {
+    fn start(tls: Option<Arc<Pki>>) -> Self {
         let mut node = Self {
             port: free_port(),
             bus_port: free_port(),
             dir: tempfile::tempdir().unwrap(),
             child: None,
+            tls,
         };
         node.spawn();
         node
     }
 
     fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
-            .args(["--port", &self.port.to_string()])
+        let mut command = Command::new("redis-server");
+        command.args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"]);
+        match &self.tls {
+            None => command.args(["--port", &self.port.to_string()]),
+            Some(pki) => command
+                .args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .args(["--tls-cluster", "yes", "--tls-auth-clients", "no"])
+                .arg("--tls-cert-file")
+                .arg(&pki.server_cert)
+                .arg("--tls-key-file")
+                .arg(&pki.server_key)
+                .arg("--tls-ca-cert-file")
+                .arg(&pki.ca),
+        };
+        let child = command
             .args([
                 "--cluster-enabled",
                 "yes",
@@ -83,11 +104,26 @@ impl Node {
     }
 
     fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     fn connection(&self) -> redis::RedisResult<redis::Connection> {
-        redis::Client::open(self.url())?.get_connection()
+        let client = match &self.tls {
+            None => redis::Client::open(self.url())?,
+            Some(pki) => redis::Client::build_with_tls(
+                self.url(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(std::fs::read(&pki.ca)?),
+                },
+            )?,
+        };
+        client.get_connection()
     }
 
     /// Polls this node until `ready` holds on a connection to it.
@@ -133,8 +169,17 @@ struct Cluster {
 
 impl Cluster {
     fn start() -> Self {
-        let nodes: Vec<Node> = (0..MASTERS).map(|_| Node::start()).collect();
-        let status = Command::new("redis-cli")
+        Self::start_with(None)
+    }
+
+    /// A cluster whose nodes (clients and bus) speak only TLS, with `pki`'s certificates.
+    fn start_with(tls: Option<Arc<Pki>>) -> Self {
+        let nodes: Vec<Node> = (0..MASTERS).map(|_| Node::start(tls.clone())).collect();
+        let mut cli = Command::new("redis-cli");
+        if let Some(pki) = &tls {
+            cli.arg("--tls").arg("--cacert").arg(&pki.ca);
+        }
+        let status = cli
             .arg("--cluster")
             .arg("create")
             .args(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)))
@@ -248,6 +293,68 @@ async fn cluster_stores_share_limits_with_every_key_in_one_slot() {
     let keys: Vec<String> = connection.keys("*").unwrap();
     assert!(keys.len() >= 4, "{keys:?}");
     assert!(keys.iter().all(|k| k.starts_with("{t}:")), "{keys:?}");
+}
+
+#[tokio::test]
+async fn a_tls_cluster_trusted_through_the_ca_file_shares_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start_with(Some(Arc::new(pki(dir.path()))));
+    let config: StoreConfig = serde_yaml::from_str(&format!(
+        "mode: cluster\nnodes: {}\nprefix: {PREFIX}\ntls: {{ca_file: {}}}\n",
+        cluster.seeds_yaml(),
+        dir.path().join("ca.pem").display()
+    ))
+    .unwrap();
+    let a = RedisStore::connect(&config).await.unwrap();
+    let b = RedisStore::connect(&config).await.unwrap();
+    let rpm = [take("key:tls:rpm", 3, MIN, 1)];
+    let mut admitted_count = 0;
+    for i in 0..6 {
+        let store = if i % 2 == 0 { &a } else { &b };
+        if let Admission::Admitted { .. } = store.admit(&rpm, &[]).await.unwrap() {
+            admitted_count += 1;
+        }
+    }
+    assert_eq!(
+        admitted_count, 3,
+        "one 3 rpm limit across both stores over TLS"
+    );
+    let owner = cluster.owner_of(PREFIX);
+    let keys: Vec<String> = cluster.nodes[owner]
+        .connection()
+        .unwrap()
+        .keys("*")
+        .unwrap();
+    assert_eq!(keys, ["{t}:tat:key:tls:rpm"]);
+}
+
+#[tokio::test]
+async fn a_cluster_that_is_not_there_costs_at_most_one_call_timeout() {
+    let config: StoreConfig = serde_yaml::from_str(&format!(
+        "mode: cluster\nnodes: [redis://127.0.0.1:{}, redis://127.0.0.1:{}]\nprefix: {PREFIX}\n",
+        free_port(),
+        free_port()
+    ))
+    .unwrap();
+    let rpm = [take("key:a:rpm", 3, MIN, 1)];
+    let redis = RedisStore::connect(&config).await.unwrap();
+    let started = Instant::now();
+    assert!(redis.admit(&rpm, &[]).await.is_err());
+    assert!(
+        started.elapsed() < CALL_TIMEOUT + CALL_SLACK,
+        "{:?}",
+        started.elapsed()
+    );
+    let open = SharedStore::connect(&config).await.unwrap();
+    assert!(!open.is_up());
+    admitted(open.admit(&rpm, &[]).await.unwrap());
+    let closed = SharedStore::connect(&StoreConfig {
+        on_error: OnError::Closed,
+        ..config
+    })
+    .await
+    .unwrap();
+    assert!(closed.admit(&rpm, &[]).await.is_err());
 }
 
 fn gateway_config(cluster: &Cluster, on_error: &str) -> String {

@@ -33,15 +33,15 @@ const ADMIN_PASSWORD: &str = "admin-password-77a1";
 
 /// A test CA, a server certificate for 127.0.0.1 and localhost, and a client certificate, as PEM
 /// files in `dir`.
-struct Pki {
-    ca: PathBuf,
-    server_cert: PathBuf,
-    server_key: PathBuf,
+pub(super) struct Pki {
+    pub(super) ca: PathBuf,
+    pub(super) server_cert: PathBuf,
+    pub(super) server_key: PathBuf,
     client_cert: PathBuf,
     client_key: PathBuf,
 }
 
-fn pki(dir: &Path) -> Pki {
+pub(super) fn pki(dir: &Path) -> Pki {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
