@@ -62,10 +62,11 @@ impl Connector {
         let certificates = certificates(config.tls.as_ref())?;
         let mut nodes = Vec::new();
         for endpoint in config.endpoints() {
-            let info = endpoint
-                .expose()
-                .into_connection_info()
-                .map_err(|e| StoreError(format!("store.url is not a usable Redis URL: {e}")))?;
+            let info = endpoint.expose().into_connection_info().map_err(|e| {
+                StoreError(format!(
+                    "store.url or store.nodes is not a usable Redis URL: {e}"
+                ))
+            })?;
             nodes.push(with_credentials(info, config));
         }
         match config.mode {

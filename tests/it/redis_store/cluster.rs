@@ -32,6 +32,9 @@ const POLL: Duration = Duration::from_millis(50);
 const CALL_SLACK: Duration = Duration::from_millis(750);
 /// Milliseconds before the cluster marks an unreachable master as failed (short: tests).
 const NODE_TIMEOUT_MS: &str = "1000";
+/// The ACL user of the TLS cluster, and its password.
+const CLUSTER_USER: &str = "limits";
+const CLUSTER_PASSWORD: &str = "cluster-acl-password-5e1b";
 /// The gateways' key prefix, whose hash tag picks the slot the limits live in.
 const GATEWAY_PREFIX: &str = "llm-sidecar";
 
@@ -67,6 +70,14 @@ impl Node {
             Some(pki) => command
                 .args(["--port", "0", "--tls-port", &self.port.to_string()])
                 .args(["--tls-cluster", "yes", "--tls-auth-clients", "no"])
+                // The store's ACL user (the default user stays open for the harness).
+                .args([
+                    "--user",
+                    CLUSTER_USER,
+                    "on",
+                    &format!(">{CLUSTER_PASSWORD}"),
+                ])
+                .args(["~*", "+@all"])
                 .arg("--tls-cert-file")
                 .arg(&pki.server_cert)
                 .arg("--tls-key-file")
@@ -296,11 +307,11 @@ async fn cluster_stores_share_limits_with_every_key_in_one_slot() {
 }
 
 #[tokio::test]
-async fn a_tls_cluster_trusted_through_the_ca_file_shares_limits() {
+async fn a_tls_cluster_with_acl_credentials_trusted_through_the_ca_file_shares_limits() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = Cluster::start_with(Some(Arc::new(pki(dir.path()))));
     let config: StoreConfig = serde_yaml::from_str(&format!(
-        "mode: cluster\nnodes: {}\nprefix: {PREFIX}\ntls: {{ca_file: {}}}\n",
+        "mode: cluster\nnodes: {}\nprefix: {PREFIX}\ntls: {{ca_file: {}}}\nusername: {CLUSTER_USER}\npassword: {CLUSTER_PASSWORD}\n",
         cluster.seeds_yaml(),
         dir.path().join("ca.pem").display()
     ))
