@@ -141,6 +141,24 @@ impl StoreConfig {
     }
 }
 
+impl StoreConfig {
+    /// The first connection setting that differs from `other`'s (`url`, `mode`, …): the store is
+    /// connected once at start, so a reload cannot apply it.
+    pub fn start_only_change(&self, other: &Self) -> Option<&'static str> {
+        [
+            ("url", self.url != other.url),
+            ("mode", self.mode != other.mode),
+            ("nodes", self.nodes != other.nodes),
+            ("username", self.username != other.username),
+            ("password", self.password != other.password),
+            ("tls", self.tls != other.tls),
+            ("prefix", self.prefix != other.prefix),
+        ]
+        .into_iter()
+        .find_map(|(key, changed)| changed.then_some(key))
+    }
+}
+
 fn d_prefix() -> String {
     "llm-sidecar".to_owned()
 }
@@ -314,6 +332,16 @@ mod tests {
             let message = error(yaml);
             assert!(message.contains(wanted), "{yaml}: {message}");
         }
+    }
+
+    #[test]
+    fn connection_settings_are_start_only() {
+        let base = parse("url: rediss://a:1\n");
+        assert_eq!(base.start_only_change(&base.clone()), None);
+        let tls = parse("url: rediss://a:1\ntls: {ca_file: /ca.pem}\n");
+        assert_eq!(base.start_only_change(&tls), Some("tls"));
+        let closed = parse("url: rediss://a:1\non_error: closed\n");
+        assert_eq!(base.start_only_change(&closed), None);
     }
 
     #[test]
