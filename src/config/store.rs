@@ -132,12 +132,16 @@ impl StoreConfig {
         self.url.iter().chain(&self.nodes)
     }
 
-    /// Every secret of the store (endpoint URLs may hold a password), for the log redactor and
-    /// the secret-file watcher.
+    /// The store's secrets (endpoint URLs may hold a password, and the password), for the log
+    /// redactor to mask by value. Not the username: it names an identity, and masking a name
+    /// like `llm-sidecar` would mangle every log line that says it.
     pub fn secrets(&self) -> impl Iterator<Item = &Secret> {
-        self.endpoints()
-            .chain(self.username.as_ref())
-            .chain(self.password.as_ref())
+        self.endpoints().chain(self.password.as_ref())
+    }
+
+    /// Every value that may come from a `file:` secret, for the secret-file watcher.
+    pub fn secret_sources(&self) -> impl Iterator<Item = &Secret> {
+        self.secrets().chain(self.username.as_ref())
     }
 }
 
@@ -290,7 +294,12 @@ mod tests {
         validate(&store).unwrap();
         assert!(store.is_shared());
         assert_eq!(store.mode, StoreMode::Standalone);
-        assert_eq!(store.secrets().count(), 3);
+        assert_eq!(
+            store.secrets().count(),
+            2,
+            "the url and the password, not the user"
+        );
+        assert_eq!(store.secret_sources().count(), 3);
         assert_eq!(store.tls.unwrap().ca_file.as_deref(), Some("/ca.pem"));
     }
 

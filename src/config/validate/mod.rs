@@ -43,7 +43,7 @@ impl Config {
         providers
             .chain(keys)
             .chain(self.raw.auth.master_key.as_ref())
-            .chain(self.raw.store.secrets())
+            .chain(self.raw.store.secret_sources())
             .filter_map(|s| s.file().map(std::path::Path::to_path_buf))
             .collect()
     }
