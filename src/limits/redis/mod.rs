@@ -1,5 +1,5 @@
 //! The Redis [`Store`]: rate buckets, usage counters and spend shared by every replica, in a
-//! standalone Redis or a Redis Cluster ([`connect`] has how it connects: TLS, ACL, cluster).
+//! standalone Redis or a Redis Cluster (`connect` has how it connects: TLS, ACL, cluster).
 //!
 //! Every operation is one Lua script run atomically on the server (EVALSHA, loaded on first use),
 //! so concurrent replicas never read-then-write past each other. Time comes from Redis `TIME`, so
