@@ -1,6 +1,6 @@
 //! Connections to the Redis behind the store, from `store:`: a standalone server through a
-//! reconnecting [`ConnectionManager`], or a Redis Cluster through the cluster client, which
-//! learns the slot map from the seed nodes and follows failovers. Either way: TLS for
+//! reconnecting [`ConnectionManager`], or the master of the keys' slot in a Redis Cluster
+//! (`cluster`: found through the seed nodes, found again after a failover). Either way: TLS for
 //! `rediss://` (rustls with the embedded webpki roots, or `store.tls.ca_file` instead; a client
 //! certificate for mutual TLS) and ACL credentials (`store.username`/`store.password`, typically
 //! `file:` secrets). Nothing here prints a URL or a credential: errors name only the setting.
@@ -9,14 +9,13 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::cluster::{ClusterClient, ClusterClientBuilder};
-use ::redis::cluster_async::ClusterConnection;
 use ::redis::{
     ClientTlsConfig, ConnectionInfo, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError,
     RedisResult, ScriptInvocation, TlsCertificates,
 };
 
 use super::CALL_TIMEOUT;
+use super::cluster::SlotOwner;
 use crate::config::schema::{StoreConfig, StoreMode, StoreTls};
 use crate::limits::store::StoreError;
 
@@ -29,10 +28,6 @@ const RECONNECT_RETRIES: usize = 3;
 const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
 /// …up to this, so a Redis that comes back is found within about this long.
 const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
-/// Cluster: retries of one command (after a MOVED, a refused node) before it fails. One: a
-/// redirect is followed, and a dead master fails the call quickly, within [`CALL_TIMEOUT`],
-/// so the `on_error` policy decides rather than a timeout.
-const CLUSTER_RETRIES: u32 = 1;
 
 /// How the store reaches Redis.
 pub(super) enum Connector {
@@ -44,21 +39,14 @@ pub(super) enum Connector {
         /// (a rejected password, a protocol error).
         manager: Mutex<ConnectionManager>,
     },
-    /// A Redis Cluster.
-    Cluster {
-        /// Seeds, credentials, TLS and timeouts (boxed: ~500 bytes of parameters).
-        client: Box<ClusterClient>,
-        /// Connected on first use and dropped after a failure, so a cluster that was down at
-        /// start (or lost the connection's task) is found again by a later call. An async lock:
-        /// one caller connects while the others wait for it, each within its call timeout.
-        connection: tokio::sync::Mutex<Option<ClusterConnection>>,
-    },
+    /// The master of the keys' slot in a Redis Cluster.
+    Cluster(SlotOwner),
 }
 
 impl Connector {
     /// The connector `store:` describes. Does not connect; fails on a malformed URL or an
     /// unreadable or malformed TLS file (the message never quotes a URL).
-    pub(super) fn new(config: &StoreConfig) -> Result<Self, StoreError> {
+    pub(super) fn new(config: &StoreConfig, tag: &str) -> Result<Self, StoreError> {
         let certificates = certificates(config.tls.as_ref())?;
         let mut nodes = Vec::new();
         for endpoint in config.endpoints() {
@@ -71,7 +59,11 @@ impl Connector {
         }
         match config.mode {
             StoreMode::Standalone => single(nodes, certificates),
-            StoreMode::Cluster => cluster(nodes, certificates),
+            StoreMode::Cluster => Ok(Self::Cluster(SlotOwner::new(
+                nodes,
+                certificates,
+                tag.to_owned(),
+            ))),
         }
     }
 
@@ -88,18 +80,8 @@ impl Connector {
                     .clone();
                 invocation.invoke_async(&mut connection).await
             }
-            Self::Cluster { client, connection } => {
-                let mut connection = {
-                    let mut slot = connection.lock().await;
-                    match slot.as_ref() {
-                        Some(connection) => connection.clone(),
-                        None => {
-                            let fresh = client.get_async_connection().await?;
-                            *slot = Some(fresh.clone());
-                            fresh
-                        }
-                    }
-                };
+            Self::Cluster(owner) => {
+                let mut connection = owner.connection().await?;
                 invocation.invoke_async(&mut connection).await
             }
         }
@@ -107,12 +89,11 @@ impl Connector {
 
     /// After a failed call: the connection manager reconnects by itself after I/O errors but
     /// keeps a failed handshake (wrong password, protocol error) forever, so that one starts
-    /// over; a cluster connection starts over after anything but a server's answer.
+    /// over; in a cluster, a redirect or a lost master means asking where the slot is again.
     pub(super) fn after_error(&self, error: &RedisError) {
-        let answered = matches!(error.kind(), ErrorKind::Server(_));
         match self {
             Self::Single { client, manager } => {
-                if answered || error.kind() == ErrorKind::Io {
+                if matches!(error.kind(), ErrorKind::Server(_) | ErrorKind::Io) {
                     return;
                 }
                 match single_manager(client) {
@@ -120,19 +101,16 @@ impl Connector {
                     Err(e) => tracing::warn!(error = %e, "cannot renew the redis connection"),
                 }
             }
-            Self::Cluster { .. } if answered => {}
-            Self::Cluster { .. } => self.after_timeout(),
+            Self::Cluster(owner) if SlotOwner::moved(error) => owner.forget(),
+            Self::Cluster(_) => {}
         }
     }
 
-    /// After a call that got no answer in time: a cluster connection starts over (its slot map
-    /// may point at a node that is gone); the connection manager reconnects by itself. When
-    /// another call holds the slot it is connecting afresh already, so this one does not wait.
+    /// After a call that got no answer in time: in a cluster the master may be gone, so the
+    /// next call asks where the slot is; the connection manager reconnects by itself.
     pub(super) fn after_timeout(&self) {
-        if let Self::Cluster { connection, .. } = self
-            && let Ok(mut slot) = connection.try_lock()
-        {
-            *slot = None;
+        if let Self::Cluster(owner) = self {
+            owner.forget();
         }
     }
 }
@@ -184,40 +162,30 @@ fn single(
     let info = nodes
         .pop()
         .ok_or_else(|| StoreError("store.url is not set".to_owned()))?;
-    let client = match certificates {
+    let client = client(info, certificates)
+        .map_err(|e| StoreError(format!("store.url or store.tls is not usable: {e}")))?;
+    let manager = single_manager(&client)
+        .map_err(|e| StoreError(format!("cannot set up the redis connection: {e}")))?;
+    Ok(Connector::Single {
+        client,
+        manager: Mutex::new(manager),
+    })
+}
+
+/// A client for `info`, with `store.tls`'s CA and client identity when given.
+pub(super) fn client(
+    info: ConnectionInfo,
+    certificates: Option<TlsCertificates>,
+) -> RedisResult<::redis::Client> {
+    match certificates {
         Some(certificates) => ::redis::Client::build_with_tls(info, certificates),
         None => ::redis::Client::open(info),
     }
-    .map_err(|e| StoreError(format!("store.url or store.tls is not usable: {e}")))?;
-    let manager = Mutex::new(single_manager(&client)?);
-    Ok(Connector::Single { client, manager })
-}
-
-fn cluster(
-    nodes: Vec<ConnectionInfo>,
-    certificates: Option<TlsCertificates>,
-) -> Result<Connector, StoreError> {
-    let mut builder = ClusterClientBuilder::new(nodes)
-        .connection_timeout(CONNECT_TIMEOUT)
-        .response_timeout(CALL_TIMEOUT)
-        .retries(CLUSTER_RETRIES)
-        .min_retry_wait(millis(RECONNECT_MIN_DELAY))
-        .max_retry_wait(millis(RECONNECT_MAX_DELAY));
-    if let Some(certificates) = certificates {
-        builder = builder.certs(certificates);
-    }
-    let client = builder
-        .build()
-        .map_err(|e| StoreError(format!("store seed nodes or store.tls are not usable: {e}")))?;
-    Ok(Connector::Cluster {
-        client: Box::new(client),
-        connection: tokio::sync::Mutex::new(None),
-    })
 }
 
 /// A lazy connection manager: it connects on first use, so a store can be built while Redis is
 /// down.
-fn single_manager(client: &::redis::Client) -> Result<ConnectionManager, StoreError> {
+pub(super) fn single_manager(client: &::redis::Client) -> RedisResult<ConnectionManager> {
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
         .set_response_timeout(Some(CALL_TIMEOUT))
@@ -225,9 +193,4 @@ fn single_manager(client: &::redis::Client) -> Result<ConnectionManager, StoreEr
         .set_min_delay(RECONNECT_MIN_DELAY)
         .set_max_delay(RECONNECT_MAX_DELAY);
     ConnectionManager::new_lazy_with_config(client.clone(), config)
-        .map_err(|e| StoreError(format!("cannot set up the redis connection: {e}")))
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

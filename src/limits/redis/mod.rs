@@ -1,5 +1,5 @@
 //! The Redis [`Store`]: rate buckets, usage counters and spend shared by every replica, in a
-//! standalone Redis or a Redis Cluster (`connect` has how it connects: TLS, ACL, cluster).
+//! standalone Redis or a Redis Cluster (`connect` has how it connects: TLS, ACL; `cluster` finds the master of the keys' slot).
 //!
 //! Every operation is one Lua script run atomically on the server (EVALSHA, loaded on first use),
 //! so concurrent replicas never read-then-write past each other. Time comes from Redis `TIME`, so
@@ -26,6 +26,7 @@
 //! Every call is bounded by [`CALL_TIMEOUT`]: a hung Redis turns into a [`StoreError`] quickly,
 //! and [`super::shared::SharedStore`] decides what the request gets then.
 
+mod cluster;
 mod connect;
 
 use std::sync::LazyLock;
@@ -105,11 +106,11 @@ impl RedisStore {
     /// connect: the first call does, and calls after a failure reconnect. Fails only on a
     /// malformed URL or an unusable TLS file (the message never quotes a URL or credential).
     pub async fn connect(config: &StoreConfig) -> Result<Self, StoreError> {
-        let connector = Connector::new(config)?;
         let prefix = match config.mode {
             StoreMode::Standalone => config.prefix.clone(),
             StoreMode::Cluster => format!("{{{}}}", config.prefix),
         };
+        let connector = Connector::new(config, &prefix)?;
         Ok(Self { connector, prefix })
     }
 
