@@ -34,7 +34,7 @@ pub enum StoreMode {
     #[default]
     Standalone,
     /// A Redis Cluster found from seed nodes (`store.url` and/or `store.nodes`): the client
-    /// learns the slot map and follows it through failovers and resharding.
+    /// finds the master of the keys' one slot and follows it through failovers and resharding.
     Cluster,
 }
 
