@@ -145,11 +145,14 @@ tools: tools-system tools-nextest tools-python $(if $(filter 1,$(COVERAGE)),tool
 
 APT_GET := $(shell command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo) apt-get
 
-# System packages the integration tests call (Debian's prometheus package brings promtool too).
+# System packages the integration tests call (Debian's prometheus package brings promtool too;
+# Debian's redis-server is built with TLS, which the managed-Redis tests need, and redis-tools
+# has the redis-cli that forms their Redis Cluster).
 tools-system:
 	@missing=""; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v redis-cli >/dev/null || missing="$$missing redis-tools"; \
 	{ command -v prometheus >/dev/null && command -v promtool >/dev/null; } || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \

@@ -138,9 +138,8 @@ fn restart_only(old: &Config, new: &Config) -> Result<(), ConfigError> {
         Some(server.key("max_connections"))
     } else if old.raw.logging.format != new.raw.logging.format {
         Some(FieldPath::root("logging").key("format"))
-    } else if old.raw.store.url != new.raw.store.url || old.raw.store.prefix != new.raw.store.prefix
-    {
-        Some(FieldPath::root("store").key("url"))
+    } else if let Some(key) = old.raw.store.start_only_change(&new.raw.store) {
+        Some(FieldPath::root("store").key(key))
     } else if old.raw.logging.usage_file != new.raw.logging.usage_file {
         Some(FieldPath::root("logging").key("usage_file"))
     } else if old.raw.telemetry != new.raw.telemetry {
@@ -235,6 +234,16 @@ mod tests {
                 "logging: {level: info}\n",
                 "logging: {level: debug}\n",
                 None,
+            ),
+            (
+                "store:\n  url: rediss://r:6379\n  password: a\n",
+                "store:\n  url: rediss://r:6379\n  password: b\n",
+                Some("store.password"),
+            ),
+            (
+                "store:\n  mode: cluster\n  nodes: [redis://a:1]\n",
+                "store:\n  mode: cluster\n  nodes: [redis://b:1]\n",
+                Some("store.nodes"),
             ),
             (
                 "server:\n  drain_delay: 1s\n",

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::expand::{self, Secret};
+use super::expand::Secret;
 use super::units;
 
 /// Budget period when a budget names none.
@@ -107,53 +107,7 @@ pub struct PriceConfig {
 /// Prices by model name.
 pub type Pricing = BTreeMap<String, PriceConfig>;
 
-/// What to do when the shared store cannot be reached.
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum OnError {
-    /// Keep serving with this replica's local limits.
-    #[default]
-    Open,
-    /// Refuse requests (503) until the store is back.
-    Closed,
-}
-
-/// `store:` — where limits, spend and usage live.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct StoreConfig {
-    /// `redis://host:port/db` to share limits across replicas; absent keeps them in memory.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<Secret>,
-    /// In-memory store: file that spend and usage are saved to, so a restart keeps budgets.
-    #[serde(
-        default,
-        deserialize_with = "expand::opt_string",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub snapshot_path: Option<String>,
-    /// Behaviour while Redis is unreachable.
-    #[serde(default)]
-    pub on_error: OnError,
-    /// Prefix of every Redis key.
-    #[serde(default = "d_prefix")]
-    pub prefix: String,
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        Self {
-            url: None,
-            snapshot_path: None,
-            on_error: OnError::Open,
-            prefix: d_prefix(),
-        }
-    }
-}
-
-fn d_prefix() -> String {
-    "llm-sidecar".to_owned()
-}
+pub use super::store::{OnError, StoreConfig};
 
 /// Length of a SHA-256 digest in lowercase hex.
 const SHA256_HEX_LEN: usize = 64;
@@ -247,7 +201,7 @@ pub fn validate(raw: &super::RawConfig) -> Result<(), super::ConfigError> {
             return Err(ConfigError::at(&at, "prices must be non-negative numbers"));
         }
     }
-    store(&raw.store)
+    super::store::validate(&raw.store)
 }
 
 fn limits(
@@ -274,30 +228,6 @@ fn limits(
             &at.key("budget_period"),
             "must be at least 1s",
         ));
-    }
-    Ok(())
-}
-
-fn store(store: &StoreConfig) -> Result<(), super::ConfigError> {
-    use super::{ConfigError, FieldPath};
-    let at = FieldPath::root("store");
-    if let Some(url) = &store.url {
-        let scheme = url.expose().split_once("://").map(|(s, _)| s);
-        if !matches!(scheme, Some("redis" | "redis+unix" | "unix")) {
-            return Err(ConfigError::at(
-                &at.key("url"),
-                "must be redis://host:port/db (or redis+unix:///path)",
-            ));
-        }
-        if store.snapshot_path.is_some() {
-            return Err(ConfigError::at(
-                &at.key("snapshot_path"),
-                "only applies to the in-memory store (no url)",
-            ));
-        }
-    }
-    if store.prefix.trim().is_empty() {
-        return Err(ConfigError::at(&at.key("prefix"), "must not be empty"));
     }
     Ok(())
 }

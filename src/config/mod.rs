@@ -9,6 +9,7 @@ pub mod pattern;
 pub mod providers;
 pub mod routing;
 pub mod schema;
+pub mod store;
 pub mod telemetry;
 pub mod units;
 pub mod validate;

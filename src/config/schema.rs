@@ -18,6 +18,7 @@ pub use super::routing::{
     AliasConfig, BreakerConfig, DeploymentConfig, HealthCheckConfig, LimitsConfig, ModelConfig,
     RetryBackoff, RoutingConfig, Strategy,
 };
+pub use super::store::{StoreMode, StoreTls};
 pub use super::telemetry::TelemetryConfig;
 use super::units;
 

@@ -84,8 +84,20 @@ impl SharedStore {
     /// `open` an unreachable Redis means local limits from the start, under `closed` refused
     /// requests until it answers; either way the store is returned. Fails only on a malformed URL.
     pub async fn open(url: &Secret, prefix: &str, on_error: OnError) -> Result<Self, StoreError> {
-        let redis = RedisStore::open(url, prefix).await?;
-        let shared = Self::new(Arc::new(redis), on_error);
+        Self::connect(&StoreConfig {
+            url: Some(url.clone()),
+            prefix: prefix.to_owned(),
+            on_error,
+            ..StoreConfig::default()
+        })
+        .await
+    }
+
+    /// The Redis `store:` describes (standalone or cluster, TLS, ACL) behind its `on_error`
+    /// policy, probed once, as [`SharedStore::open`].
+    pub async fn connect(config: &StoreConfig) -> Result<Self, StoreError> {
+        let redis = RedisStore::connect(config).await?;
+        let shared = Self::new(Arc::new(redis), config.on_error);
         shared.probe().await;
         Ok(shared)
     }
@@ -269,13 +281,11 @@ impl Store for SharedStore {
 /// Redis is logged, not an error, so readiness never depends on Redis. Fails only on a malformed
 /// URL.
 pub async fn connect(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
-    let Some(url) = &config.url else {
+    if !config.is_shared() {
         let snapshot = config.snapshot_path.as_ref().map(PathBuf::from);
         return Ok(Arc::new(MemoryStore::new(snapshot)));
-    };
-    Ok(Arc::new(
-        SharedStore::open(url, &config.prefix, config.on_error).await?,
-    ))
+    }
+    Ok(Arc::new(SharedStore::connect(config).await?))
 }
 
 #[cfg(test)]

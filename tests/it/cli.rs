@@ -71,7 +71,17 @@ fn no_config_and_no_key_explains_both_options() {
 #[test]
 fn the_shipped_example_configs_are_valid() {
     let root = env!("CARGO_MANIFEST_DIR");
+    // The Secret files config/redis-cluster.yaml reads (`--check` connects to nothing).
+    let secrets = tempfile::tempdir().unwrap();
+    for name in ["openai-api-key", "redis-username", "redis-password"] {
+        std::fs::write(secrets.path().join(name), "test-secret-value\n").unwrap();
+    }
+    let secrets_dir = secrets.path().display().to_string();
     for (file, env) in [
+        (
+            "config/redis-cluster.yaml",
+            vec![("LLM_SIDECAR_SECRETS", secrets_dir.as_str())],
+        ),
         ("config/example.yaml", vec![]),
         (
             "config/seed.yaml",

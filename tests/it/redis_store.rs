@@ -1,9 +1,12 @@
 //! The Redis store against a real `redis-server`: the same GCRA behaviours as the in-memory store,
 //! budgets and usage, one limit shared exactly by two stores, key expiry, URLs with passwords and
-//! Unix sockets. `failover` covers the open/closed policy when Redis goes away.
+//! Unix sockets. `failover` covers the open/closed policy when Redis goes away; `managed` TLS,
+//! mutual TLS and ACL credentials; `cluster` a real Redis Cluster that loses a master.
 
+mod cluster;
 mod failover;
 mod gateways;
+mod managed;
 mod server;
 mod urls;
 

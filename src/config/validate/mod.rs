@@ -46,13 +46,13 @@ impl Config {
         providers
             .chain(keys)
             .chain(self.raw.auth.master_key.as_ref())
-            .chain(self.raw.store.url.as_ref())
+            .chain(self.raw.store.secret_sources())
             .filter_map(|s| s.file().map(std::path::Path::to_path_buf))
             .collect()
     }
 
     /// Every secret value in this config (provider keys and extra header values, virtual keys,
-    /// the master key, the store URL), for the log redactor to mask by value.
+    /// the master key, the store URLs and credentials), for the log redactor to mask by value.
     pub fn secret_values(&self) -> impl Iterator<Item = &str> {
         let providers = self.raw.providers.iter().flat_map(|p| {
             p.api_key
@@ -64,7 +64,7 @@ impl Config {
         providers
             .chain(keys)
             .chain(self.raw.auth.master_key.as_ref())
-            .chain(self.raw.store.url.as_ref())
+            .chain(self.raw.store.secrets())
             .map(super::Secret::expose)
     }
 

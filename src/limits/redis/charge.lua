@@ -1,7 +1,7 @@
 -- A finished request's charge: usage counters, period spend and token corrections, atomically.
--- KEYS: S usage hash keys, then one TAT key per correction.
+-- KEYS: S usage hash keys, then P spend key bases, then one TAT key per correction.
 -- ARGV: S; the five counters (in FIELDS order); spend key lifetime margin in seconds;
---       period count P; P x (spend key base, period seconds);
+--       period count P; P x period seconds (one per spend key base);
 --       then one (limit, window micros, delta) per correction key.
 local now = now_micros()
 local scopes = tonumber(ARGV[1])
@@ -19,10 +19,9 @@ local margin = tonumber(ARGV[2 + #FIELDS])
 local periods = tonumber(ARGV[3 + #FIELDS])
 local first_period = 4 + #FIELDS
 if spend ~= '0' then
-  for p = 0, periods - 1 do
-    local at = first_period + 2 * p
-    local period = tonumber(ARGV[at + 1])
-    local key, start = spend_key(ARGV[at], period, now)
+  for p = 1, periods do
+    local period = tonumber(ARGV[first_period + p - 1])
+    local key, start = spend_key(KEYS[scopes + p], period, now)
     redis.call('INCRBY', key, spend)
     -- A period's spend is never read once the period is over; the margin covers a read that
     -- straddles the boundary.
@@ -30,9 +29,10 @@ if spend ~= '0' then
   end
 end
 
-local first_correction = first_period + 2 * periods
-for i = scopes + 1, #KEYS do
-  local at = first_correction + 3 * (i - scopes - 1)
+local first_correction = first_period + periods
+local corrected = scopes + periods
+for i = corrected + 1, #KEYS do
+  local at = first_correction + 3 * (i - corrected - 1)
   local limit, window, delta = tonumber(ARGV[at]), tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
   write_tat(KEYS[i], gcra_adjust(read_tat(KEYS[i]), now, limit, window, delta), now)
 end

@@ -24,9 +24,9 @@ const TIMEOUT_SLACK: Duration = Duration::from_millis(750);
 fn config(url: Secret, on_error: OnError) -> StoreConfig {
     StoreConfig {
         url: Some(url),
-        snapshot_path: None,
         on_error,
         prefix: PREFIX.into(),
+        ..StoreConfig::default()
     }
 }
 

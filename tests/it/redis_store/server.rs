@@ -58,8 +58,25 @@ impl RedisServer {
         Self::spawn(socket, Some(password.to_owned())).expect("redis-server exited at start")
     }
 
+    /// A server on a free loopback port with `extra` arguments, made for each attempt (they may
+    /// name another port), whose default user's password is `password`.
+    pub fn start_with(extra: impl Fn() -> Vec<String>, password: Option<&str>) -> Self {
+        for _ in 0..START_ATTEMPTS {
+            let listen = Listen::Tcp(free_port());
+            if let Some(server) = Self::spawn_with(listen, password.map(str::to_owned), &extra()) {
+                return server;
+            }
+        }
+        panic!("redis-server did not start in {START_ATTEMPTS} attempts");
+    }
+
     /// Starts a server and waits until it answers; `None` when it exited at start.
     fn spawn(listen: Listen, password: Option<String>) -> Option<Self> {
+        Self::spawn_with(listen, password, &[])
+    }
+
+    /// [`Self::spawn`] with extra arguments.
+    fn spawn_with(listen: Listen, password: Option<String>, extra: &[String]) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
         // A relative socket path lives in the server's own temp dir.
         let listen = match listen {
@@ -76,6 +93,7 @@ impl RedisServer {
         if let Some(password) = &password {
             command.args(["--requirepass", password]);
         }
+        command.args(extra);
         let child = match command.stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
             Ok(child) => child,
             Err(e) => panic!(

@@ -1,4 +1,5 @@
-//! The Redis [`Store`]: rate buckets, usage counters and spend shared by every replica.
+//! The Redis [`Store`]: rate buckets, usage counters and spend shared by every replica, in a
+//! standalone Redis or a Redis Cluster (`connect` has how it connects: TLS, ACL; `cluster` finds the master of the keys' slot).
 //!
 //! Every operation is one Lua script run atomically on the server (EVALSHA, loaded on first use),
 //! so concurrent replicas never read-then-write past each other. Time comes from Redis `TIME`, so
@@ -6,7 +7,8 @@
 //! (Lua numbers are doubles: epoch microseconds are exact, nanoseconds would not be) and run the
 //! same GCRA as [`super::store::gcra`].
 //!
-//! Key layout, under the configured prefix `P`:
+//! Key layout, under the key prefix `P` (the configured prefix; in cluster mode the hash tag
+//! `{prefix}`):
 //!
 //! | key | type | holds | expires |
 //! |---|---|---|---|
@@ -14,37 +16,36 @@
 //! | `P:usage:{scope}` | hash | `requests`, `input_tokens`, `output_tokens`, `cached_tokens`, `spend_micros` since the counters began | never |
 //! | `P:spend:{scope}:{period_secs}:{start}` | string | micro-dollars spent in the period starting at `start` (epoch seconds) | [`SPEND_MARGIN`] after the period ends |
 //!
-//! Spend keys are derived inside the scripts from Redis time, so the store needs a standalone
-//! Redis (or a primary with replicas), not Redis Cluster.
+//! Every key a script touches is in its KEYS (spend keys as their base, which the script
+//! completes with the period start from Redis time). In a cluster one script's keys must share a
+//! slot, and an admission spans a key's and its team's buckets and budgets atomically, so every
+//! key of a deployment carries the same hash tag, `{prefix}`: its limits live on one shard (a
+//! few small scripts per request, far below one shard's capacity); deployments with different
+//! prefixes spread over the cluster.
 //!
 //! Every call is bounded by [`CALL_TIMEOUT`]: a hung Redis turns into a [`StoreError`] quickly,
 //! and [`super::shared::SharedStore`] decides what the request gets then.
 
-use std::sync::{LazyLock, Mutex, PoisonError};
+mod cluster;
+mod connect;
+
+use std::sync::LazyLock;
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{ErrorKind, FromRedisValue, RedisError, Script, ScriptInvocation};
+use ::redis::{FromRedisValue, Script, ScriptInvocation};
 
 use super::store::{
     Admission, BucketState, Budget, Charge, Counters, ScopeUsage, Store, StoreError, Take,
 };
 use crate::config::expand::Secret;
+use crate::config::schema::{StoreConfig, StoreMode};
 use crate::task::BoxFuture;
+use connect::Connector;
 
 /// The longest one store call may take, connecting included: a hung Redis must not hang requests.
 pub const CALL_TIMEOUT: Duration = Duration::from_millis(250);
 /// How long a spend key outlives its period.
 pub const SPEND_MARGIN: Duration = Duration::from_secs(3600);
-/// Bound on establishing one connection (a reconnect runs in the background, so it may take
-/// longer than one call).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Reconnect attempts per failure before waiting for the next call to start over.
-const RECONNECT_RETRIES: usize = 3;
-/// Backoff between reconnect attempts: from this…
-const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
-/// …up to this, so a Redis that comes back is found within about this long.
-const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
 
 /// Reply tags of `admit.lua`.
 const ADMITTED: i64 = 0;
@@ -64,22 +65,19 @@ struct Scripts {
 }
 
 static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
-    let with_prelude =
-        |body: &str| Script::new(&format!("{}\n{body}", include_str!("redis/gcra.lua")));
+    let with_prelude = |body: &str| Script::new(&format!("{}\n{body}", include_str!("gcra.lua")));
     Scripts {
-        admit: with_prelude(include_str!("redis/admit.lua")),
-        charge: with_prelude(include_str!("redis/charge.lua")),
-        usage: with_prelude(include_str!("redis/usage.lua")),
-        peek: with_prelude(include_str!("redis/peek.lua")),
+        admit: with_prelude(include_str!("admit.lua")),
+        charge: with_prelude(include_str!("charge.lua")),
+        usage: with_prelude(include_str!("usage.lua")),
+        peek: with_prelude(include_str!("peek.lua")),
     }
 });
 
 /// Rate buckets, usage and spend in Redis.
 pub struct RedisStore {
-    client: ::redis::Client,
-    /// Swapped for a fresh one when a connection fails in a way the manager does not retry
-    /// (a rejected password, a protocol error).
-    connection: Mutex<ConnectionManager>,
+    connector: Connector,
+    /// The key prefix: the configured one, or in cluster mode its hash tag `{prefix}`.
     prefix: String,
 }
 
@@ -93,18 +91,27 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// A store on `url` (`redis://[:password@]host:port/db` or `redis+unix:///path`) whose keys
-    /// start with `prefix:`. Does not connect: the first call does, and calls after a failure
-    /// reconnect. Fails only on a malformed URL (the message never quotes it).
+    /// A store on a standalone Redis at `url` (`redis://[:password@]host:port/db`, `rediss://…`
+    /// or `redis+unix:///path`) whose keys start with `prefix:`. See [`RedisStore::connect`].
     pub async fn open(url: &Secret, prefix: &str) -> Result<Self, StoreError> {
-        let client = ::redis::Client::open(url.expose())
-            .map_err(|e| StoreError(format!("store.url is not a usable Redis URL: {e}")))?;
-        let connection = manager(&client)?;
-        Ok(Self {
-            client,
-            connection: Mutex::new(connection),
+        Self::connect(&StoreConfig {
+            url: Some(url.clone()),
             prefix: prefix.to_owned(),
+            ..StoreConfig::default()
         })
+        .await
+    }
+
+    /// The store `store:` describes (standalone or cluster, TLS, ACL credentials). Does not
+    /// connect: the first call does, and calls after a failure reconnect. Fails only on a
+    /// malformed URL or an unusable TLS file (the message never quotes a URL or credential).
+    pub async fn connect(config: &StoreConfig) -> Result<Self, StoreError> {
+        let prefix = match config.mode {
+            StoreMode::Standalone => config.prefix.clone(),
+            StoreMode::Cluster => format!("{{{}}}", config.prefix),
+        };
+        let connector = Connector::new(config, &prefix)?;
+        Ok(Self { connector, prefix })
     }
 
     /// Runs one script within [`CALL_TIMEOUT`].
@@ -113,37 +120,18 @@ impl RedisStore {
         operation: &str,
         invocation: ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        let mut connection = self
-            .connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        match tokio::time::timeout(CALL_TIMEOUT, invocation.invoke_async(&mut connection)).await {
+        match tokio::time::timeout(CALL_TIMEOUT, self.connector.invoke(&invocation)).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => {
-                self.renew_after(&e);
+                self.connector.after_error(&e);
                 Err(StoreError(format!("redis {operation}: {e}")))
             }
-            Err(_) => Err(StoreError(format!(
-                "redis {operation}: no answer within {CALL_TIMEOUT:?}"
-            ))),
-        }
-    }
-
-    /// The connection manager reconnects by itself after I/O errors, but keeps a failed handshake
-    /// (wrong password, protocol error) forever: start over with a fresh one.
-    fn renew_after(&self, error: &RedisError) {
-        if matches!(error.kind(), ErrorKind::Io | ErrorKind::Server(_)) {
-            return;
-        }
-        match manager(&self.client) {
-            Ok(fresh) => {
-                *self
-                    .connection
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = fresh
+            Err(_) => {
+                self.connector.after_timeout();
+                Err(StoreError(format!(
+                    "redis {operation}: no answer within {CALL_TIMEOUT:?}"
+                )))
             }
-            Err(e) => tracing::warn!(error = %e, "cannot renew the redis connection"),
         }
     }
 
@@ -170,7 +158,7 @@ impl RedisStore {
         for budget in budgets {
             let period = period_secs(budget.period);
             invocation
-                .arg(self.spend_base(&budget.scope, period))
+                .key(self.spend_base(&budget.scope, period))
                 .arg(period)
                 .arg(budget.limit_micros);
         }
@@ -202,7 +190,7 @@ impl RedisStore {
             .arg(charge.periods.len());
         for (scope, period) in &charge.periods {
             let period = period_secs(*period);
-            invocation.arg(self.spend_base(scope, period)).arg(period);
+            invocation.key(self.spend_base(scope, period)).arg(period);
         }
         for (take, delta) in &charge.corrections {
             invocation
@@ -224,7 +212,7 @@ impl RedisStore {
         let period = period.map_or(0, period_secs);
         invocation
             .key(self.usage_key(scope))
-            .arg(self.spend_base(scope, period))
+            .key(self.spend_base(scope, period))
             .arg(period);
         let reply: Vec<Option<u64>> = self.run("usage", invocation).await?;
         let field = |i: usize| reply.get(i).copied().flatten().unwrap_or(0);
@@ -279,19 +267,6 @@ impl Store for RedisStore {
     fn peek<'a>(&'a self, take: &'a Take) -> BoxFuture<'a, Result<BucketState, StoreError>> {
         Box::pin(self.peek_script(take))
     }
-}
-
-/// A lazy connection manager: it connects on first use, so a store can be built while Redis is
-/// down.
-fn manager(client: &::redis::Client) -> Result<ConnectionManager, StoreError> {
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        .set_response_timeout(Some(CALL_TIMEOUT))
-        .set_number_of_retries(RECONNECT_RETRIES)
-        .set_min_delay(RECONNECT_MIN_DELAY)
-        .set_max_delay(RECONNECT_MAX_DELAY);
-    ConnectionManager::new_lazy_with_config(client.clone(), config)
-        .map_err(|e| StoreError(format!("cannot set up the redis connection: {e}")))
 }
 
 /// A budget period in whole seconds, at least one (as `store::period_start` counts it).
