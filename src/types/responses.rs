@@ -96,6 +96,14 @@ pub enum OutputItem {
         role: &'static str,
         content: Vec<OutputContent>,
     },
+    /// The model's reasoning, as the upstream returned it (its text, not a summary).
+    Reasoning {
+        id: String,
+        /// Always empty: upstreams reached through chat return reasoning text, not summaries.
+        summary: Vec<Value>,
+        content: Vec<ReasoningContent>,
+        status: &'static str,
+    },
     /// A call of a client function.
     FunctionCall {
         id: String,
@@ -130,6 +138,14 @@ impl OutputContent {
             logprobs: Vec::new(),
         }
     }
+}
+
+/// One part of a reasoning item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ReasoningContent {
+    /// Reasoning text.
+    ReasoningText { text: String },
 }
 
 /// `usage` of a response.

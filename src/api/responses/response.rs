@@ -9,13 +9,15 @@ use crate::types::Usage;
 use crate::types::chat::{ChatCompletion, ResponseMessage};
 use crate::types::responses::{
     COMPLETED, Echo, FAILED, INCOMPLETE, IncompleteDetails, OutputContent, OutputItem,
-    RESPONSE_OBJECT, ResponseError, ResponseObject, ResponseUsage,
+    RESPONSE_OBJECT, ReasoningContent, ResponseError, ResponseObject, ResponseUsage,
 };
 
 /// Prefix of response ids.
 const RESPONSE_ID_PREFIX: &str = "resp_";
 /// Prefix of output message ids.
 const MESSAGE_ID_PREFIX: &str = "msg_";
+/// Prefix of reasoning item ids.
+const REASONING_ID_PREFIX: &str = "rs_";
 /// Prefix of function call item ids.
 const CALL_ITEM_ID_PREFIX: &str = "fc_";
 /// The role of every output message.
@@ -38,6 +40,11 @@ pub fn response_id() -> String {
 /// A fresh `msg_…` id for an output message.
 pub fn message_id() -> String {
     new_id(MESSAGE_ID_PREFIX)
+}
+
+/// A fresh `rs_…` id for a reasoning item.
+pub fn reasoning_id() -> String {
+    new_id(REASONING_ID_PREFIX)
 }
 
 /// A fresh `fc_…` id for a function call item.
@@ -120,9 +127,23 @@ impl Skeleton {
     }
 }
 
-/// The output items of an assistant message: the message (text, refusal) then its calls.
+/// A reasoning item holding `text`.
+pub fn reasoning_item(id: String, text: String, status: &'static str) -> OutputItem {
+    OutputItem::Reasoning {
+        id,
+        summary: Vec::new(),
+        content: vec![ReasoningContent::ReasoningText { text }],
+        status,
+    }
+}
+
+/// The output items of an assistant message in the order they were generated: its reasoning,
+/// the message (text, refusal), then its calls.
 fn output_items(message: ResponseMessage) -> Vec<OutputItem> {
     let mut items = Vec::new();
+    if let Some(reasoning) = message.reasoning_content.filter(|r| !r.is_empty()) {
+        items.push(reasoning_item(reasoning_id(), reasoning, COMPLETED));
+    }
     let mut content = Vec::new();
     if let Some(text) = message.content.filter(|t| !t.is_empty()) {
         content.push(OutputContent::text(text));

@@ -10,7 +10,8 @@ use bytes::Bytes;
 
 use self::events::{Event, emit_numbered};
 use super::response::{
-    ASSISTANT, Skeleton, call_item_id, error_code, message_id, status as response_status,
+    ASSISTANT, Skeleton, call_item_id, error_code, message_id, reasoning_id, reasoning_item,
+    status as response_status,
 };
 use crate::error::GatewayError;
 use crate::providers::translate::new_call_id;
@@ -31,6 +32,8 @@ const CONTENT_INDEX: u32 = 0;
 /// The output item being streamed.
 #[derive(Debug)]
 enum Open {
+    /// A reasoning item with one text part.
+    Reasoning { id: String, text: String },
     /// An assistant message with one text part.
     Text { id: String, text: String },
     /// A function call, for the upstream's tool call `call`.
@@ -47,6 +50,10 @@ impl Open {
     /// The item as `status`, with what has streamed so far.
     fn item(&self, status: &'static str) -> OutputItem {
         match self {
+            Self::Reasoning { id, text } => {
+                let text = if status == COMPLETED { text } else { "" };
+                reasoning_item(id.clone(), text.to_owned(), status)
+            }
             Self::Text { id, text } => OutputItem::Message {
                 id: id.clone(),
                 status,
@@ -197,6 +204,9 @@ impl ToResponses {
     }
 
     fn delta(&mut self, delta: Delta<'_>, out: &mut Vec<Bytes>) {
+        if let Some(reasoning) = delta.reasoning_content.filter(|r| !r.is_empty()) {
+            self.reasoning(&reasoning, out);
+        }
         for text in [delta.content, delta.refusal].into_iter().flatten() {
             if !text.is_empty() {
                 self.text(&text, out);
@@ -204,6 +214,32 @@ impl ToResponses {
         }
         for call in delta.tool_calls.unwrap_or_default() {
             self.tool_call(call, out);
+        }
+    }
+
+    /// A reasoning fragment: opens the reasoning item when another item is open.
+    fn reasoning(&mut self, fragment: &str, out: &mut Vec<Bytes>) {
+        if !matches!(self.open, Some(Open::Reasoning { .. })) {
+            self.close(out);
+            let open = Open::Reasoning {
+                id: reasoning_id(),
+                text: String::new(),
+            };
+            let output_index = self.output.len();
+            let item = open.item(IN_PROGRESS);
+            self.open = Some(open);
+            self.emit(&Event::ItemAdded { output_index, item }, out);
+        }
+        let output_index = self.output.len();
+        if let Some(Open::Reasoning { id, text }) = &mut self.open {
+            text.push_str(fragment);
+            let event = Event::ReasoningDelta {
+                item_id: id,
+                output_index,
+                content_index: CONTENT_INDEX,
+                delta: fragment,
+            };
+            emit_numbered(&mut self.sequence, &event, out);
         }
     }
 
@@ -288,6 +324,15 @@ impl ToResponses {
         };
         let output_index = self.output.len();
         match &open {
+            Open::Reasoning { id, text } => {
+                let done = Event::ReasoningDone {
+                    item_id: id,
+                    output_index,
+                    content_index: CONTENT_INDEX,
+                    text,
+                };
+                self.emit(&done, out);
+            }
             Open::Text { id, text } => {
                 let done = Event::TextDone {
                     item_id: id,

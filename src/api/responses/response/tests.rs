@@ -28,10 +28,10 @@ fn translate(body: &str) -> Value {
     assert!(got["id"].as_str().unwrap().starts_with("resp_"), "{got}");
     assert!(got["created_at"].as_u64().unwrap() > 0);
     for (i, item) in got["output"].as_array_mut().unwrap().iter_mut().enumerate() {
-        let prefix = if item["type"] == "message" {
-            "msg_"
-        } else {
-            "fc_"
+        let prefix = match item["type"].as_str() {
+            Some("message") => "msg_",
+            Some("reasoning") => "rs_",
+            _ => "fc_",
         };
         assert!(item["id"].as_str().unwrap().starts_with(prefix), "{item}");
         item["id"] = json!(format!("item{i}"));
@@ -153,4 +153,26 @@ fn error_codes_follow_the_spec() {
         "rate_limit_exceeded"
     );
     assert_eq!(error_code(http::StatusCode::BAD_GATEWAY), "server_error");
+}
+
+#[test]
+fn reasoning_comes_first_as_a_reasoning_item() {
+    let body = json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant",
+            "content": "Checking.", "reasoning_content": "The user wants weather.",
+            "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}});
+    let got = translate(&body.to_string());
+    let types: Vec<&str> = got["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["reasoning", "message", "function_call"]);
+    assert_eq!(
+        got["output"][0],
+        json!({"type": "reasoning", "id": "item0", "summary": [], "status": "completed",
+            "content": [{"type": "reasoning_text", "text": "The user wants weather."}]})
+    );
 }

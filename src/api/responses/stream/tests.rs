@@ -271,3 +271,36 @@ fn a_payload_that_is_not_a_chunk_is_a_fault() {
     let fault = translate.on_chunk(Bytes::from("data: [1,2]\n\n"), &mut out);
     assert_eq!(fault, Err(StreamFault::Malformed));
 }
+
+#[test]
+fn reasoning_streams_as_its_own_item_before_the_message() {
+    let input = [
+        chunk(&json!({"reasoning_content": "Think"}), None),
+        chunk(&json!({"reasoning_content": "ing."}), None),
+        chunk(&json!({"content": "Hi"}), Some("stop")),
+        usage_chunk(),
+    ]
+    .concat();
+    let (events, _, end) = run(&input, 4);
+    assert_eq!(end, Ok(()));
+    assert_eq!(
+        names(&events)[..7],
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.reasoning_text.delta",
+            "response.reasoning_text.delta",
+            "response.reasoning_text.done",
+            "response.output_item.done",
+        ]
+    );
+    assert_eq!(events[2].1["item"]["type"], "reasoning");
+    assert_eq!(events[5].1["text"], "Thinking.");
+    let reasoning = &events[6].1["item"];
+    assert_eq!(reasoning["content"][0]["text"], "Thinking.");
+    assert_eq!(events[7].1["output_index"], 1);
+    let completed = &events.last().unwrap().1["response"];
+    assert_eq!(completed["output"][0], *reasoning);
+    assert_eq!(completed["output"][1]["content"][0]["text"], "Hi");
+}
