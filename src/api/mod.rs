@@ -11,6 +11,7 @@ pub mod openai;
 pub mod passthrough;
 pub mod pipeline;
 pub mod respond;
+pub mod responses;
 pub mod usage;
 
 use std::sync::Arc;
@@ -73,6 +74,10 @@ pub fn api_router(state: AppState, with_probes: bool) -> Router {
             .route(
                 &format!("{prefix}/embeddings"),
                 operation(openai::Embeddings),
+            )
+            .route(
+                &format!("{prefix}/{}", responses::NAME),
+                operation(responses::Responses),
             )
             .route(
                 &format!("{prefix}/messages"),

@@ -1,5 +1,5 @@
-//! The OpenAI endpoints the gateway routes but does not translate: Responses, legacy completions,
-//! moderations, images and audio. The deployment is chosen by the body's `model` (JSON or a
+//! The OpenAI endpoints the gateway routes but does not translate: legacy completions,
+//! moderations, images and audio (and Responses, for upstreams that speak it). The deployment is chosen by the body's `model` (JSON or a
 //! multipart form field), `model` is rewritten for it, and the answer — JSON, SSE or audio bytes —
 //! goes back as the upstream sent it. Only OpenAI-format upstreams can serve these.
 
@@ -18,9 +18,9 @@ use crate::types::json::json_string;
 use crate::types::request::check_model;
 use crate::types::{TopLevel, multipart};
 
-/// The passed-through operations, as paths under the API root.
-pub const OPERATIONS: [&str; 9] = [
-    "responses",
+/// The passed-through operations, as paths under the API root (`responses` is its own
+/// operation, which passes through to upstreams that speak it).
+pub const OPERATIONS: [&str; 8] = [
     "completions",
     "moderations",
     "images/generations",

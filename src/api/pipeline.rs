@@ -73,3 +73,11 @@ async fn run<O: Operation>(
         })
         .await
 }
+
+/// The error for a provider whose `chat` answered with a raw forwarded body: `chat` answers
+/// JSON or SSE, so a translating endpoint meeting one has found a provider bug.
+pub fn raw_chat_reply(provider: &str) -> GatewayError {
+    GatewayError::Internal(format!(
+        "provider `{provider}` answered a chat request with a raw body"
+    ))
+}

@@ -117,6 +117,11 @@ pub trait Provider: Send + Sync {
     ) -> Option<BoxFuture<'a, Result<Reply, GatewayError>>> {
         None
     }
+    /// Whether the upstream serves OpenAI's Responses API itself (then `/v1/responses` goes to
+    /// it through [`Provider::passthrough`]; otherwise the gateway translates it into `chat`).
+    fn speaks_responses(&self) -> bool {
+        false
+    }
     /// Passthrough of another OpenAI endpoint; `None` when this upstream does not speak OpenAI's
     /// API (the caller answers 400).
     fn passthrough<'a>(

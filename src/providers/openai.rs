@@ -146,6 +146,11 @@ impl Provider for OpenAi {
         }
     }
 
+    fn speaks_responses(&self) -> bool {
+        // vLLM's and other servers' Responses support varies; chat is what they all serve.
+        matches!(self.kind, ProviderKind::Openai | ProviderKind::Azure)
+    }
+
     fn chat<'a>(
         &'a self,
         request: &'a ChatRequest<'a>,

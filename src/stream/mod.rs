@@ -3,6 +3,7 @@
 //! as an HTTP response body.
 
 pub mod eventstream;
+pub mod lenient;
 pub mod ndjson;
 pub mod openai;
 pub mod peek;

@@ -28,6 +28,8 @@ pub fn operation_of(endpoint: &str) -> &'static str {
         "chat" | "messages" => "chat",
         "embeddings" => "embeddings",
         "completions" => "text_completion",
+        // Not one of the conventions' well-known values: the Responses API is its own protocol.
+        "responses" => "responses",
         "count_tokens" => "count_tokens",
         _ => "other",
     }
@@ -434,6 +436,7 @@ mod tests {
         assert_eq!(operation_of("chat"), "chat");
         assert_eq!(operation_of("messages"), "chat");
         assert_eq!(operation_of("embeddings"), "embeddings");
+        assert_eq!(operation_of("responses"), "responses");
         assert_eq!(operation_of("images/generations"), "other");
         assert_eq!(provider_name(ProviderKind::Azure), "azure.ai.openai");
         assert_eq!(provider_name(ProviderKind::Gemini), "gcp.gemini");

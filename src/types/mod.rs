@@ -7,6 +7,7 @@ pub mod chat;
 pub mod json;
 pub mod multipart;
 pub mod request;
+pub mod responses;
 pub mod usage;
 
 pub use json::TopLevel;

@@ -35,6 +35,7 @@ mod passthrough;
 mod redis_store;
 mod reload;
 mod resilience;
+mod responses;
 mod sdk;
 mod serving;
 mod tokenizer;

@@ -132,8 +132,8 @@ async fn providers_that_cannot_serve_an_endpoint_get_a_clear_400() {
     let via = Via::Tcp(gw.tcp);
     let reply = post(
         &via,
-        "/v1/responses",
-        &json!({"model": "claude-x", "input": "hi"}),
+        "/v1/completions",
+        &json!({"model": "claude-x", "prompt": "hi"}),
     )
     .await;
     assert_eq!(reply.status, 400);
@@ -141,7 +141,7 @@ async fn providers_that_cannot_serve_an_endpoint_get_a_clear_400() {
         reply.json()["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("cannot serve /v1/responses")
+            .contains("cannot serve /v1/completions")
     );
     let reply = post(&via, "/v1/moderations", &json!({"input": "hi"})).await;
     assert_eq!(reply.status, 400);

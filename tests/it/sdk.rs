@@ -232,3 +232,19 @@ async fn the_openai_sdk_against_gemini_and_ollama_upstreams() {
     .await;
     assert!(gemini.count() >= 5 && ollama.count() >= 5);
 }
+
+#[tokio::test]
+async fn the_openai_sdk_speaks_responses_to_gemini_and_ollama() {
+    let (Upstreams { gemini, ollama, .. }, gw) = gateway().await;
+    let scenarios = ["create", "stream", "tools"];
+    for model in ["gemini-2.5-flash", "llama"] {
+        run(
+            "responses_scenarios.py",
+            &gw,
+            &[("MODEL", model)],
+            &scenarios,
+        )
+        .await;
+    }
+    assert!(gemini.count() >= 4 && ollama.count() >= 4);
+}

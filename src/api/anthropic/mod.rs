@@ -95,10 +95,7 @@ async fn translated(
                 stream, translate, provider,
             ))))
         }
-        // `chat` answers JSON or SSE; a raw forwarded body would be a provider bug.
-        Reply::Forward(_) => Err(GatewayError::Internal(format!(
-            "provider `{provider}` answered a chat request with a raw body"
-        ))),
+        Reply::Forward(_) => Err(super::pipeline::raw_chat_reply(provider)),
     }
 }
 

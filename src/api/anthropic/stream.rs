@@ -7,13 +7,13 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ERROR as ERROR_EVENT;
 use super::response::{ASSISTANT, END_TURN, MESSAGE_TYPE, empty_input, message_id, stop_reason};
 use crate::error::GatewayError;
 use crate::providers::translate::new_call_id;
+use crate::stream::lenient::{Chunk, InBandDetail};
 use crate::stream::openai::{sample_chunk, scan_chunk};
 use crate::stream::sse::{self, Framer};
 use crate::stream::{StreamFault, Tally, Translate};
@@ -23,7 +23,7 @@ use crate::types::anthropic::{
     AnthropicUsage, Block, BlockDelta, ErrorBody, ErrorDetail, MessageDeltaBody, MessagesResponse,
     StreamEvent,
 };
-use crate::types::chat::{ChunkChoice, Delta, REDACTED_THINKING, THINKING, ToolCallDelta};
+use crate::types::chat::{Delta, REDACTED_THINKING, THINKING, ToolCallDelta};
 
 /// `output_tokens` of `message_start`, before anything was generated (Anthropic sends 1 too).
 const INITIAL_OUTPUT_TOKENS: u64 = 1;
@@ -50,34 +50,6 @@ impl Open {
             | Self::Tool { index, .. } => index,
         }
     }
-}
-
-/// A chunk read leniently: servers differ in which of `id`, `object`, `created` they send.
-#[derive(Deserialize)]
-struct Chunk<'a> {
-    #[serde(default, borrow)]
-    id: Cow<'a, str>,
-    #[serde(default, borrow)]
-    model: Cow<'a, str>,
-    #[serde(default, borrow)]
-    choices: Vec<ChunkChoice<'a>>,
-}
-
-/// An in-band OpenAI error `{"error":{"message","type","code"}}`.
-#[derive(Deserialize, Default)]
-struct InBandError {
-    #[serde(default)]
-    error: InBandDetail,
-}
-
-#[derive(Deserialize, Default)]
-struct InBandDetail {
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
-    #[serde(default)]
-    code: Option<String>,
 }
 
 /// Turns an OpenAI-format stream (any provider's `chat` stream) into an Anthropic one.
@@ -333,9 +305,7 @@ impl ToAnthropic {
 
     /// The upstream's in-band error as Anthropic's `error` event, which ends the stream.
     fn upstream_error(&mut self, data: &[u8], out: &mut Vec<Bytes>) {
-        let detail = serde_json::from_slice::<InBandError>(data)
-            .unwrap_or_default()
-            .error;
+        let detail = InBandDetail::of(data);
         let body = ErrorBody {
             kind: ERROR_EVENT.to_owned(),
             error: ErrorDetail {

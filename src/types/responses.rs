@@ -1,0 +1,187 @@
+//! OpenAI Responses API wire types the gateway writes when it translates: the `response` object,
+//! its output items and usage (schemas `Response`, `OutputItem`, `ResponseUsage` of the OpenAI
+//! spec). Requests are read by `api::responses::request`; these are the answers.
+
+#![allow(
+    missing_docs,
+    reason = "wire types mirror OpenAI's documented JSON field for field: a doc that restates a field's name says nothing"
+)]
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::Usage;
+
+/// `object` of a response.
+pub const RESPONSE_OBJECT: &str = "response";
+/// `status` of a finished response or item.
+pub const COMPLETED: &str = "completed";
+/// `status` of a response or item still being generated.
+pub const IN_PROGRESS: &str = "in_progress";
+/// `status` of a response cut short (length, content filter).
+pub const INCOMPLETE: &str = "incomplete";
+/// `status` of a response that failed.
+pub const FAILED: &str = "failed";
+
+/// The `response` object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResponseObject {
+    pub id: String,
+    pub object: &'static str,
+    pub created_at: u64,
+    pub status: &'static str,
+    /// Set when the status is `completed`.
+    pub completed_at: Option<u64>,
+    pub error: Option<ResponseError>,
+    pub incomplete_details: Option<IncompleteDetails>,
+    pub model: String,
+    pub output: Vec<OutputItem>,
+    pub usage: Option<ResponseUsage>,
+    /// What the request set, echoed as OpenAI does.
+    #[serde(flatten)]
+    pub echo: Echo,
+}
+
+/// The request's settings a response repeats (`instructions`, `tools`, `temperature`, …).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Echo {
+    pub instructions: Option<String>,
+    pub max_output_tokens: Option<u64>,
+    pub metadata: Map<String, Value>,
+    pub parallel_tool_calls: bool,
+    /// Always null: conversation state is not kept by the translation.
+    pub previous_response_id: Option<String>,
+    pub reasoning: ReasoningEcho,
+    /// Always false: translated responses are not stored.
+    pub store: bool,
+    pub temperature: Option<f64>,
+    pub text: Value,
+    pub tool_choice: Value,
+    pub tools: Vec<Value>,
+    pub top_p: Option<f64>,
+    pub truncation: &'static str,
+    pub user: Option<String>,
+}
+
+/// `reasoning` of a response.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ReasoningEcho {
+    pub effort: Option<String>,
+    pub summary: Option<String>,
+}
+
+/// `error` of a failed response.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResponseError {
+    /// One of the spec's `ResponseErrorCode`s (`server_error`, `rate_limit_exceeded`, …).
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// `incomplete_details`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncompleteDetails {
+    /// `max_output_tokens` or `content_filter`.
+    pub reason: &'static str,
+}
+
+/// One item of `output`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutputItem {
+    /// An assistant message.
+    Message {
+        id: String,
+        status: &'static str,
+        role: &'static str,
+        content: Vec<OutputContent>,
+    },
+    /// The model's reasoning, as the upstream returned it (its text, not a summary).
+    Reasoning {
+        id: String,
+        /// Always empty: upstreams reached through chat return reasoning text, not summaries.
+        summary: Vec<Value>,
+        content: Vec<ReasoningContent>,
+        status: &'static str,
+    },
+    /// A call of a client function.
+    FunctionCall {
+        id: String,
+        call_id: String,
+        name: String,
+        arguments: String,
+        status: &'static str,
+    },
+}
+
+/// One part of an output message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutputContent {
+    /// Generated text.
+    OutputText {
+        text: String,
+        /// Always empty: translated upstreams give no citations.
+        annotations: Vec<Value>,
+        logprobs: Vec<Value>,
+    },
+    /// The model declined.
+    Refusal { refusal: String },
+}
+
+impl OutputContent {
+    /// A text part.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::OutputText {
+            text: text.into(),
+            annotations: Vec::new(),
+            logprobs: Vec::new(),
+        }
+    }
+}
+
+/// One part of a reasoning item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ReasoningContent {
+    /// Reasoning text.
+    ReasoningText { text: String },
+}
+
+/// `usage` of a response.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ResponseUsage {
+    pub input_tokens: u64,
+    pub input_tokens_details: InputDetails,
+    pub output_tokens: u64,
+    pub output_tokens_details: OutputDetails,
+    pub total_tokens: u64,
+}
+
+/// `usage.input_tokens_details`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct InputDetails {
+    pub cached_tokens: u64,
+}
+
+/// `usage.output_tokens_details`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OutputDetails {
+    pub reasoning_tokens: u64,
+}
+
+impl From<Usage> for ResponseUsage {
+    fn from(usage: Usage) -> Self {
+        Self {
+            input_tokens: usage.input,
+            input_tokens_details: InputDetails {
+                cached_tokens: usage.cached,
+            },
+            output_tokens: usage.output,
+            output_tokens_details: OutputDetails {
+                reasoning_tokens: usage.reasoning,
+            },
+            total_tokens: usage.input + usage.output,
+        }
+    }
+}
