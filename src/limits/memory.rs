@@ -5,13 +5,16 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
 
 use serde::{Deserialize, Serialize};
 
+use super::documents::Documents;
 use super::store::{
-    Admission, BucketState, Budget, Charge, Counters, ScopeUsage, Store, StoreError, Take, gcra,
-    period_start,
+    Admission, BucketState, Budget, Charge, Counters, DocLimits, ScopeUsage, Store, StoreError,
+    Take, gcra, period_start,
 };
 use crate::task::BoxFuture;
 
@@ -51,6 +54,8 @@ struct Snapshot {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// Stored documents, under their own lock: a large document's copy never delays admission.
+    documents: Mutex<Documents>,
     snapshot: Option<PathBuf>,
 }
 
@@ -77,6 +82,7 @@ impl MemoryStore {
         }
         Self {
             state: Mutex::new(state),
+            documents: Mutex::default(),
             snapshot,
         }
     }
@@ -85,6 +91,12 @@ impl MemoryStore {
         self.state
             .lock()
             .map_err(|_| StoreError("memory store lock poisoned".to_owned()))
+    }
+
+    fn documents(&self) -> Result<std::sync::MutexGuard<'_, Documents>, StoreError> {
+        self.documents
+            .lock()
+            .map_err(|_| StoreError("memory store documents lock poisoned".to_owned()))
     }
 
     /// Writes the snapshot when something changed since the last one (atomically: a temp file
@@ -249,6 +261,31 @@ impl Store for MemoryStore {
         let read =
             || -> Result<BucketState, StoreError> { Ok(bucket(&*self.lock()?, take, now_ns())) };
         Box::pin(std::future::ready(read()))
+    }
+
+    fn doc_get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Bytes>, StoreError>> {
+        Box::pin(std::future::ready(
+            self.documents()
+                .map(|mut docs| docs.get(key, Instant::now())),
+        ))
+    }
+
+    fn doc_put<'a>(
+        &'a self,
+        key: &'a str,
+        value: Bytes,
+        limits: DocLimits,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let max_bytes = usize::try_from(limits.max_bytes).unwrap_or(usize::MAX);
+        Box::pin(std::future::ready(self.documents().map(|mut docs| {
+            docs.put(key.to_owned(), value, limits.ttl, max_bytes, Instant::now())
+        })))
+    }
+
+    fn doc_delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(std::future::ready(
+            self.documents().map(|mut docs| docs.remove(key)),
+        ))
     }
 
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {

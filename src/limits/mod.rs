@@ -5,6 +5,7 @@
 pub mod admission;
 pub mod backlog;
 pub mod budget;
+pub mod documents;
 pub mod memory;
 pub mod redis;
 pub mod report;

@@ -22,10 +22,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use super::backlog::Backlog;
 use super::memory::MemoryStore;
 use super::redis::RedisStore;
-use super::store::{Admission, BucketState, Budget, Charge, ScopeUsage, Store, StoreError, Take};
+use super::store::{
+    Admission, BucketState, Budget, Charge, DocLimits, ScopeUsage, Store, StoreError, Take,
+};
 use crate::config::expand::Secret;
 use crate::config::schema::{OnError, StoreConfig};
 use crate::task::BoxFuture;
@@ -274,6 +278,27 @@ impl Store for SharedStore {
     fn peek<'a>(&'a self, take: &'a Take) -> BoxFuture<'a, Result<BucketState, StoreError>> {
         Box::pin(self.call("peek", move |store| store.peek(take)))
     }
+
+    // While Redis is down, documents are kept and read locally (under `open`): a conversation
+    // continued on this replica keeps working; other replicas see it once it is written again.
+    fn doc_get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Bytes>, StoreError>> {
+        Box::pin(self.call("doc_get", move |store| store.doc_get(key)))
+    }
+
+    fn doc_put<'a>(
+        &'a self,
+        key: &'a str,
+        value: Bytes,
+        limits: DocLimits,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(self.call("doc_put", move |store| {
+            store.doc_put(key, value.clone(), limits)
+        }))
+    }
+
+    fn doc_delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(self.call("doc_delete", move |store| store.doc_delete(key)))
+    }
 }
 
 /// Builds the store `config` asks for: memory (with `snapshot_path`; [`Store::flush`] saves it)
@@ -341,6 +366,29 @@ mod tests {
             Box::pin(async move {
                 self.check()?;
                 self.memory.peek(t).await
+            })
+        }
+        fn doc_get<'a>(&'a self, k: &'a str) -> BoxFuture<'a, Result<Option<Bytes>, StoreError>> {
+            Box::pin(async move {
+                self.check()?;
+                self.memory.doc_get(k).await
+            })
+        }
+        fn doc_put<'a>(
+            &'a self,
+            k: &'a str,
+            v: Bytes,
+            l: DocLimits,
+        ) -> BoxFuture<'a, Result<bool, StoreError>> {
+            Box::pin(async move {
+                self.check()?;
+                self.memory.doc_put(k, v, l).await
+            })
+        }
+        fn doc_delete<'a>(&'a self, k: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+            Box::pin(async move {
+                self.check()?;
+                self.memory.doc_delete(k).await
             })
         }
     }

@@ -1,10 +1,12 @@
-//! Where rate-limit buckets, usage counters and spend live: the [`Store`] trait, shared by the
-//! in-memory store (one replica; spend optionally snapshotted to a file) and the Redis store
-//! (every replica; atomic server-side scripts). All bucket math is the GCRA in [`gcra`], so both
-//! stores agree to the nanosecond on what a limit means.
+//! Where rate-limit buckets, usage counters and spend live, and the documents the gateway keeps
+//! for clients (stored Responses API responses): the [`Store`] trait, shared by the in-memory
+//! store (one replica; spend optionally snapshotted to a file) and the Redis store (every
+//! replica; atomic server-side scripts). All bucket math is the GCRA in [`gcra`], so both stores
+//! agree to the nanosecond on what a limit means.
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::task::BoxFuture;
@@ -118,6 +120,15 @@ pub struct ScopeUsage {
     pub period_spend_micros: u64,
 }
 
+/// How long a stored document lives, and (in memory) how many bytes all of them may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocLimits {
+    /// Time to live from the write.
+    pub ttl: Duration,
+    /// The in-memory store's bound on all documents (Redis is bounded by its own `maxmemory`).
+    pub max_bytes: u64,
+}
+
 /// A store failure (Redis unreachable, script error).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
@@ -141,6 +152,17 @@ pub trait Store: Send + Sync {
     ) -> BoxFuture<'a, Result<ScopeUsage, StoreError>>;
     /// How a bucket stands now, without taking anything.
     fn peek<'a>(&'a self, take: &'a Take) -> BoxFuture<'a, Result<BucketState, StoreError>>;
+    /// The stored document under `key` (a stored response), if it is there and has not expired.
+    fn doc_get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Bytes>, StoreError>>;
+    /// Stores `value` under `key` within `limits`; `false` when it is too large to keep.
+    fn doc_put<'a>(
+        &'a self,
+        key: &'a str,
+        value: Bytes,
+        limits: DocLimits,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// Deletes the document under `key`; whether there was one.
+    fn doc_delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
     /// Persists what must survive a restart (a no-op for stores that persist on every write).
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(std::future::ready(Ok(())))

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use llm_sidecar::limits::memory::MemoryStore;
 use llm_sidecar::limits::redis::{RedisStore, SPEND_MARGIN};
-use llm_sidecar::limits::store::{Admission, Budget, Charge, Counters, Store, Take};
+use llm_sidecar::limits::store::{Admission, Budget, Charge, Counters, DocLimits, Store, Take};
 use redis::AsyncCommands;
 
 use server::RedisServer;
@@ -439,4 +439,37 @@ async fn wait_for_period_start(period: Duration) {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
     let into = Duration::from_nanos(u64::try_from(now.as_nanos() % period.as_nanos()).unwrap());
     tokio::time::sleep(period - into + Duration::from_millis(20)).await;
+}
+
+#[tokio::test]
+async fn documents_are_kept_with_their_time_to_live_and_deleted_once() {
+    let server = RedisServer::start();
+    let store = store(&server).await;
+    let limits = DocLimits {
+        ttl: MIN,
+        max_bytes: 0,
+    };
+    assert_eq!(store.doc_get("responses/r1/key:a").await.unwrap(), None);
+    let doc = bytes::Bytes::from_static(b"{\"input\":[],\"response\":{}}");
+    assert!(
+        store
+            .doc_put("responses/r1/key:a", doc.clone(), limits)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.doc_get("responses/r1/key:a").await.unwrap(),
+        Some(doc)
+    );
+    // Redis bounds documents by their expiry (and its own maxmemory), not `max_bytes`.
+    let ttl: i64 = server
+        .connection()
+        .await
+        .pttl("t:doc:responses/r1/key:a")
+        .await
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 60_000, "{ttl}");
+    assert!(store.doc_delete("responses/r1/key:a").await.unwrap());
+    assert!(!store.doc_delete("responses/r1/key:a").await.unwrap());
+    assert_eq!(store.doc_get("responses/r1/key:a").await.unwrap(), None);
 }

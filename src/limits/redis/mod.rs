@@ -15,6 +15,7 @@
 //! | `P:tat:{take.key}` | string | the bucket's theoretical arrival time, µs since the epoch | when that time passes (the bucket is full again) |
 //! | `P:usage:{scope}` | hash | `requests`, `input_tokens`, `output_tokens`, `cached_tokens`, `spend_micros` since the counters began | never |
 //! | `P:spend:{scope}:{period_secs}:{start}` | string | micro-dollars spent in the period starting at `start` (epoch seconds) | [`SPEND_MARGIN`] after the period ends |
+//! | `P:doc:{key}` | string | a stored document (a Responses API response with its conversation, JSON) | its time to live (`responses.ttl`) |
 //!
 //! Every key a script touches is in its KEYS (spend keys as their base, which the script
 //! completes with the period start from Redis time). In a cluster one script's keys must share a
@@ -33,9 +34,11 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use ::redis::{FromRedisValue, Script, ScriptInvocation};
+use bytes::Bytes;
 
 use super::store::{
-    Admission, BucketState, Budget, Charge, Counters, ScopeUsage, Store, StoreError, Take,
+    Admission, BucketState, Budget, Charge, Counters, DocLimits, ScopeUsage, Store, StoreError,
+    Take,
 };
 use crate::config::expand::Secret;
 use crate::config::schema::{StoreConfig, StoreMode};
@@ -63,6 +66,20 @@ struct Scripts {
     usage: Script,
     peek: Script,
 }
+
+/// The document scripts: plain GET, SET with an expiry and DEL, run as scripts so they take
+/// the same connection path (cluster slot, reconnects, timeouts) as the limit scripts.
+struct DocScripts {
+    get: Script,
+    put: Script,
+    delete: Script,
+}
+
+static DOC_SCRIPTS: LazyLock<DocScripts> = LazyLock::new(|| DocScripts {
+    get: Script::new("return redis.call('GET', KEYS[1])"),
+    put: Script::new("redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1"),
+    delete: Script::new("return redis.call('DEL', KEYS[1])"),
+});
 
 static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
     let with_prelude = |body: &str| Script::new(&format!("{}\n{body}", include_str!("gcra.lua")));
@@ -137,6 +154,39 @@ impl RedisStore {
 
     fn tat_key(&self, take: &Take) -> String {
         format!("{}:tat:{}", self.prefix, take.key)
+    }
+
+    fn doc_key(&self, key: &str) -> String {
+        format!("{}:doc:{key}", self.prefix)
+    }
+
+    async fn doc_get_script(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        let mut invocation = DOC_SCRIPTS.get.prepare_invoke();
+        invocation.key(self.doc_key(key));
+        let value: Option<Vec<u8>> = self.run("doc_get", invocation).await?;
+        Ok(value.map(Bytes::from))
+    }
+
+    async fn doc_put_script(
+        &self,
+        key: &str,
+        value: &[u8],
+        limits: DocLimits,
+    ) -> Result<bool, StoreError> {
+        let mut invocation = DOC_SCRIPTS.put.prepare_invoke();
+        let ttl_ms = u64::try_from(limits.ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        invocation.key(self.doc_key(key)).arg(value).arg(ttl_ms);
+        let _: i64 = self.run("doc_put", invocation).await?;
+        Ok(true)
+    }
+
+    async fn doc_delete_script(&self, key: &str) -> Result<bool, StoreError> {
+        let mut invocation = DOC_SCRIPTS.delete.prepare_invoke();
+        invocation.key(self.doc_key(key));
+        let deleted: i64 = self.run("doc_delete", invocation).await?;
+        Ok(deleted > 0)
     }
 
     fn usage_key(&self, scope: &str) -> String {
@@ -266,6 +316,23 @@ impl Store for RedisStore {
 
     fn peek<'a>(&'a self, take: &'a Take) -> BoxFuture<'a, Result<BucketState, StoreError>> {
         Box::pin(self.peek_script(take))
+    }
+
+    fn doc_get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Bytes>, StoreError>> {
+        Box::pin(self.doc_get_script(key))
+    }
+
+    fn doc_put<'a>(
+        &'a self,
+        key: &'a str,
+        value: Bytes,
+        limits: DocLimits,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move { self.doc_put_script(key, &value, limits).await })
+    }
+
+    fn doc_delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(self.doc_delete_script(key))
     }
 }
 
