@@ -48,6 +48,14 @@ pub enum GatewayError {
     /// The requested model is not configured.
     #[error("The model `{0}` does not exist or you do not have access to it.")]
     ModelNotFound(String),
+    /// Something the request names (a stored response) does not exist for this caller.
+    #[error("{message}")]
+    NotFound {
+        /// What was not found.
+        message: String,
+        /// The parameter that named it, if a body field did.
+        param: Option<String>,
+    },
     /// The request body is larger than `server.max_request_bytes`.
     #[error("Request body is larger than the limit of {0} bytes.")]
     PayloadTooLarge(u64),
@@ -168,7 +176,9 @@ impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::UnknownRoute { .. } | Self::ModelNotFound(_) => StatusCode::NOT_FOUND,
+            Self::UnknownRoute { .. } | Self::ModelNotFound(_) | Self::NotFound { .. } => {
+                StatusCode::NOT_FOUND
+            }
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -194,6 +204,7 @@ impl GatewayError {
             | Self::MethodNotAllowed(_)
             | Self::Unauthorized(_)
             | Self::ModelNotFound(_)
+            | Self::NotFound { .. }
             | Self::PayloadTooLarge(_)
             | Self::RequestTimeout => "invalid_request_error",
             Self::RateLimited { .. } => "rate_limit_error",
@@ -215,6 +226,7 @@ impl GatewayError {
     pub fn code(&self) -> Option<&str> {
         match self {
             Self::InvalidRequest { .. }
+            | Self::NotFound { .. }
             | Self::MethodNotAllowed(_)
             | Self::Internal(_)
             | Self::Rejected { .. } => None,
@@ -239,7 +251,9 @@ impl GatewayError {
     /// The OpenAI error `param`.
     pub fn param(&self) -> Option<&str> {
         match self {
-            Self::InvalidRequest { param, .. } | Self::Upstream { param, .. } => param.as_deref(),
+            Self::InvalidRequest { param, .. }
+            | Self::NotFound { param, .. }
+            | Self::Upstream { param, .. } => param.as_deref(),
             Self::ModelNotFound(_) => Some("model"),
             _ => None,
         }
@@ -254,6 +268,7 @@ impl GatewayError {
             | Self::Unauthorized(_)
             | Self::Forbidden(_)
             | Self::ModelNotFound(_)
+            | Self::NotFound { .. }
             | Self::PayloadTooLarge(_)
             | Self::RequestTimeout => Side::Client,
             Self::Rejected { status, .. } if status.is_client_error() => Side::Client,

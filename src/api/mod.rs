@@ -80,6 +80,14 @@ pub fn api_router(state: AppState, with_probes: bool) -> Router {
                 operation(responses::Responses),
             )
             .route(
+                &format!("{prefix}/{}/{{id}}", responses::NAME),
+                get(responses::retrieve::get).delete(responses::retrieve::delete),
+            )
+            .route(
+                &format!("{prefix}/{}/{{id}}/input_items", responses::NAME),
+                get(responses::retrieve::input_items),
+            )
+            .route(
                 &format!("{prefix}/messages"),
                 operation(anthropic::Messages),
             )

@@ -12,9 +12,12 @@ use http::request::Parts;
 
 use super::AppState;
 use super::respond::{Inbound, respond};
+use crate::auth::Identity;
 use crate::error::GatewayError;
+use crate::limits::store::Store;
 use crate::providers::{BoxFuture, Provider, Reply};
 use crate::request::{Head, RequestContext};
+use crate::runtime::Runtime;
 
 /// One endpoint of the API.
 pub trait Operation: Sync {
@@ -34,6 +37,17 @@ pub trait Operation: Sync {
     /// What admission and routing need from the parsed request.
     fn head<'p>(&self, parsed: &'p Self::Parsed<'_>) -> Head<'p>;
 
+    /// Runs once the caller is known, before admission: an operation whose request refers to
+    /// something the caller owns (a stored response) loads it here. Most need nothing.
+    fn prepare<'r, 'b: 'r>(
+        &'r self,
+        parsed: &'r mut Self::Parsed<'b>,
+        scope: Scope<'r>,
+    ) -> BoxFuture<'r, Result<(), GatewayError>> {
+        let _ = (parsed, scope);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     /// One attempt on `provider` with the deployment's `upstream_model`.
     fn attempt<'r, 'b: 'r>(
         &'r self,
@@ -42,6 +56,17 @@ pub trait Operation: Sync {
         provider: Arc<dyn Provider>,
         upstream_model: String,
     ) -> BoxFuture<'r, Result<Reply, GatewayError>>;
+}
+
+/// Who is asking, and what they may reach, for [`Operation::prepare`].
+#[derive(Clone, Copy)]
+pub struct Scope<'a> {
+    /// The caller.
+    pub identity: &'a Identity,
+    /// The config generation the request runs on.
+    pub runtime: &'a Runtime,
+    /// The store of limits and stored documents.
+    pub store: &'a Arc<dyn Store>,
 }
 
 /// Serves `request` as `operation`: one runtime snapshot, one context, one record.
@@ -63,7 +88,13 @@ async fn run<O: Operation>(
 ) -> Result<Reply, GatewayError> {
     let identity = context.identify(parts)?;
     let bytes = context.read_body(parts, body).await?;
-    let parsed = operation.parse(parts, &bytes)?;
+    let mut parsed = operation.parse(parts, &bytes)?;
+    let scope = Scope {
+        identity: &identity,
+        runtime: context.runtime(),
+        store: context.store(),
+    };
+    operation.prepare(&mut parsed, scope).await?;
     let head = operation.head(&parsed);
     context.admit(&identity, &head, &bytes).await?;
     let (parsed, bytes) = (&parsed, &bytes);

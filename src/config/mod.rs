@@ -7,6 +7,7 @@ pub mod litellm;
 pub mod locate;
 pub mod pattern;
 pub mod providers;
+pub mod responses;
 pub mod routing;
 pub mod schema;
 pub mod store;

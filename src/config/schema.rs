@@ -14,6 +14,7 @@ use super::expand::{self, Secret};
 pub use super::providers::{
     BedrockSettings, MockConfig, Options, ProviderKind, ProviderSettings, process_env,
 };
+pub use super::responses::ResponsesConfig;
 pub use super::routing::{
     AliasConfig, BreakerConfig, DeploymentConfig, HealthCheckConfig, LimitsConfig, ModelConfig,
     RetryBackoff, RoutingConfig, Strategy,
@@ -101,6 +102,9 @@ pub struct RawConfig {
     /// OpenTelemetry trace export.
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// Responses API responses the gateway stores (`previous_response_id`, `GET`).
+    #[serde(default)]
+    pub responses: ResponsesConfig,
 }
 
 /// `auth:` — gateway-level credentials.

@@ -264,6 +264,16 @@ impl RequestContext {
         attempt::run(&dispatch, &mut self.trail, call).await
     }
 
+    /// The config generation this request runs on.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    /// The store of limits and stored documents.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     /// The request id.
     pub fn request_id(&self) -> &str {
         &self.request_id

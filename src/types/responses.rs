@@ -49,10 +49,10 @@ pub struct Echo {
     pub max_output_tokens: Option<u64>,
     pub metadata: Map<String, Value>,
     pub parallel_tool_calls: bool,
-    /// Always null: conversation state is not kept by the translation.
+    /// The response this one continues.
     pub previous_response_id: Option<String>,
     pub reasoning: ReasoningEcho,
-    /// Always false: translated responses are not stored.
+    /// Whether the gateway keeps this response (for `previous_response_id` and `GET`).
     pub store: bool,
     pub temperature: Option<f64>,
     pub text: Value,

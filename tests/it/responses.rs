@@ -1,6 +1,9 @@
 //! `/v1/responses` through the official OpenAI Python SDK over the Unix socket: translated into
 //! chat for upstreams that do not speak the Responses API (Anthropic, vLLM, the mock), passed
-//! through byte for byte to an OpenAI upstream.
+//! through byte for byte to an OpenAI upstream. `state` has stored responses and
+//! `previous_response_id`.
+
+mod state;
 
 use std::time::Duration;
 
@@ -39,13 +42,14 @@ fn responses_answer(_: &Recorded) -> Canned {
     )
 }
 
-struct Upstreams {
-    claude: Upstream,
-    vllm: Upstream,
-    openai: Upstream,
+pub struct Upstreams {
+    pub claude: Upstream,
+    pub vllm: Upstream,
+    pub openai: Upstream,
 }
 
-async fn gateway() -> (Upstreams, Gateway) {
+/// Claude, vLLM, an OpenAI upstream speaking the Responses API, and the mock, behind one gateway.
+pub async fn gateway() -> (Upstreams, Gateway) {
     let ups = Upstreams {
         claude: Upstream::start(rules(anthropic_answer)).await,
         vllm: Upstream::start(vllm_answer).await,

@@ -42,7 +42,7 @@ fn key() -> impl Strategy<Value = String> {
 }
 
 /// Any JSON value (non-finite floats become `null`, as JSON has no such numbers).
-fn value() -> impl Strategy<Value = Value> {
+pub fn value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),

@@ -18,5 +18,6 @@ mod framers;
 mod json;
 mod litellm;
 mod multipart;
+mod responses_state;
 mod support;
 mod translators;

@@ -124,7 +124,90 @@ def errors():
         check(False, "unknown model did not raise NotFoundError")
 
 
-SCENARIOS = {f.__name__: f for f in (create, stream, raw_stream, tools, tool_stream, errors)}
+def chain():
+    """`previous_response_id`: the second turn sees the first; the stored response reads back,
+    lists its input items newest first, and is gone once deleted."""
+    first = client.responses.create(
+        model=MODEL, input="My name is Ada.", instructions=INSTRUCTIONS, max_output_tokens=MAX_OUTPUT_TOKENS
+    )
+    check(first.store is True, f"store {first.store}")
+    second = client.responses.create(
+        model=MODEL, input="What is my name?", previous_response_id=first.id, instructions=INSTRUCTIONS,
+        max_output_tokens=MAX_OUTPUT_TOKENS,
+    )
+    check(second.previous_response_id == first.id, f"previous_response_id {second.previous_response_id}")
+    check(second.status == "completed" and second.output_text, f"second turn {second}")
+    again = client.responses.retrieve(first.id)
+    check(again.id == first.id and again.output_text == first.output_text, f"retrieved {again}")
+    items = client.responses.input_items.list(second.id)
+    kinds = [(item.type, item.role) for item in items.data]
+    check(kinds == [("message", "user"), ("message", "assistant"), ("message", "user")], f"input items {kinds}")
+    check(items.data[0].content[0].text == "What is my name?", f"newest item {items.data[0]}")
+    check(all(item.id for item in items.data), "input items without ids")
+    oldest = client.responses.input_items.list(second.id, order="asc", limit=1)
+    check(len(oldest.data) == 1 and oldest.has_more and oldest.data[0].content[0].text == "My name is Ada.",
+          f"first page {oldest}")
+    client.responses.delete(first.id)
+    for call in (
+        lambda: client.responses.retrieve(first.id),
+        lambda: client.responses.create(model=MODEL, input="x", previous_response_id=first.id,
+                                        max_output_tokens=MAX_OUTPUT_TOKENS),
+    ):
+        try:
+            call()
+        except openai.NotFoundError as e:
+            check(first.id in str(e), f"message {e}")
+        else:
+            check(False, "a deleted response was still found")
+
+
+def stream_chain():
+    """A streamed response is stored by the time the stream says it is done."""
+    with client.responses.stream(
+        model=MODEL, input="My name is Ada.", instructions=INSTRUCTIONS, max_output_tokens=MAX_OUTPUT_TOKENS
+    ) as s:
+        first = s.get_final_response()
+    with client.responses.stream(
+        model=MODEL, input="What is my name?", previous_response_id=first.id, instructions=INSTRUCTIONS,
+        max_output_tokens=MAX_OUTPUT_TOKENS,
+    ) as s:
+        second = s.get_final_response()
+    check(second.previous_response_id == first.id and second.output_text, f"second turn {second}")
+    check(client.responses.retrieve(second.id).output_text == second.output_text, "stream not stored")
+
+
+def no_store():
+    r = client.responses.create(
+        model=MODEL, input="Say hello.", store=False, instructions=INSTRUCTIONS, max_output_tokens=MAX_OUTPUT_TOKENS
+    )
+    check(r.store is False, f"store {r.store}")
+    try:
+        client.responses.retrieve(r.id)
+    except openai.NotFoundError:
+        pass
+    else:
+        check(False, "a store=False response was stored")
+
+
+def tool_chain():
+    """The Agents SDK's loop: the function output goes back with only previous_response_id."""
+    r = client.responses.create(
+        model=MODEL, input=QUESTION, instructions=INSTRUCTIONS, tools=TOOLS, max_output_tokens=MAX_OUTPUT_TOKENS
+    )
+    calls = [item for item in r.output if item.type == "function_call"]
+    check(calls, f"no call: {r.output}")
+    r = client.responses.create(
+        model=MODEL, previous_response_id=r.id, instructions=INSTRUCTIONS, tools=TOOLS,
+        max_output_tokens=MAX_OUTPUT_TOKENS,
+        input=[{"type": "function_call_output", "call_id": calls[0].call_id, "output": "18C"}],
+    )
+    check(r.status == "completed" and r.output, f"no answer to the function output: {r}")
+
+
+SCENARIOS = {
+    f.__name__: f
+    for f in (create, stream, raw_stream, tools, tool_stream, errors, chain, stream_chain, no_store, tool_chain)
+}
 
 if __name__ == "__main__":
     for name in sys.argv[1:]:

@@ -26,9 +26,9 @@ const MAX_METADATA_KEY_CHARS: usize = 64;
 const MAX_METADATA_VALUE_CHARS: usize = 512;
 /// The `reasoning.effort` values OpenAI documents.
 const EFFORTS: [&str; 6] = ["none", "minimal", "low", "medium", "high", "xhigh"];
-/// Request fields that need conversation state or background runs, which a translated request
-/// does not have (yet): refused rather than silently ignored.
-const STATEFUL_FIELDS: [&str; 3] = ["previous_response_id", "conversation", "prompt"];
+/// Request fields that need state the gateway does not keep (OpenAI's conversations and stored
+/// prompts): refused rather than silently ignored. `previous_response_id` is kept (`state`).
+const STATEFUL_FIELDS: [&str; 2] = ["conversation", "prompt"];
 
 /// A Responses request, typed.
 #[allow(
@@ -66,6 +66,10 @@ pub struct ResponsesRequest {
     pub stream: Option<bool>,
     #[serde(default)]
     pub background: Option<bool>,
+    #[serde(default)]
+    pub previous_response_id: Option<String>,
+    #[serde(default)]
+    pub store: Option<bool>,
     /// Every other field: read only to refuse what needs state.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -169,19 +173,20 @@ fn check_metadata(metadata: Option<&Map<String, Value>>) -> Result<(), GatewayEr
     Ok(())
 }
 
-/// What the response repeats of `request` (read before it is consumed by [`to_chat`]).
-pub fn echo(request: &ResponsesRequest) -> Echo {
+/// What the response repeats of `request` (read before it is consumed by [`to_chat`]); `store`
+/// says whether the gateway keeps it.
+pub fn echo(request: &ResponsesRequest, store: bool) -> Echo {
     Echo {
         instructions: request.instructions.clone(),
         max_output_tokens: request.max_output_tokens,
         metadata: request.metadata.clone().unwrap_or_default(),
         parallel_tool_calls: request.parallel_tool_calls.unwrap_or(true),
-        previous_response_id: None,
+        previous_response_id: request.previous_response_id.clone(),
         reasoning: ReasoningEcho {
             effort: request.reasoning.as_ref().and_then(|r| r.effort.clone()),
             summary: request.reasoning.as_ref().and_then(|r| r.summary.clone()),
         },
-        store: false,
+        store,
         temperature: request.temperature,
         text: serde_json::json!({
             "format": request.text.as_ref().and_then(|t| t.format.clone())

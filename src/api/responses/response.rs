@@ -20,6 +20,8 @@ const MESSAGE_ID_PREFIX: &str = "msg_";
 const REASONING_ID_PREFIX: &str = "rs_";
 /// Prefix of function call item ids.
 const CALL_ITEM_ID_PREFIX: &str = "fc_";
+/// Prefix of the ids of other input items (function call outputs).
+const ITEM_ID_PREFIX: &str = "item_";
 /// The role of every output message.
 pub const ASSISTANT: &str = "assistant";
 
@@ -50,6 +52,11 @@ pub fn reasoning_id() -> String {
 /// A fresh `fc_…` id for a function call item.
 pub fn call_item_id() -> String {
     new_id(CALL_ITEM_ID_PREFIX)
+}
+
+/// A fresh `item_…` id for an input item of another type.
+pub fn item_id() -> String {
+    new_id(ITEM_ID_PREFIX)
 }
 
 /// The response `status` and `incomplete_details` for a chat `finish_reason`.

@@ -7,12 +7,14 @@
 //! [`crate::stream::Translated`].
 
 use bytes::Bytes;
+use serde_json::Value;
 
 use self::events::{Event, emit_numbered};
 use super::response::{
     ASSISTANT, Skeleton, call_item_id, error_code, message_id, reasoning_id, reasoning_item,
     status as response_status,
 };
+use super::state::Shelf;
 use crate::error::GatewayError;
 use crate::providers::translate::new_call_id;
 use crate::stream::lenient::{Chunk, InBandDetail};
@@ -103,6 +105,8 @@ pub struct ToResponses {
     /// The final (or failure) event went out: nothing more may follow.
     ended: bool,
     tally: Tally,
+    /// Where the finished response is kept, with the input the model saw (`store: true`).
+    keep: Option<(Shelf, Vec<Value>)>,
 }
 
 impl ToResponses {
@@ -122,7 +126,15 @@ impl ToResponses {
             usage: None,
             ended: false,
             tally: Tally::default(),
+            keep: None,
         }
+    }
+
+    /// Keeps the finished response on `shelf` with the `input` the model saw.
+    #[must_use]
+    pub fn keeping(mut self, shelf: Shelf, input: Vec<Value>) -> Self {
+        self.keep = Some((shelf, input));
+        self
     }
 
     fn emit(&mut self, event: &Event<'_>, out: &mut Vec<Bytes>) {
@@ -397,6 +409,12 @@ impl ToResponses {
                 .skeleton
                 .response(status, std::mem::take(&mut self.output), Some(usage))
         };
+        // Kept before the client hears it is done, so its next request finds it.
+        if let Some((shelf, input)) = &self.keep
+            && let Ok(body) = serde_json::to_vec(&response)
+        {
+            shelf.keep(&self.skeleton.id, input, &body);
+        }
         let event = if status == COMPLETED {
             Event::Completed { response }
         } else {

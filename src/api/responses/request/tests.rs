@@ -123,8 +123,8 @@ fn what_cannot_be_translated_is_refused_by_name() {
             "file_search",
         ),
         (
-            json!({"model": "m", "input": "x", "previous_response_id": "resp_1"}),
-            "previous_response_id",
+            json!({"model": "m", "input": "x", "conversation": "conv_1"}),
+            "conversation",
             "earlier turns",
         ),
         (
@@ -225,13 +225,20 @@ fn the_echo_repeats_the_request_settings() {
     let body = json!({"model": "m", "input": "x", "instructions": "I", "tools": [{"type": "function", "name": "f"}],
         "temperature": 0.2, "reasoning": {"effort": "high"}, "metadata": {"a": "b"}});
     let request = typed(&serde_json::to_vec(&body).unwrap()).unwrap();
-    let echo = serde_json::to_value(echo(&request)).unwrap();
-    assert_eq!(echo["instructions"], "I");
-    assert_eq!(echo["tools"][0]["name"], "f");
-    assert_eq!(echo["tool_choice"], "auto");
-    assert_eq!(echo["parallel_tool_calls"], true);
-    assert_eq!(echo["reasoning"]["effort"], "high");
-    assert_eq!(echo["text"], json!({"format": {"type": "text"}}));
-    assert_eq!(echo["metadata"], json!({"a": "b"}));
-    assert_eq!(echo["store"], false);
+    let echoed = serde_json::to_value(echo(&request, false)).unwrap();
+    assert_eq!(echoed["instructions"], "I");
+    assert_eq!(echoed["tools"][0]["name"], "f");
+    assert_eq!(echoed["tool_choice"], "auto");
+    assert_eq!(echoed["parallel_tool_calls"], true);
+    assert_eq!(echoed["reasoning"]["effort"], "high");
+    assert_eq!(echoed["text"], json!({"format": {"type": "text"}}));
+    assert_eq!(echoed["metadata"], json!({"a": "b"}));
+    assert_eq!(echoed["store"], false);
+    assert_eq!(echoed["previous_response_id"], Value::Null);
+
+    let body = json!({"model": "m", "input": "x", "previous_response_id": "resp_1"});
+    let request = typed(&serde_json::to_vec(&body).unwrap()).unwrap();
+    let echoed = serde_json::to_value(echo(&request, true)).unwrap();
+    assert_eq!(echoed["store"], true);
+    assert_eq!(echoed["previous_response_id"], "resp_1");
 }
