@@ -73,3 +73,31 @@ async fn losing_redis_falls_back_to_local_limits_or_refuses() {
         "store errors are counted:\n{metrics}"
     );
 }
+
+#[tokio::test]
+async fn a_conversation_started_on_one_replica_continues_on_another() {
+    let redis = RedisServer::start();
+    let a = Gateway::start(&config(&redis, "closed", 1000)).await;
+    let b = Gateway::start(&config(&redis, "closed", 1000)).await;
+    let respond = |via: Via, body: serde_json::Value| async move {
+        let mut request = raw_request("POST", "/v1/responses", body.to_string().into());
+        request
+            .headers_mut()
+            .insert("authorization", "Bearer sk-shared".parse().unwrap());
+        client::call(&via, request).await
+    };
+    let first = respond(
+        Via::Unix(a.unix.clone()),
+        serde_json::json!({"model": "m", "input": "hi"}),
+    )
+    .await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let id = first.json()["id"].as_str().unwrap().to_owned();
+    let second = respond(
+        Via::Tcp(b.tcp),
+        serde_json::json!({"model": "m", "input": "again", "previous_response_id": id}),
+    )
+    .await;
+    assert_eq!(second.status, 200, "{}", second.text());
+    assert_eq!(second.json()["previous_response_id"], id.as_str());
+}
