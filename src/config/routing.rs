@@ -122,6 +122,29 @@ pub struct DeploymentConfig {
     /// say (`claude-*` is Anthropic's, anything else Google's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publisher: Option<super::providers::Publisher>,
+    /// The upstream API chat requests take to this deployment: `chat` (default) or
+    /// `responses`, for models an OpenAI-style upstream serves only through the Responses API
+    /// (chat clients are then translated chat → Responses → chat, streams included).
+    #[serde(default, skip_serializing_if = "DeploymentApi::is_chat")]
+    pub api: DeploymentApi,
+}
+
+/// `models[].deployments[].api` — which upstream API serves chat requests.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DeploymentApi {
+    /// `/chat/completions` (or the provider's own translation of it).
+    #[default]
+    Chat,
+    /// OpenAI's `/responses`.
+    Responses,
+}
+
+impl DeploymentApi {
+    /// Whether this is the default.
+    pub fn is_chat(&self) -> bool {
+        *self == Self::Chat
+    }
 }
 
 /// `routing:` — routing policy.

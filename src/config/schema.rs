@@ -16,8 +16,8 @@ pub use super::providers::{
 };
 pub use super::responses::ResponsesConfig;
 pub use super::routing::{
-    AliasConfig, BreakerConfig, DeploymentConfig, HealthCheckConfig, LimitsConfig, ModelConfig,
-    RetryBackoff, RoutingConfig, Strategy,
+    AliasConfig, BreakerConfig, DeploymentApi, DeploymentConfig, HealthCheckConfig, LimitsConfig,
+    ModelConfig, RetryBackoff, RoutingConfig, Strategy,
 };
 pub use super::store::{StoreMode, StoreTls};
 pub use super::telemetry::TelemetryConfig;

@@ -18,6 +18,7 @@ pub mod openai;
 pub mod path;
 pub mod translate;
 pub mod vertex;
+pub mod via_responses;
 
 use std::sync::Arc;
 use std::time::Duration;

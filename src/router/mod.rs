@@ -19,10 +19,11 @@ use bulkhead::Bulkhead;
 pub use group::{Deployment, Group, Limit};
 use state::DeploymentState;
 
-use crate::config::schema::{AliasConfig, RoutingConfig};
+use crate::config::schema::{AliasConfig, DeploymentApi, RoutingConfig};
 use crate::config::{Config, GroupSpec, pattern};
 use crate::error::GatewayError;
 use crate::providers::Provider;
+use crate::providers::via_responses::ViaResponses;
 
 /// Metric label for model names that are not configured (keeps label cardinality bounded).
 pub const OTHER_MODEL: &str = "other";
@@ -254,13 +255,18 @@ fn deployments(spec: &GroupSpec, inputs: &Inputs<'_>) -> Vec<Deployment> {
                     .and_then(|prev| prev.limit(provider.name(), &d.upstream_model, size))
                     .unwrap_or_else(|| Limit::new(size))
             });
+            let state = state_for(inputs, provider.name(), &d.upstream_model);
+            let provider = match d.api {
+                DeploymentApi::Chat => Arc::clone(provider),
+                DeploymentApi::Responses => Arc::new(ViaResponses::new(Arc::clone(provider))),
+            };
             Some(Deployment {
-                provider: Arc::clone(provider),
+                provider,
                 upstream_model: d.upstream_model.clone(),
                 weight: d.weight,
                 limit,
                 quota,
-                state: state_for(inputs, provider.name(), &d.upstream_model),
+                state,
             })
         })
         .collect()

@@ -192,6 +192,11 @@ impl ChunkWriter {
         }
     }
 
+    /// The completion id every chunk carries.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     /// Changes the id and model once the upstream told them (e.g. Anthropic's `message_start`).
     /// Both are copied into every chunk, so a value longer than [`MAX_IDENTITY_BYTES`] (which no
     /// real id or model name is) is ignored: an upstream cannot multiply its bytes that way.

@@ -1,9 +1,11 @@
 //! `/v1/responses` through the official OpenAI Python SDK over the Unix socket: translated into
 //! chat for upstreams that do not speak the Responses API (Anthropic, vLLM, the mock), passed
 //! through byte for byte to an OpenAI upstream. `state` has stored responses and
-//! `previous_response_id`.
+//! `previous_response_id`; `via` the other direction, chat clients on a deployment served
+//! through the Responses API (`api: responses`).
 
 mod state;
+mod via;
 
 use std::time::Duration;
 
@@ -18,7 +20,7 @@ use crate::common::{Gateway, Upstream};
 use crate::sdk::{anthropic_answer, openai_answer, run};
 
 /// An OpenAI-compatible server (vLLM) that also streams tool calls.
-fn vllm_answer(r: &Recorded) -> Canned {
+pub fn vllm_answer(r: &Recorded) -> Canned {
     let body = r.json();
     let last_role = body["messages"]
         .as_array()

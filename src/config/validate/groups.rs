@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::{DeploymentSpec, GroupSpec};
-use crate::config::schema::{self, RawConfig};
+use crate::config::schema::{self, DeploymentApi, RawConfig};
 use crate::config::{ConfigError, FieldPath, pattern};
 
 /// Builds the groups in config order: `models[]` first, then names that only appear under
@@ -95,10 +95,20 @@ fn deployments(
             }
             upstream_model = format!("publishers/{}/models/{upstream_model}", publisher.as_str());
         }
+        let kind = configs.get(provider).map(schema::ProviderConfig::kind);
+        let speaks_openai =
+            kind.is_some_and(|k| k.info().openai_style && k != schema::ProviderKind::Mock);
+        if d.api == DeploymentApi::Responses && !speaks_openai {
+            return Err(ConfigError::at(
+                &at.key("api"),
+                "`responses` needs a provider that speaks OpenAI's API (openai, azure, vllm, openai_compatible)",
+            ));
+        }
         deployments.push(DeploymentSpec {
             provider,
             upstream_model,
             weight: d.weight,
+            api: d.api,
         });
     }
     Ok(deployments)
@@ -121,6 +131,7 @@ fn merge_provider_models(
                 provider: i,
                 upstream_model: model.clone(),
                 weight: 1,
+                api: DeploymentApi::Chat,
             };
             match groups.iter_mut().find(|g| &g.name == model) {
                 Some(group) => group.deployments.push(deployment),

@@ -12,7 +12,7 @@ mod server;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use super::schema::RawConfig;
+use super::schema::{DeploymentApi, RawConfig};
 use super::{ConfigError, FieldPath};
 
 /// A validated config: the raw file plus what was derived from it.
@@ -118,6 +118,8 @@ pub struct DeploymentSpec {
     pub upstream_model: String,
     /// Relative share of traffic.
     pub weight: u32,
+    /// The upstream API chat requests take.
+    pub api: DeploymentApi,
 }
 
 /// Checks a raw config and derives listeners and model groups.
