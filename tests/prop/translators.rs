@@ -17,6 +17,7 @@ use llm_sidecar::error::GatewayError;
 use llm_sidecar::providers::anthropic::stream::{Passthrough as AnthropicPassthrough, ToOpenAi};
 use llm_sidecar::providers::gemini::stream::GeminiStream;
 use llm_sidecar::providers::ollama::stream::ChatStream;
+use llm_sidecar::providers::via_responses::stream::FromResponses;
 use llm_sidecar::stream::openai::{ChunkWriter, Passthrough as OpenAiPassthrough};
 use llm_sidecar::stream::sniff::Sniff;
 use llm_sidecar::stream::sse::{self, DONE};
@@ -50,6 +51,24 @@ const RESPONSES_EVENTS: &[&str] = &[
     "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"Hi!\"}\n\n",
     "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":5,\"output_tokens\":2}}}\n\n",
 ];
+
+/// A Responses API upstream's events, as `api: responses` deployments read them: every kind the
+/// translator acts on, ends of all three sorts, and a top-level `error`.
+const RESPONSES_API_EVENTS: &[&str] = &[
+    "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"status\":\"in_progress\",\"model\":\"up\",\"output\":[]}}\n\n",
+    "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"output_index\":0,\"delta\":\"Hi!\"}\n\n",
+    "event: response.refusal.delta\ndata: {\"type\":\"response.refusal.delta\",\"output_index\":0,\"delta\":\"No.\"}\n\n",
+    "event: response.reasoning_summary_text.delta\ndata: {\"type\":\"response.reasoning_summary_text.delta\",\"output_index\":0,\"delta\":\"Hm.\"}\n\n",
+    "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"output_index\":1,\"item\":{\"type\":\"function_call\",\"call_id\":\"call_1\",\"name\":\"f\",\"arguments\":\"\"}}\n\n",
+    "event: response.function_call_arguments.delta\ndata: {\"type\":\"response.function_call_arguments.delta\",\"output_index\":1,\"delta\":\"{}\"}\n\n",
+    "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"status\":\"completed\",\"output\":[],\"usage\":{\"input_tokens\":5,\"output_tokens\":2}}}\n\n",
+    "event: response.incomplete\ndata: {\"type\":\"response.incomplete\",\"response\":{\"status\":\"incomplete\",\"incomplete_details\":{\"reason\":\"max_output_tokens\"}}}\n\n",
+    "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"boom\"}}}\n\n",
+    "event: error\ndata: {\"type\":\"error\",\"code\":\"rate_limit_exceeded\",\"message\":\"slow\"}\n\n",
+];
+
+/// Whole Responses API streams (indexes into [`RESPONSES_API_EVENTS`]) that end properly.
+const RESPONSES_API_STREAMS: &[&[usize]] = &[&[0, 3, 1, 6], &[0, 4, 5, 7], &[0, 2, 8], &[0, 9]];
 
 fn read(path: &str) -> Vec<u8> {
     std::fs::read(format!("{FIXTURES}/{path}")).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -101,6 +120,7 @@ fn ndjson_lines(ndjson: &[&str], json: &[&str]) -> Vec<Bytes> {
 enum Upstream {
     OpenAi,
     Responses,
+    ResponsesApi,
     Anthropic,
     Gemini,
     Ollama,
@@ -121,6 +141,12 @@ static RESPONSES: LazyLock<Vec<Bytes>> = LazyLock::new(|| {
         .collect();
     events.extend(OPENAI.iter().cloned());
     events
+});
+static RESPONSES_API: LazyLock<Vec<Bytes>> = LazyLock::new(|| {
+    RESPONSES_API_EVENTS
+        .iter()
+        .map(|e| Bytes::from_static(e.as_bytes()))
+        .collect()
 });
 static ANTHROPIC: LazyLock<Vec<Bytes>> = LazyLock::new(|| {
     sse_events(&[
@@ -154,6 +180,7 @@ impl Upstream {
         match self {
             Self::OpenAi => &OPENAI,
             Self::Responses => &RESPONSES,
+            Self::ResponsesApi => &RESPONSES_API,
             Self::Anthropic => &ANTHROPIC,
             Self::Gemini => &GEMINI,
             Self::Ollama => &OLLAMA,
@@ -162,7 +189,19 @@ impl Upstream {
 
     /// The fixture streams that end properly, whole.
     fn complete_streams(self) -> Vec<Vec<u8>> {
+        if self == Self::ResponsesApi {
+            return RESPONSES_API_STREAMS
+                .iter()
+                .map(|stream| {
+                    stream
+                        .iter()
+                        .flat_map(|&i| RESPONSES_API_EVENTS[i].bytes())
+                        .collect()
+                })
+                .collect();
+        }
         let files: &[&str] = match self {
+            Self::ResponsesApi => &[],
             Self::OpenAi | Self::Responses => &[
                 "openai/chat_stream_basic.sse",
                 "openai/chat_stream_midstream_error.sse",
@@ -243,6 +282,15 @@ static EDGE_VALUES: LazyLock<Vec<Value>> = LazyLock::new(|| {
         "content_filter",
         "function",
         "assistant",
+        "response.output_text.delta",
+        "response.output_item.added",
+        "response.completed",
+        "response.incomplete",
+        "response.failed",
+        "function_call",
+        "incomplete",
+        "failed",
+        "rate_limit_exceeded",
     ];
     values.extend(names.iter().map(|n| Value::from(*n)));
     values
@@ -728,6 +776,7 @@ translators! {
     gemini_to_openai: || Box::new(GeminiStream::new(PROVIDER, "prop-model", true)), Gemini, OpenAiWritten, false;
     ollama_to_openai: || Box::new(ChatStream::new(openai_writer(), PROVIDER)), Ollama, OpenAiWritten, false;
     openai_to_anthropic: || Box::new(ToAnthropic::new("prop-model", INPUT_ESTIMATE)), OpenAi, AnthropicWritten, false;
+    responses_api_to_openai: || Box::new(FromResponses::new(openai_writer(), PROVIDER)), ResponsesApi, OpenAiWritten, false;
     sniff_sse: || Box::new(Sniff::sse()), Responses, SseForwarded, true;
     sniff_raw: || Box::new(Sniff::raw()), Responses, Raw, true;
 }
