@@ -36,8 +36,12 @@ const CONTENT_INDEX: u32 = 0;
 enum Open {
     /// A reasoning item with one text part.
     Reasoning { id: String, text: String },
-    /// An assistant message with one text part.
-    Text { id: String, text: String },
+    /// An assistant message with one part: text, or a refusal.
+    Text {
+        id: String,
+        text: String,
+        refusal: bool,
+    },
     /// A function call, for the upstream's tool call `call`.
     Call {
         id: String,
@@ -56,12 +60,12 @@ impl Open {
                 let text = if status == COMPLETED { text } else { "" };
                 reasoning_item(id.clone(), text.to_owned(), status)
             }
-            Self::Text { id, text } => OutputItem::Message {
+            Self::Text { id, text, refusal } => OutputItem::Message {
                 id: id.clone(),
                 status,
                 role: ASSISTANT,
                 content: if status == COMPLETED {
-                    vec![OutputContent::text(text.as_str())]
+                    vec![part(text, *refusal)]
                 } else {
                     Vec::new()
                 },
@@ -84,6 +88,17 @@ impl Open {
                 status,
             },
         }
+    }
+}
+
+/// A message's one content part: `text`, as output text or as a refusal.
+fn part(text: &str, refusal: bool) -> OutputContent {
+    if refusal {
+        OutputContent::Refusal {
+            refusal: text.to_owned(),
+        }
+    } else {
+        OutputContent::text(text)
     }
 }
 
@@ -219,9 +234,9 @@ impl ToResponses {
         if let Some(reasoning) = delta.reasoning_content.filter(|r| !r.is_empty()) {
             self.reasoning(&reasoning, out);
         }
-        for text in [delta.content, delta.refusal].into_iter().flatten() {
-            if !text.is_empty() {
-                self.text(&text, out);
+        for (text, refusal) in [(delta.content, false), (delta.refusal, true)] {
+            if let Some(text) = text.filter(|t| !t.is_empty()) {
+                self.text(&text, refusal, out);
             }
         }
         for call in delta.tool_calls.unwrap_or_default() {
@@ -255,20 +270,22 @@ impl ToResponses {
         }
     }
 
-    /// A text fragment: opens the message item (and its text part) when another item is open.
-    fn text(&mut self, fragment: &str, out: &mut Vec<Bytes>) {
-        if !matches!(self.open, Some(Open::Text { .. })) {
+    /// A text (or refusal) fragment: opens a message item with a part of that kind when
+    /// another item is open.
+    fn text(&mut self, fragment: &str, refusal: bool, out: &mut Vec<Bytes>) {
+        if !matches!(self.open, Some(Open::Text { refusal: open, .. }) if open == refusal) {
             self.close(out);
             let id = message_id();
             let open = Open::Text {
                 id: id.clone(),
                 text: String::new(),
+                refusal,
             };
             let output_index = self.output.len();
             let item = open.item(IN_PROGRESS);
             self.open = Some(open);
             self.emit(&Event::ItemAdded { output_index, item }, out);
-            let part = OutputContent::text("");
+            let part = part("", refusal);
             let added = Event::PartAdded {
                 item_id: &id,
                 output_index,
@@ -278,14 +295,23 @@ impl ToResponses {
             self.emit(&added, out);
         }
         let output_index = self.output.len();
-        if let Some(Open::Text { id, text }) = &mut self.open {
+        if let Some(Open::Text { id, text, refusal }) = &mut self.open {
             text.push_str(fragment);
-            let event = Event::TextDelta {
-                item_id: id,
-                output_index,
-                content_index: CONTENT_INDEX,
-                delta: fragment,
-                logprobs: [],
+            let event = if *refusal {
+                Event::RefusalDelta {
+                    item_id: id,
+                    output_index,
+                    content_index: CONTENT_INDEX,
+                    delta: fragment,
+                }
+            } else {
+                Event::TextDelta {
+                    item_id: id,
+                    output_index,
+                    content_index: CONTENT_INDEX,
+                    delta: fragment,
+                    logprobs: [],
+                }
             };
             emit_numbered(&mut self.sequence, &event, out);
         }
@@ -345,16 +371,25 @@ impl ToResponses {
                 };
                 self.emit(&done, out);
             }
-            Open::Text { id, text } => {
-                let done = Event::TextDone {
-                    item_id: id,
-                    output_index,
-                    content_index: CONTENT_INDEX,
-                    text,
-                    logprobs: [],
+            Open::Text { id, text, refusal } => {
+                let done = if *refusal {
+                    Event::RefusalDone {
+                        item_id: id,
+                        output_index,
+                        content_index: CONTENT_INDEX,
+                        refusal: text,
+                    }
+                } else {
+                    Event::TextDone {
+                        item_id: id,
+                        output_index,
+                        content_index: CONTENT_INDEX,
+                        text,
+                        logprobs: [],
+                    }
                 };
                 self.emit(&done, out);
-                let part = OutputContent::text(text.as_str());
+                let part = part(text, *refusal);
                 let done = Event::PartDone {
                     item_id: id,
                     output_index,

@@ -62,6 +62,20 @@ pub(super) enum Event<'a> {
         text: &'a str,
         logprobs: [Value; 0],
     },
+    #[serde(rename = "response.refusal.delta")]
+    RefusalDelta {
+        item_id: &'a str,
+        output_index: usize,
+        content_index: u32,
+        delta: &'a str,
+    },
+    #[serde(rename = "response.refusal.done")]
+    RefusalDone {
+        item_id: &'a str,
+        output_index: usize,
+        content_index: u32,
+        refusal: &'a str,
+    },
     #[serde(rename = "response.reasoning_text.delta")]
     ReasoningDelta {
         item_id: &'a str,

@@ -304,3 +304,48 @@ fn reasoning_streams_as_its_own_item_before_the_message() {
     assert_eq!(completed["output"][0], *reasoning);
     assert_eq!(completed["output"][1]["content"][0]["text"], "Hi");
 }
+
+#[test]
+fn a_refusal_streams_as_refusal_events_in_its_own_part() {
+    let input = [
+        chunk(&json!({"role": "assistant", "refusal": "I can't"}), None),
+        chunk(&json!({"refusal": " help."}), None),
+        chunk(&json!({}), Some("stop")),
+        DONE.to_owned(),
+    ]
+    .concat();
+    for size in [1, 9, input.len()] {
+        let (events, _, end) = run(&input, size);
+        assert_eq!(end, Ok(()));
+        let named: Vec<&str> = names(&events)
+            .into_iter()
+            .filter(|n| n.contains("refusal") || n.contains("part") || n.contains("text"))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                "response.content_part.added",
+                "response.refusal.delta",
+                "response.refusal.delta",
+                "response.refusal.done",
+                "response.content_part.done",
+            ],
+            "chunks of {size}"
+        );
+        let added = events
+            .iter()
+            .find(|(n, _)| n == "response.content_part.added")
+            .unwrap();
+        assert_eq!(added.1["part"], json!({"type": "refusal", "refusal": ""}));
+        let done = events
+            .iter()
+            .find(|(n, _)| n == "response.refusal.done")
+            .unwrap();
+        assert_eq!(done.1["refusal"], "I can't help.");
+        let (_, completed) = events.last().unwrap();
+        assert_eq!(
+            completed["response"]["output"][0]["content"],
+            json!([{"type": "refusal", "refusal": "I can't help."}])
+        );
+    }
+}
