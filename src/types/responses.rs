@@ -42,23 +42,40 @@ pub struct ResponseObject {
     pub echo: Echo,
 }
 
-/// The request's settings a response repeats (`instructions`, `tools`, `temperature`, …).
+/// `temperature` of a response whose request set none (the API's default, which OpenAI echoes).
+pub const DEFAULT_TEMPERATURE: f64 = 1.0;
+/// `top_p` of a response whose request set none.
+pub const DEFAULT_TOP_P: f64 = 1.0;
+/// `service_tier` of a translated response: the upstream's ordinary processing.
+pub const DEFAULT_SERVICE_TIER: &str = "default";
+
+/// The request's settings a response repeats (`instructions`, `tools`, `temperature`, …): every
+/// field the spec's `Response` requires, with the value in effect (a default when the request
+/// set none), as OpenAI answers.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Echo {
+    pub background: bool,
+    pub frequency_penalty: f64,
     pub instructions: Option<String>,
     pub max_output_tokens: Option<u64>,
+    pub max_tool_calls: Option<u64>,
     pub metadata: Map<String, Value>,
     pub parallel_tool_calls: bool,
+    pub presence_penalty: f64,
     /// The response this one continues.
     pub previous_response_id: Option<String>,
+    pub prompt_cache_key: Option<String>,
     pub reasoning: ReasoningEcho,
+    pub safety_identifier: Option<String>,
+    pub service_tier: &'static str,
     /// Whether the gateway keeps this response (for `previous_response_id` and `GET`).
     pub store: bool,
-    pub temperature: Option<f64>,
+    pub temperature: f64,
     pub text: Value,
     pub tool_choice: Value,
     pub tools: Vec<Value>,
-    pub top_p: Option<f64>,
+    pub top_logprobs: u32,
+    pub top_p: f64,
     pub truncation: &'static str,
     pub user: Option<String>,
 }

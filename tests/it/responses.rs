@@ -4,6 +4,7 @@
 //! `previous_response_id`; `via` the other direction, chat clients on a deployment served
 //! through the Responses API (`api: responses`).
 
+mod compliance;
 mod state;
 mod via;
 

@@ -14,7 +14,9 @@ use crate::types::chat::{
 };
 use crate::types::json::{MAX_REQUEST_VALUES, values_within};
 use crate::types::request::check_max_tokens;
-use crate::types::responses::{Echo, ReasoningEcho};
+use crate::types::responses::{
+    DEFAULT_SERVICE_TIER, DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Echo, ReasoningEcho,
+};
 
 /// The function tool (and tool call) type, on both sides.
 const FUNCTION: &str = "function";
@@ -176,10 +178,25 @@ fn check_metadata(metadata: Option<&Map<String, Value>>) -> Result<(), GatewayEr
 /// What the response repeats of `request` (read before it is consumed by [`to_chat`]); `store`
 /// says whether the gateway keeps it.
 pub fn echo(request: &ResponsesRequest, store: bool) -> Echo {
+    let extra = |key: &str| {
+        request
+            .extra
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
     Echo {
+        background: false,
+        frequency_penalty: 0.0,
         instructions: request.instructions.clone(),
         max_output_tokens: request.max_output_tokens,
+        max_tool_calls: request.extra.get("max_tool_calls").and_then(Value::as_u64),
         metadata: request.metadata.clone().unwrap_or_default(),
+        presence_penalty: 0.0,
+        prompt_cache_key: extra("prompt_cache_key"),
+        safety_identifier: extra("safety_identifier"),
+        service_tier: DEFAULT_SERVICE_TIER,
+        top_logprobs: 0,
         parallel_tool_calls: request.parallel_tool_calls.unwrap_or(true),
         previous_response_id: request.previous_response_id.clone(),
         reasoning: ReasoningEcho {
@@ -187,7 +204,7 @@ pub fn echo(request: &ResponsesRequest, store: bool) -> Echo {
             summary: request.reasoning.as_ref().and_then(|r| r.summary.clone()),
         },
         store,
-        temperature: request.temperature,
+        temperature: request.temperature.unwrap_or(DEFAULT_TEMPERATURE),
         text: serde_json::json!({
             "format": request.text.as_ref().and_then(|t| t.format.clone())
                 .unwrap_or_else(|| serde_json::json!({"type": "text"}))
@@ -197,7 +214,7 @@ pub fn echo(request: &ResponsesRequest, store: bool) -> Echo {
             .clone()
             .unwrap_or_else(|| Value::from("auto")),
         tools: request.tools.clone().unwrap_or_default(),
-        top_p: request.top_p,
+        top_p: request.top_p.unwrap_or(DEFAULT_TOP_P),
         truncation: "disabled",
         user: request.user.clone(),
     }
