@@ -167,20 +167,27 @@ fn user_blocks(message: &Message) -> Result<Vec<Block>, GatewayError> {
 
 /// A `file` part carrying a data URL (e.g. a PDF) as a document block.
 fn document(file: &Value) -> Result<Block, GatewayError> {
-    let data = file
-        .get("file_data")
-        .and_then(Value::as_str)
-        .and_then(parse_data_url);
-    match data {
-        Some(data) => Ok(Block::Document {
+    let field = |key: &str| file.get(key).and_then(Value::as_str);
+    if let Some(data) = field("file_data").and_then(parse_data_url) {
+        return Ok(Block::Document {
             source: json!({"type": "base64", "media_type": data.mime, "data": data.data}),
+        });
+    }
+    // A document by URL, which Anthropic fetches itself (file_id as a URL: LiteLLM's convention,
+    // and what a Responses `input_file` with `file_url` becomes).
+    match field("file_id").filter(|id| id.starts_with(HTTPS_PREFIX)) {
+        Some(url) => Ok(Block::Document {
+            source: json!({"type": "url", "url": url}),
         }),
         None => Err(GatewayError::invalid(
-            "Anthropic models accept files only inline as file_data data URLs.",
+            "Anthropic models accept files inline as file_data data URLs or by https URL.",
             Some("messages"),
         )),
     }
 }
+
+/// What a document URL Anthropic fetches starts with.
+const HTTPS_PREFIX: &str = "https://";
 
 fn assistant_blocks(message: &Message) -> Vec<Block> {
     let text = message.text_content();
@@ -283,6 +290,36 @@ mod tests {
             fixture["expected_anthropic"].clone(),
             None,
         );
+    }
+
+    #[test]
+    fn documents_go_inline_or_by_https_url() {
+        let user = |file: Value| {
+            json!({"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [
+                {"role": "user", "content": [{"type": "file", "file": file}]}]})
+        };
+        let cases = [
+            (
+                json!({"file_data": "data:application/pdf;base64,JVBE"}),
+                json!({"type": "base64", "media_type": "application/pdf", "data": "JVBE"}),
+            ),
+            (
+                json!({"file_id": "https://example.com/a.pdf"}),
+                json!({"type": "url", "url": "https://example.com/a.pdf"}),
+            ),
+        ];
+        for (file, source) in cases {
+            let request: ChatCompletionRequest = serde_json::from_value(user(file)).unwrap();
+            let got = serde_json::to_value(translate(&request, "m", None).unwrap()).unwrap();
+            assert_eq!(got["messages"][0]["content"][0]["source"], source);
+        }
+        for file in [
+            json!({"file_id": "file-abc"}),
+            json!({"file_id": "http://plain.example/a.pdf"}),
+        ] {
+            let request: ChatCompletionRequest = serde_json::from_value(user(file)).unwrap();
+            assert_eq!(translate(&request, "m", None).unwrap_err().status(), 400);
+        }
     }
 
     #[test]

@@ -2,11 +2,14 @@
 //! function calls joined to the assistant turn they belong to, function call outputs as tool
 //! messages; earlier reasoning dropped.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{FUNCTION, Input, invalid, string_field};
 use crate::error::GatewayError;
 use crate::types::chat::{Content, ContentPart, FunctionCall, ImageUrl, Message, Role, ToolCall};
+
+/// The name of a file sent without one.
+const DEFAULT_FILENAME: &str = "document";
 
 /// The conversation: `instructions` as the system message, then `input`. A request with
 /// nothing for the model to answer is refused.
@@ -170,15 +173,22 @@ fn content_part(path: &str, part: &Value) -> Result<ContentPart, GatewayError> {
                 "only images given by URL or data URL can be sent to this model (not file ids).",
             )),
         },
-        "input_file" => match (field("file_data"), field("filename")) {
-            (Some(data), filename) => Ok(ContentPart::File {
-                file: serde_json::json!({"file_data": data, "filename": filename.unwrap_or("document")}),
-            }),
-            _ => Err(invalid(
-                &format!("{path}.file_data"),
-                "only inline files (file_data) can be sent to this model.",
-            )),
-        },
+        // A URL or a file id travels as the chat file part's `file_id` (LiteLLM's convention,
+        // which the Gemini and Anthropic translations read as a file URI or a document URL).
+        "input_file" => {
+            let filename = field("filename").unwrap_or(DEFAULT_FILENAME);
+            let file = match (field("file_data"), field("file_url").or(field("file_id"))) {
+                (Some(data), _) => json!({"file_data": data, "filename": filename}),
+                (None, Some(reference)) => json!({"file_id": reference, "filename": filename}),
+                (None, None) => {
+                    return Err(invalid(
+                        &format!("{path}.file_data"),
+                        "an input_file needs file_data, file_url or file_id.",
+                    ));
+                }
+            };
+            Ok(ContentPart::File { file })
+        }
         other => Err(invalid(
             &format!("{path}.type"),
             &format!("the content type '{other}' is not available for this model's upstream."),

@@ -242,3 +242,37 @@ fn the_echo_repeats_the_request_settings() {
     assert_eq!(echoed["store"], true);
     assert_eq!(echoed["previous_response_id"], "resp_1");
 }
+
+#[test]
+fn input_files_travel_inline_by_url_or_by_id() {
+    let cases = [
+        (
+            json!({"type": "input_file", "file_data": "data:application/pdf;base64,JVBE", "filename": "a.pdf"}),
+            json!({"file_data": "data:application/pdf;base64,JVBE", "filename": "a.pdf"}),
+        ),
+        (
+            json!({"type": "input_file", "file_url": "https://example.com/report.pdf"}),
+            json!({"file_id": "https://example.com/report.pdf", "filename": "document"}),
+        ),
+        (
+            json!({"type": "input_file", "file_id": "gs://bucket/report.pdf", "filename": "r.pdf"}),
+            json!({"file_id": "gs://bucket/report.pdf", "filename": "r.pdf"}),
+        ),
+    ];
+    for (part, file) in cases {
+        let body = json!({"model": "m", "input": [{"role": "user", "content": [part.clone()]}]});
+        let got = chat(&body, ChatDialect::Compatible);
+        assert_eq!(
+            got["messages"][0]["content"][0],
+            json!({"type": "file", "file": file}),
+            "{part}"
+        );
+    }
+    let (status, param, _) = refused(
+        &json!({"model": "m", "input": [{"role": "user", "content": [{"type": "input_file"}]}]}),
+    );
+    assert_eq!(
+        (status, param.as_deref()),
+        (400, Some("input[0].content[0].file_data"))
+    );
+}
