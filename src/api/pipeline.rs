@@ -48,6 +48,13 @@ pub trait Operation: Sync {
         Box::pin(std::future::ready(Ok(())))
     }
 
+    /// What the client should be told about how its request was served, once it was (a
+    /// setting dropped for the upstream that answered).
+    fn warning(&self, parsed: &Self::Parsed<'_>) -> Option<String> {
+        let _ = parsed;
+        None
+    }
+
     /// One attempt on `provider` with the deployment's `upstream_model`.
     fn attempt<'r, 'b: 'r>(
         &'r self,
@@ -98,11 +105,15 @@ async fn run<O: Operation>(
     let head = operation.head(&parsed);
     context.admit(&identity, &head, &bytes).await?;
     let (parsed, bytes) = (&parsed, &bytes);
-    context
+    let reply = context
         .route(head.model, |provider, upstream_model| {
             operation.attempt(parsed, bytes, provider, upstream_model)
         })
-        .await
+        .await;
+    if let Some(warning) = operation.warning(parsed) {
+        context.warn(&warning);
+    }
+    reply
 }
 
 /// The error for a provider whose `chat` answered with a raw forwarded body: `chat` answers

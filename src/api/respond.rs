@@ -21,6 +21,8 @@ use crate::stream::ClientStream;
 pub const DEPLOYMENT: HeaderName = HeaderName::from_static("x-llm-deployment");
 /// Header counting the upstream attempts (retries and fallbacks included).
 pub const ATTEMPTS: HeaderName = HeaderName::from_static("x-llm-attempts");
+/// How the request was served differently from what it asked (a dropped setting).
+pub const WARNING: HeaderName = HeaderName::from_static("x-llm-warning");
 /// The cost of a whole (non-stream) answer in US dollars, under the name LiteLLM's clients
 /// read it from (streams end after their headers, so they carry it in the usage record only).
 pub const RESPONSE_COST: HeaderName = HeaderName::from_static("x-litellm-response-cost");
@@ -82,6 +84,7 @@ pub fn respond(
         .and_then(|s| HeaderValue::try_from(s).ok());
     let attempts = HeaderValue::from(record.attempts());
     let limit_headers = record.take_limit_headers();
+    let warning = record.take_warning();
     let mut response = match result {
         Ok(Reply::Complete(complete)) => complete_response(complete, record),
         Ok(Reply::Stream(stream)) => stream_response(stream, record),
@@ -103,6 +106,9 @@ pub fn respond(
         response.headers_mut().entry(name).or_insert(value);
     }
     response.headers_mut().insert(ATTEMPTS, attempts);
+    if let Some(warning) = warning {
+        response.headers_mut().insert(WARNING, warning);
+    }
     response
 }
 

@@ -118,6 +118,13 @@ pub trait Provider: Send + Sync {
     ) -> Option<BoxFuture<'a, Result<Reply, GatewayError>>> {
         None
     }
+    /// Whether a request's `reasoning_effort` of `effort` means something to this upstream for
+    /// `upstream_model` (a thinking budget, a thinking level, or passed to an upstream that
+    /// decides itself). Where it does not, a Responses request's `reasoning.effort` is dropped
+    /// with a warning instead of failing.
+    fn takes_reasoning_effort(&self, _upstream_model: &str, _effort: &str) -> bool {
+        true
+    }
     /// Whether the upstream serves OpenAI's Responses API itself (then `/v1/responses` goes to
     /// it through [`Provider::passthrough`]; otherwise the gateway translates it into `chat`).
     fn speaks_responses(&self) -> bool {

@@ -138,6 +138,11 @@ impl Provider for OpenAi {
         self.kind
     }
 
+    fn takes_reasoning_effort(&self, _upstream_model: &str, _effort: &str) -> bool {
+        // OpenAI-format servers decide themselves; the mock does not reason.
+        self.kind != ProviderKind::Mock
+    }
+
     fn chat_dialect(&self) -> ChatDialect {
         // OpenAI and Azure deprecate `max_tokens` and reject unknown fields such as `top_k`.
         match self.kind {

@@ -77,6 +77,14 @@ pub fn claude_thinking_budget(effort: &str) -> Option<u64> {
         .map(|(_, budget)| *budget)
 }
 
+/// Whether Claude has a thinking setting for `effort` (a budget, or `none`: no thinking).
+pub fn claude_takes_effort(effort: &str) -> bool {
+    effort == NO_REASONING || claude_thinking_budget(effort).is_some()
+}
+
+/// The `reasoning_effort` that turns reasoning off.
+pub const NO_REASONING: &str = "none";
+
 /// A MIME type guessed from a URL's file extension (for upstreams that want one with a URL).
 pub fn mime_from_url(url: &str) -> &'static str {
     let path = url
@@ -340,6 +348,22 @@ pub fn embedding_base64(vector: &[f32]) -> String {
 mod tests {
     use super::*;
     use crate::types::chat::{FunctionCall, ToolCall};
+
+    #[test]
+    fn claude_takes_the_efforts_it_has_a_budget_for_and_none() {
+        let cases = [
+            ("none", true),
+            ("minimal", true),
+            ("high", true),
+            ("xhigh", true),
+            ("max", true),
+            ("extreme", false),
+            ("", false),
+        ];
+        for (effort, want) in cases {
+            assert_eq!(claude_takes_effort(effort), want, "{effort}");
+        }
+    }
 
     #[test]
     fn data_urls() {

@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use bytes::Bytes;
+use http::HeaderValue;
 use http::request::Parts;
 
 use crate::auth::Identity;
@@ -93,6 +94,8 @@ pub struct RequestContext {
     /// The in-flight token budget's permit, held to the end.
     token_permit: Option<tokio::sync::OwnedSemaphorePermit>,
     trail: Trail,
+    /// What the client should know about how its request was served (`x-llm-warning`).
+    warning: Option<HeaderValue>,
     response: ResponseFacts,
     /// Prompt and response, kept only for `logging.log_content`.
     transcript: Option<Box<Transcript>>,
@@ -138,6 +141,7 @@ impl RequestContext {
             settlement: None,
             token_permit: None,
             trail: Trail::default(),
+            warning: None,
             response: ResponseFacts::default(),
             transcript: None,
             closed: false,
@@ -262,6 +266,17 @@ impl RequestContext {
             facts: &self.facts,
         };
         attempt::run(&dispatch, &mut self.trail, call).await
+    }
+
+    /// Tells the client how its request was served differently from what it asked (a setting
+    /// the upstream cannot take, dropped): the `x-llm-warning` header of the answer.
+    pub fn warn(&mut self, text: &str) {
+        self.warning = HeaderValue::try_from(text).ok();
+    }
+
+    /// The warning for the answer's headers, once.
+    pub fn take_warning(&mut self) -> Option<HeaderValue> {
+        self.warning.take()
     }
 
     /// The config generation this request runs on.

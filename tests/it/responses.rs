@@ -11,7 +11,7 @@ mod via;
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::anthropic::{KEY as ANTHROPIC_KEY, rules};
 use crate::common::client::{self, Via, get, post};
@@ -182,4 +182,29 @@ async fn translated_responses_are_recorded_like_chat() {
     );
     // The usage line is written by the log thread, after the answer.
     gw.wait_log("\"endpoint\":\"responses\"").await;
+}
+
+#[tokio::test]
+async fn a_reasoning_effort_the_upstream_cannot_take_is_dropped_with_a_warning() {
+    let (Upstreams { claude, vllm, .. }, gw) = gateway().await;
+    let via = Via::Unix(gw.unix.clone());
+    let ask = |model: &str, effort: &str| json!({"model": model, "input": "hi", "max_output_tokens": 2000, "reasoning": {"effort": effort}, "store": false});
+    // The mock has no reasoning: served, the effort dropped and said so.
+    let reply = post(&via, "/v1/responses", &ask("mock-model", "high")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let warning = reply.header("x-llm-warning").unwrap_or_default();
+    assert!(warning.contains("reasoning.effort 'high'"), "{warning:?}");
+    assert_eq!(reply.json()["reasoning"]["effort"], Value::Null);
+    // Claude gets a thinking budget; vLLM gets the effort as it is: no warning for either.
+    let reply = post(&via, "/v1/responses", &ask("claude-sonnet-4-5", "high")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert!(reply.header("x-llm-warning").is_none());
+    assert_eq!(claude.last().json()["thinking"]["type"], "enabled");
+    let reply = post(&via, "/v1/responses", &ask("llama-3.1-8b", "xhigh")).await;
+    assert!(reply.header("x-llm-warning").is_none());
+    assert_eq!(vllm.last().json()["reasoning_effort"], "xhigh");
+    // A value that is no effort at all is still the client's error.
+    let reply = post(&via, "/v1/responses", &ask("mock-model", "extreme")).await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.json()["error"]["param"], "reasoning.effort");
 }

@@ -17,7 +17,7 @@ pub mod retrieve;
 pub mod state;
 pub mod stream;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::HeaderValue;
@@ -56,6 +56,17 @@ pub struct ResponsesHead<'b> {
     shelf: Option<Shelf>,
     /// The conversation `previous_response_id` names, when the gateway stored it.
     previous: Option<Vec<Value>>,
+    /// What the attempt that answered dropped (a `reasoning.effort` its upstream cannot take).
+    warning: Mutex<Option<String>>,
+}
+
+impl ResponsesHead<'_> {
+    /// Records (or, with `None`, clears) what the current attempt dropped.
+    fn set_warning(&self, warning: Option<String>) {
+        if let Ok(mut slot) = self.warning.lock() {
+            *slot = warning;
+        }
+    }
 }
 
 impl Operation for Responses {
@@ -84,6 +95,7 @@ impl Operation for Responses {
             max_output_tokens,
             shelf: None,
             previous: None,
+            warning: Mutex::new(None),
         })
     }
 
@@ -105,6 +117,10 @@ impl Operation for Responses {
         })
     }
 
+    fn warning(&self, parsed: &ResponsesHead<'_>) -> Option<String> {
+        parsed.warning.lock().ok().and_then(|w| w.clone())
+    }
+
     fn head<'p>(&self, parsed: &'p ResponsesHead<'_>) -> Head<'p> {
         Head {
             max_tokens: parsed.max_output_tokens,
@@ -119,6 +135,7 @@ impl Operation for Responses {
         provider: Arc<dyn Provider>,
         upstream_model: String,
     ) -> BoxFuture<'r, Result<Reply, GatewayError>> {
+        parsed.set_warning(None);
         if provider.speaks_responses() {
             return match &parsed.previous {
                 Some(previous) => Box::pin(async move {
@@ -193,6 +210,7 @@ async fn translated(
     upstream_model: &str,
 ) -> Result<Reply, GatewayError> {
     let mut typed = request::typed(bytes)?;
+    drop_unsupported_effort(&mut typed, parsed, provider, upstream_model)?;
     if let Some(id) = &typed.previous_response_id
         && parsed.previous.is_none()
     {
@@ -231,4 +249,29 @@ async fn translated(
         }
         Reply::Forward(_) => Err(raw_chat_reply(provider)),
     }
+}
+
+/// A `reasoning.effort` the upstream has no setting for (the mock; Bedrock models other than
+/// Claude; `xhigh` on Gemini) is dropped, and the answer's `x-llm-warning` says so, rather than
+/// failing a request that would otherwise be served.
+fn drop_unsupported_effort(
+    typed: &mut request::ResponsesRequest,
+    parsed: &ResponsesHead<'_>,
+    provider: &Arc<dyn Provider>,
+    upstream_model: &str,
+) -> Result<(), GatewayError> {
+    let Some(reasoning) = typed.reasoning.as_mut() else {
+        return Ok(());
+    };
+    let Some(effort) = reasoning.effort.as_deref() else {
+        return Ok(());
+    };
+    request::check_effort(effort)?;
+    if !provider.takes_reasoning_effort(upstream_model, effort) {
+        parsed.set_warning(Some(format!(
+            "reasoning.effort '{effort}' is not supported by this model's upstream and was ignored."
+        )));
+        reasoning.effort = None;
+    }
+    Ok(())
 }

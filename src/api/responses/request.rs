@@ -367,8 +367,13 @@ fn response_format(format: Value) -> Result<Option<ResponseFormat>, GatewayError
 
 /// `reasoning.effort`, one of OpenAI's values.
 fn reasoning_effort(effort: String) -> Result<String, GatewayError> {
-    if EFFORTS.contains(&effort.as_str()) {
-        Ok(effort)
+    check_effort(&effort).map(|()| effort)
+}
+
+/// A 400 unless `effort` is one of OpenAI's `reasoning.effort` values.
+pub fn check_effort(effort: &str) -> Result<(), GatewayError> {
+    if EFFORTS.contains(&effort) {
+        Ok(())
     } else {
         Err(invalid(
             "reasoning.effort",

@@ -134,6 +134,10 @@ impl Provider for Anthropic {
         ProviderKind::Anthropic
     }
 
+    fn takes_reasoning_effort(&self, _upstream_model: &str, effort: &str) -> bool {
+        super::translate::claude_takes_effort(effort)
+    }
+
     fn chat<'a>(
         &'a self,
         request: &'a ChatRequest<'a>,

@@ -237,6 +237,11 @@ impl Provider for Bedrock {
         ProviderKind::Bedrock
     }
 
+    fn takes_reasoning_effort(&self, upstream_model: &str, effort: &str) -> bool {
+        // Only Claude has a thinking setting in Converse; other models would ignore it.
+        request::is_claude(upstream_model) && super::translate::claude_takes_effort(effort)
+    }
+
     fn chat<'a>(
         &'a self,
         request: &'a ChatRequest<'a>,

@@ -35,6 +35,11 @@ pub const ASSISTANT: &str = "assistant";
 /// `arn:…:foundation-model/anthropic.claude-…`). Application inference profile ARNs do not say
 /// which model they route to, so they get no thinking.
 const CLAUDE_MARKER: &str = "anthropic.claude";
+
+/// Whether `model_id` names one of Anthropic's Claude models.
+pub fn is_claude(model_id: &str) -> bool {
+    model_id.contains(CLAUDE_MARKER)
+}
 /// The schema of a tool that declares no parameters (Converse requires one).
 fn empty_schema() -> Value {
     json!({"type": "object", "properties": {}})
@@ -52,7 +57,7 @@ pub fn to_converse(
         ));
     }
     let messages = turns(&request.messages)?;
-    let thinking = thinking_budget(request).filter(|_| model_id.contains(CLAUDE_MARKER));
+    let thinking = thinking_budget(request).filter(|_| is_claude(model_id));
     Ok(ConverseRequest {
         system: system(&request.messages),
         inference_config: inference_config(request, thinking),

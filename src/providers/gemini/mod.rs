@@ -156,6 +156,10 @@ impl Provider for Gemini {
         ProviderKind::Gemini
     }
 
+    fn takes_reasoning_effort(&self, _upstream_model: &str, effort: &str) -> bool {
+        request::takes_effort(effort)
+    }
+
     fn chat<'a>(
         &'a self,
         request: &'a ChatRequest<'a>,

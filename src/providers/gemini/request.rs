@@ -44,6 +44,11 @@ const THINKING_BUDGETS: [(&str, u64); 5] = [
     ("high", 4096),
 ];
 
+/// Whether Gemini has a thinking budget for `effort`.
+pub fn takes_effort(effort: &str) -> bool {
+    THINKING_BUDGETS.iter().any(|(name, _)| *name == effort)
+}
+
 /// Translates a canonical chat request into Gemini's body (the `stream` flag only picks the
 /// endpoint, so it is not part of the body).
 pub fn to_gemini(request: &ChatCompletionRequest) -> Result<GenerateContentRequest, GatewayError> {

@@ -145,6 +145,14 @@ impl Provider for Vertex {
         ProviderKind::Vertex
     }
 
+    fn takes_reasoning_effort(&self, upstream_model: &str, effort: &str) -> bool {
+        match split_publisher(upstream_model, self.publisher) {
+            Ok((Publisher::Anthropic, _)) => super::translate::claude_takes_effort(effort),
+            Ok((Publisher::Google, _)) => super::gemini::request::takes_effort(effort),
+            Err(_) => true,
+        }
+    }
+
     fn chat<'a>(
         &'a self,
         request: &'a ChatRequest<'a>,

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::to_converse;
+use super::{is_claude, to_converse};
 use crate::providers::bedrock::tests::fixture;
 use crate::types::chat::ChatCompletionRequest;
 
@@ -213,5 +213,22 @@ fn refuses_what_converse_cannot_take() {
         let error = converse(input.clone(), "m").unwrap_err();
         assert_eq!(error.status().as_u16(), 400, "{input}");
         assert_eq!(error.param(), Some(param), "{input}");
+    }
+}
+
+#[test]
+fn claude_is_told_by_its_model_id() {
+    let cases = [
+        ("anthropic.claude-sonnet-4-5-20250929-v1:0", true),
+        ("us.anthropic.claude-3-5-haiku-20241022-v1:0", true),
+        (
+            "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-v2",
+            true,
+        ),
+        ("meta.llama3-70b-instruct-v1:0", false),
+        ("amazon.nova-pro-v1:0", false),
+    ];
+    for (model, want) in cases {
+        assert_eq!(is_claude(model), want, "{model}");
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::providers::gemini::request::to_gemini;
+use crate::providers::gemini::request::{takes_effort, to_gemini};
 use crate::providers::gemini::tests::{json, numbers_as_f64};
 use crate::types::chat::ChatCompletionRequest;
 
@@ -252,5 +252,19 @@ fn untranslatable_requests_are_400_naming_the_param() {
     ];
     for (openai, param) in cases {
         assert_eq!(rejected(&openai).as_deref(), Some(param), "{openai}");
+    }
+}
+
+#[test]
+fn gemini_takes_the_efforts_it_has_a_budget_for() {
+    let cases = [
+        ("none", true),
+        ("minimal", true),
+        ("high", true),
+        ("xhigh", false),
+        ("max", false),
+    ];
+    for (effort, want) in cases {
+        assert_eq!(takes_effort(effort), want, "{effort}");
     }
 }
