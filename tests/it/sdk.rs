@@ -236,7 +236,7 @@ async fn the_openai_sdk_against_gemini_and_ollama_upstreams() {
 #[tokio::test]
 async fn the_openai_sdk_speaks_responses_to_gemini_and_ollama() {
     let (Upstreams { gemini, ollama, .. }, gw) = gateway().await;
-    let scenarios = ["create", "stream", "tools"];
+    let scenarios = ["create", "stream", "tools", "chain", "tool_chain"];
     for model in ["gemini-2.5-flash", "llama"] {
         run(
             "responses_scenarios.py",

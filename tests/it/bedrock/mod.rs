@@ -106,6 +106,26 @@ async fn the_openai_sdk_against_bedrock() {
 }
 
 #[tokio::test]
+async fn the_openai_sdk_speaks_responses_to_bedrock() {
+    let (upstream, gw) = gateway(static_keys()).await;
+    let scenarios = ["create", "stream", "tools", "chain", "tool_chain"];
+    crate::sdk::run(
+        "responses_scenarios.py",
+        &gw,
+        &[("MODEL", CLAUDE)],
+        &scenarios,
+    )
+    .await;
+    let requests = upstream.requests.lock().unwrap().clone();
+    assert!(requests.iter().all(|r| r.path.contains("/converse")));
+    assert!(
+        requests
+            .iter()
+            .all(|r| check_signature(r, &static_keys()).is_ok())
+    );
+}
+
+#[tokio::test]
 async fn the_anthropic_sdk_against_bedrock() {
     let (upstream, gw) = gateway(static_keys()).await;
     let scenarios = [
