@@ -218,6 +218,8 @@ async fn the_openai_sdk_against_gemini_on_vertex_with_a_service_account_key() {
     let scenarios = ["chat", "stream", "stream_usage", "tools", "embeddings"];
     let env = [("MODEL", GEMINI), ("EMBEDDING_MODEL", EMBEDDING)];
     crate::sdk::run("openai_scenarios.py", &setup.gw, &env, &scenarios).await;
+    let responses = ["create", "stream", "chain"];
+    crate::sdk::run("responses_scenarios.py", &setup.gw, &env, &responses).await;
     assert!(setup.vertex.count() >= 6);
     all_authorized_by(&setup, "google_oauth");
     assert_eq!(
@@ -251,6 +253,13 @@ async fn claude_on_vertex_through_the_metadata_server() {
         &setup.gw,
         &env,
         &["chat", "stream", "tools"],
+    )
+    .await;
+    crate::sdk::run(
+        "responses_scenarios.py",
+        &setup.gw,
+        &env,
+        &["create", "stream", "chain", "tool_chain"],
     )
     .await;
     all_authorized_by(&setup, "metadata");
