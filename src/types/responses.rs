@@ -36,6 +36,8 @@ pub struct ResponseObject {
     pub incomplete_details: Option<IncompleteDetails>,
     pub model: String,
     pub output: Vec<OutputItem>,
+    /// Known once the response has finished: absent before (the spec's `usage` is not nullable).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<ResponseUsage>,
     /// What the request set, echoed as OpenAI does.
     #[serde(flatten)]
@@ -77,6 +79,8 @@ pub struct Echo {
     pub top_logprobs: u32,
     pub top_p: f64,
     pub truncation: &'static str,
+    /// Deprecated by OpenAI; null when the request set none, as the API and the spec's own
+    /// examples send it (and Open Responses requires the field).
     pub user: Option<String>,
 }
 
@@ -179,6 +183,9 @@ pub struct ResponseUsage {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct InputDetails {
     pub cached_tokens: u64,
+    /// Prompt-cache writes are not counted apart by the gateway's usage (they are part of
+    /// `input_tokens`): always 0.
+    pub cache_write_tokens: u64,
 }
 
 /// `usage.output_tokens_details`.
@@ -193,6 +200,7 @@ impl From<Usage> for ResponseUsage {
             input_tokens: usage.input,
             input_tokens_details: InputDetails {
                 cached_tokens: usage.cached,
+                cache_write_tokens: 0,
             },
             output_tokens: usage.output,
             output_tokens_details: OutputDetails {

@@ -213,11 +213,25 @@ pub fn echo(request: &ResponsesRequest, store: bool) -> Echo {
             .tool_choice
             .clone()
             .unwrap_or_else(|| Value::from("auto")),
-        tools: request.tools.clone().unwrap_or_default(),
+        tools: request.tools.iter().flatten().map(echoed_tool).collect(),
         top_p: request.top_p.unwrap_or(DEFAULT_TOP_P),
         truncation: "disabled",
         user: request.user.clone(),
     }
+}
+
+/// A tool as the response repeats it: a function tool with the `strict` and `parameters` the
+/// spec's `FunctionTool` always carries (null when the request left them out).
+fn echoed_tool(tool: &Value) -> Value {
+    let mut tool = tool.clone();
+    if tool.get("type").and_then(Value::as_str) == Some(FUNCTION)
+        && let Value::Object(fields) = &mut tool
+    {
+        for key in ["strict", "parameters"] {
+            fields.entry(key).or_insert(Value::Null);
+        }
+    }
+    tool
 }
 
 /// The OpenAI chat completion request for `request` to an upstream speaking `dialect`.

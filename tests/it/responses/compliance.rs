@@ -1,7 +1,8 @@
-//! The Open Responses compliance checks (`tests/sdk/open_responses_compliance.py`, a port of the
-//! project's seven test templates and its response schema) against translated upstreams: the
-//! mock and Claude for text, images and conversations; vLLM (which answers with a tool call) for
-//! tools.
+//! Translated Responses answers held to two references: the OpenAI spec's schemas for every
+//! response, stream event and item list (`tests/sdk/responses_spec_check.py`), and the Open
+//! Responses compliance checks (`tests/sdk/open_responses_compliance.py`, a port of the
+//! project's seven test templates and its response schema). The mock and Claude serve text,
+//! images and conversations; vLLM (which answers with a tool call) serves tools.
 
 use super::gateway;
 use crate::sdk::run;
@@ -17,4 +18,13 @@ async fn translated_responses_pass_the_open_responses_checks() {
         ("TOOL_MODEL", "llama-3.1-8b"),
     ];
     run("open_responses_compliance.py", &gw, &env, &[]).await;
+}
+
+#[tokio::test]
+async fn translated_responses_match_the_openai_spec_schemas() {
+    let (_ups, gw) = gateway().await;
+    for model in ["mock-model", "claude-sonnet-4-5"] {
+        let env = [("MODEL", model), ("TOOL_MODEL", "llama-3.1-8b")];
+        run("responses_spec_check.py", &gw, &env, &[]).await;
+    }
 }

@@ -58,7 +58,7 @@ fn completions_become_response_objects() {
     );
     assert_eq!(
         tool_calls["usage"],
-        json!({"input_tokens": 82, "input_tokens_details": {"cached_tokens": 0},
+        json!({"input_tokens": 82, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
             "output_tokens": 17, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 99})
     );
     let basic = translate(&fixture("chat_response_basic.json"));
