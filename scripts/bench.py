@@ -19,7 +19,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-GATEWAY = os.path.join(TARGET, "release", "llm-sidecar")
+# `make bench` runs it twice: the glibc build, then the static one named by BENCH_GATEWAY.
+GATEWAY = os.environ.get("BENCH_GATEWAY") or os.path.join(TARGET, "release", "llm-sidecar")
 UPSTREAM = os.path.join(TARGET, "release", "examples", "bench_upstream")
 DURATION = os.environ.get("BENCH_DURATION", "10s")
 READY_RUNS = int(os.environ.get("BENCH_READY_RUNS", "20"))
