@@ -205,7 +205,7 @@ pub fn to_chat(complete: Complete, provider: &str) -> Result<Complete, GatewayEr
 /// a correct total).
 pub fn with_total(mut usage: OpenAiUsage) -> OpenAiUsage {
     if usage.total_tokens == 0 {
-        usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+        usage.total_tokens = usage.prompt_tokens.saturating_add(usage.completion_tokens);
     }
     usage
 }

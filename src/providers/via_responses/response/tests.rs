@@ -101,3 +101,27 @@ fn failed_responses_and_foreign_bodies_are_errors() {
     .unwrap_err();
     assert_eq!(error.status(), 502);
 }
+
+#[test]
+fn totals_are_filled_without_overflowing() {
+    // (input, output, total sent) -> total kept; counts come from the upstream, so huge ones
+    // must saturate rather than panic.
+    let cases = [
+        (3, 4, 0, 7),
+        (3, 4, 9, 9),
+        (u64::MAX, 1, 0, u64::MAX),
+        (u64::MAX, u64::MAX, 0, u64::MAX),
+    ];
+    for (prompt, completion, total, want) in cases {
+        let usage = with_total(OpenAiUsage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: total,
+            ..OpenAiUsage::default()
+        });
+        assert_eq!(
+            usage.total_tokens, want,
+            "{prompt} + {completion} (sent {total})"
+        );
+    }
+}
