@@ -1,6 +1,7 @@
-//! Outbound transport: one pooled hyper client per provider, HTTPS through rustls (ring, embedded
-//! web PKI roots, HTTP/2 when the server offers it), plain HTTP, or a Unix socket (hyperlocal);
-//! or the in-process mock. Also the base-URL handling shared by every adapter.
+//! Outbound transport per provider: HTTPS (or anything through a proxy) by hyper-util's pooled
+//! client with rustls (ring, embedded web PKI roots, HTTP/2 when the server offers it); plain
+//! HTTP or a Unix socket by the provider's own HTTP/1.1 connection set (`conns`); or the
+//! in-process mock. Also the base-URL handling shared by every adapter.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,16 +16,21 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::proxy::matcher::Matcher;
-use hyperlocal::UnixConnector;
 
+/// The port of an `http://` URL that names none.
+const DEFAULT_HTTP_PORT: u16 = 80;
+
+use super::conns::{ConnSet, PooledBody};
 use super::mock::{MockBody, MockUpstream};
 use crate::config::schema::TlsConfig;
 use crate::transport::{client_tls, describe, https, pooled};
 
 /// A response body from any transport.
 pub enum UpstreamBody {
-    /// From a real HTTP connection.
+    /// From hyper-util's pooled client (HTTPS, proxies).
     Hyper(Incoming),
+    /// From a provider's own HTTP/1.1 connection (plain HTTP, Unix socket).
+    Pooled(PooledBody),
     /// From the in-process mock.
     Mock(MockBody),
 }
@@ -41,6 +47,9 @@ impl http_body::Body for UpstreamBody {
             Self::Hyper(body) => std::pin::Pin::new(body)
                 .poll_frame(cx)
                 .map_err(|e| describe(&e)),
+            Self::Pooled(body) => std::pin::Pin::new(body)
+                .poll_frame(cx)
+                .map_err(|e| describe(&e)),
             Self::Mock(body) => std::pin::Pin::new(body)
                 .poll_frame(cx)
                 .map_err(|e| match e {}),
@@ -50,6 +59,7 @@ impl http_body::Body for UpstreamBody {
     fn is_end_stream(&self) -> bool {
         match self {
             Self::Hyper(body) => body.is_end_stream(),
+            Self::Pooled(body) => body.is_end_stream(),
             Self::Mock(body) => body.is_end_stream(),
         }
     }
@@ -61,7 +71,7 @@ pub struct TransportError(pub String);
 
 /// Where an upstream is and how to reach it.
 pub struct Endpoint {
-    /// `scheme://authority` for TCP transports (ignored over a Unix socket).
+    /// `scheme://authority` (`http://localhost` over a Unix socket).
     origin: String,
     /// `origin`, parsed once: each request's URI is built from it and the path.
     base: Option<(Scheme, Authority)>,
@@ -71,11 +81,12 @@ pub struct Endpoint {
 }
 
 enum Transport {
-    Tcp(Client<HttpsConnector<HttpConnector>, Full<Bytes>>),
+    Tls(Client<HttpsConnector<HttpConnector>, Full<Bytes>>),
     Proxied(Client<HttpsConnector<Tunnel<HttpConnector>>, Full<Bytes>>),
-    Unix {
-        client: Client<UnixConnector, Full<Bytes>>,
-        socket: PathBuf,
+    /// Plain HTTP over TCP (`unix: false`) or a Unix socket (`unix: true`).
+    Plain {
+        conns: ConnSet,
+        unix: bool,
     },
     Mock(MockUpstream),
 }
@@ -90,7 +101,7 @@ impl Endpoint {
         tls: Option<&TlsConfig>,
     ) -> Result<Self, String> {
         let (origin, prefix) = split_base_url(base_url)?;
-        let tls = client_tls(tls)?;
+        let base = parse_origin(&origin);
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -98,18 +109,25 @@ impl Endpoint {
         let origin_uri: Uri = origin
             .parse()
             .map_err(|e| format!("invalid base URL `{base_url}`: {e}"))?;
-        let transport = match Matcher::from_env().intercept(&origin_uri) {
-            Some(proxy) => {
+        let transport = match (Matcher::from_env().intercept(&origin_uri), &base) {
+            (Some(proxy), _) => {
                 let mut tunnel = Tunnel::new(proxy.uri().clone(), http);
                 if let Some(auth) = proxy.basic_auth() {
                     tunnel = tunnel.with_auth(auth.clone());
                 }
-                Transport::Proxied(pooled(https(tls, tunnel)))
+                Transport::Proxied(pooled(https(client_tls(tls)?, tunnel)))
             }
-            None => Transport::Tcp(pooled(https(tls, http))),
+            (None, Some((scheme, authority))) if *scheme == Scheme::HTTP => {
+                let (address, host) = plain_target(authority);
+                Transport::Plain {
+                    conns: ConnSet::tcp(address, &host, connect_timeout)?,
+                    unix: false,
+                }
+            }
+            (None, _) => Transport::Tls(pooled(https(client_tls(tls)?, http))),
         };
         Ok(Self {
-            base: parse_origin(&origin),
+            base,
             origin,
             prefix,
             transport,
@@ -126,12 +144,15 @@ impl Endpoint {
             Some(url) => split_base_url(url)?.1,
             None => default_prefix.trim_end_matches('/').to_owned(),
         };
-        let client = pooled(UnixConnector);
+        let origin = "http://localhost".to_owned();
         Ok(Self {
-            origin: String::new(),
-            base: None,
+            base: parse_origin(&origin),
+            origin,
             prefix,
-            transport: Transport::Unix { client, socket },
+            transport: Transport::Plain {
+                conns: ConnSet::unix(socket),
+                unix: true,
+            },
         })
     }
 
@@ -170,26 +191,21 @@ impl Endpoint {
             return Err(invalid(&"it must start with `/`"));
         }
         let path = PathAndQuery::try_from(full_path.as_str()).map_err(|e| invalid(&e))?;
-        match (&self.transport, &self.base) {
-            // hyperlocal unwraps its own parse of the URI it builds: it is handed only a path
-            // that parsed, so no path can panic the process.
-            (Transport::Unix { socket, .. }, _) => {
-                Ok(hyperlocal::Uri::new(socket, &full_path).into())
-            }
-            (_, Some((scheme, authority))) => Uri::builder()
+        match &self.base {
+            Some((scheme, authority)) => Uri::builder()
                 .scheme(scheme.clone())
                 .authority(authority.clone())
                 .path_and_query(path)
                 .build()
                 .map_err(|e| invalid(&e)),
-            (_, None) => Err(invalid(&"the endpoint has no origin")),
+            None => Err(invalid(&"the endpoint has no origin")),
         }
     }
 
     /// The host the requests go to, for logs and spans.
     pub fn host(&self) -> &str {
         match &self.transport {
-            Transport::Unix { .. } => "unix",
+            Transport::Plain { unix: true, .. } => "unix",
             _ => self
                 .origin
                 .split_once("://")
@@ -203,9 +219,11 @@ impl Endpoint {
         request: Request<Full<Bytes>>,
     ) -> Result<Response<UpstreamBody>, TransportError> {
         let sent = match &self.transport {
-            Transport::Tcp(client) => client.request(request).await,
+            Transport::Tls(client) => client.request(request).await,
             Transport::Proxied(client) => client.request(request).await,
-            Transport::Unix { client, .. } => client.request(request).await,
+            Transport::Plain { conns, .. } => {
+                return Ok(conns.send(request).await?.map(UpstreamBody::Pooled));
+            }
             Transport::Mock(mock) => return Ok(mock.handle(request).await.map(UpstreamBody::Mock)),
         };
         sent.map(|r| r.map(UpstreamBody::Hyper))
@@ -218,6 +236,21 @@ fn parse_origin(origin: &str) -> Option<(Scheme, Authority)> {
     let uri: Uri = origin.parse().ok()?;
     let parts = uri.into_parts();
     parts.scheme.zip(parts.authority)
+}
+
+/// The `host:port` to connect to (port 80 when the URL names none) and the `Host` header
+/// (`host[:port]` as written, without any user info).
+fn plain_target(authority: &Authority) -> (String, String) {
+    let host = authority.host();
+    let port = authority.port_u16();
+    let header = match port {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    (
+        format!("{host}:{}", port.unwrap_or(DEFAULT_HTTP_PORT)),
+        header,
+    )
 }
 
 /// Splits `https://host:port/v1/` into (`https://host:port`, `/v1`).
@@ -264,8 +297,7 @@ mod tests {
             Endpoint::unix("/tmp/up.sock".into(), Some("http://ignored/v1"), "/v1").unwrap();
         let uri = endpoint.uri("/chat/completions").unwrap();
         assert_eq!(uri.path(), "/v1/chat/completions");
-        assert_eq!(uri.scheme_str(), Some("unix"));
-        // A path that is not one (hyperlocal would panic parsing it) is an error instead.
+        assert_eq!(endpoint.host(), "unix");
         assert!(endpoint.uri("/x y").is_err());
         for bad in ["/x y", "/a\nb", "no-slash", ""] {
             assert!(endpoint.origin_uri(bad).is_err(), "{bad:?}");

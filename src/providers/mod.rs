@@ -9,6 +9,7 @@ pub mod auth;
 pub mod bearer;
 pub mod bedrock;
 pub mod call;
+pub mod conns;
 pub mod errors;
 pub mod gemini;
 pub mod http;
