@@ -8,7 +8,8 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -24,7 +25,8 @@ use hyper_util::rt::TokioIo;
 use super::http::TransportError;
 use crate::transport::describe;
 
-/// How long an idle connection is kept (as hyper-util's pool did for these upstreams).
+/// How long an idle connection is kept (as hyper-util's pool did for these upstreams); a quiet
+/// set closes its idle connections within twice this.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Idle connections kept per upstream: after a burst of streams the rest are closed rather
@@ -56,6 +58,11 @@ struct Inner {
     /// Idle connections, oldest first: reuse takes the newest (its socket is the warmest and
     /// the least likely to have been closed by the upstream's keep-alive timer).
     idle: Mutex<VecDeque<Idle>>,
+    /// How long a connection may stay idle.
+    idle_timeout: Duration,
+    /// Whether a task is closing expired connections (only while some are idle, so a set
+    /// nobody uses costs no timer).
+    reaping: AtomicBool,
 }
 
 struct Idle {
@@ -74,19 +81,26 @@ impl ConnSet {
                 connect_timeout,
             },
             host,
+            IDLE_TIMEOUT,
         ))
     }
 
     /// Connections to the Unix socket at `path`.
     pub fn unix(path: PathBuf) -> Self {
-        Self::new(Target::Unix(path), HeaderValue::from_static(UNIX_HOST))
+        Self::new(
+            Target::Unix(path),
+            HeaderValue::from_static(UNIX_HOST),
+            IDLE_TIMEOUT,
+        )
     }
 
-    fn new(target: Target, host: HeaderValue) -> Self {
+    fn new(target: Target, host: HeaderValue, idle_timeout: Duration) -> Self {
         Self(Arc::new(Inner {
             target,
             host,
             idle: Mutex::new(VecDeque::new()),
+            idle_timeout,
+            reaping: AtomicBool::new(false),
         }))
     }
 
@@ -137,8 +151,7 @@ impl ConnSet {
         loop {
             let mut idle = {
                 let mut idle = self.lock();
-                let now = Instant::now();
-                expire(&mut idle, now);
+                expire(&mut idle, Instant::now(), self.0.idle_timeout);
                 idle.pop_back()?
             };
             if idle.sender.is_ready() || idle.sender.ready().await.is_ok() {
@@ -154,15 +167,18 @@ impl ConnSet {
         }
         let now = Instant::now();
         let mut idle = self.lock();
-        expire(&mut idle, now);
+        expire(&mut idle, now, self.0.idle_timeout);
         if idle.len() < MAX_IDLE {
             idle.push_back(Idle { sender, since: now });
         }
+        // Under the lock, so the reaper cannot stop between this push and this check.
+        if !self.0.reaping.swap(true, Ordering::AcqRel) && !reap(Arc::downgrade(&self.0)) {
+            self.0.reaping.store(false, Ordering::Release);
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Idle>> {
-        // The set holds no invariant a panicking holder could break: take it back.
-        self.0.idle.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, VecDeque<Idle>> {
+        lock(&self.0)
     }
 
     /// A new connection, its I/O driven by a task of its own until either side closes it.
@@ -193,14 +209,48 @@ impl ConnSet {
     }
 }
 
-/// Drops the connections idle for longer than [`IDLE_TIMEOUT`] or closed by the upstream, from
-/// the oldest.
-fn expire(idle: &mut VecDeque<Idle>, now: Instant) {
-    while idle.front().is_some_and(|conn| {
-        now.duration_since(conn.since) > IDLE_TIMEOUT || conn.sender.is_closed()
-    }) {
+fn lock(inner: &Inner) -> MutexGuard<'_, VecDeque<Idle>> {
+    // The set holds no invariant a panicking holder could break: take it back.
+    inner.idle.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Drops the connections idle for longer than `timeout` or closed by the upstream, from the
+/// oldest.
+fn expire(idle: &mut VecDeque<Idle>, now: Instant, timeout: Duration) {
+    while idle
+        .front()
+        .is_some_and(|conn| now.duration_since(conn.since) > timeout || conn.sender.is_closed())
+    {
         idle.pop_front();
     }
+}
+
+/// Closes the set's expired connections every idle timeout until none is idle, so a burst's
+/// connections (a socket and hyper's buffers each) go when the pod goes quiet, not at its next
+/// request. Stops with the set. `false` outside a runtime (a body dropped at shutdown), where
+/// no task can run.
+fn reap(set: Weak<Inner>) -> bool {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return false;
+    };
+    runtime.spawn(async move {
+        loop {
+            let Some(period) = set.upgrade().map(|inner| inner.idle_timeout) else {
+                return;
+            };
+            tokio::time::sleep(period).await;
+            let Some(inner) = set.upgrade() else {
+                return;
+            };
+            let mut idle = lock(&inner);
+            expire(&mut idle, Instant::now(), inner.idle_timeout);
+            if idle.is_empty() {
+                inner.reaping.store(false, Ordering::Release);
+                return;
+            }
+        }
+    });
+    true
 }
 
 async fn handshake<S>(stream: S) -> Result<SendRequest<Full<Bytes>>, TransportError>

@@ -200,7 +200,8 @@ async fn idle_connections_are_capped_and_expire() {
     assert_eq!(upstream.connections(), MAX_IDLE + 2);
 
     // Age every idle connection past the timeout: the next request opens a new one.
-    let Some(long_ago) = Instant::now().checked_sub(IDLE_TIMEOUT + Duration::from_secs(1)) else {
+    let Some(long_ago) = Instant::now().checked_sub(set.0.idle_timeout + Duration::from_secs(1))
+    else {
         return; // a machine up for less than the timeout cannot age them
     };
     for idle in set.lock().iter_mut() {
@@ -250,4 +251,43 @@ async fn unreachable_upstreams_are_transport_errors() {
         .err()
         .unwrap();
     assert!(error.0.contains("/nonexistent/up.sock"), "{}", error.0);
+}
+
+#[tokio::test]
+async fn a_quiet_set_closes_its_idle_connections() {
+    // An upstream that says when a connection ends.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let (closed_tx, mut closed_rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let closed = closed_tx.clone();
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service_fn(answer))
+                    .await;
+                let _ = closed.send(());
+            });
+        }
+    });
+    let idle_timeout = Duration::from_millis(50);
+    let target = Target::Tcp {
+        address,
+        connect_timeout: Duration::from_secs(5),
+    };
+    let set = ConnSet::new(target, HeaderValue::from_static("up"), idle_timeout);
+    assert_eq!(read_all(&set, "/1").await.0, "x");
+    assert_eq!(set.lock().len(), 1);
+    // No further request: the reaper alone must close it (well within the test's patience).
+    tokio::time::timeout(Duration::from_secs(10), closed_rx.recv())
+        .await
+        .expect("the idle connection was never closed")
+        .unwrap();
+    assert!(set.lock().is_empty());
+    // The set still works, and reaps again.
+    assert_eq!(read_all(&set, "/2").await.0, "xx");
+    tokio::time::timeout(Duration::from_secs(10), closed_rx.recv())
+        .await
+        .expect("the second idle connection was never closed")
+        .unwrap();
 }
