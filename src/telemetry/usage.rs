@@ -206,7 +206,10 @@ impl UsageRecord<'_> {
 
 /// Appending the members of a JSON object to bytes.
 mod json {
-    /// `,"name":` (names are ASCII identifiers: nothing to escape).
+    /// `,"name":` (names are ASCII identifiers: nothing to escape). Inlined, so that each
+    /// name is a copy of known length the compiler writes with a few moves: a `memcpy` call
+    /// per name cost ~20 ns each on the static build (musl's `memcpy` starts slowly).
+    #[inline(always)]
     fn name(out: &mut Vec<u8>, name: &[u8]) {
         out.extend_from_slice(b",\"");
         out.extend_from_slice(name);
@@ -216,6 +219,7 @@ mod json {
     /// `,"name":"value"`. Nearly every value needs no escape: one pass that the compiler
     /// vectorizes finds that out, and the value is then copied whole; the rest go through
     /// serde_json's escaper.
+    #[inline(always)]
     pub fn string(out: &mut Vec<u8>, field: &[u8], value: &str) {
         name(out, field);
         let plain = !value.bytes().fold(false, |escape, b| {
@@ -232,6 +236,7 @@ mod json {
     }
 
     /// `,"name":"value"`, or `null` without one.
+    #[inline(always)]
     pub fn optional_string(out: &mut Vec<u8>, field: &[u8], value: Option<&str>) {
         match value {
             Some(value) => string(out, field, value),
@@ -244,6 +249,7 @@ mod json {
 
     /// `,"name":value` for numbers, booleans and their options (serde_json's formatting:
     /// shortest round-trip floats, `null` for a float that is not finite).
+    #[inline(always)]
     pub fn value(
         out: &mut Vec<u8>,
         field: &[u8],
