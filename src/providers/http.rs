@@ -17,13 +17,13 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::proxy::matcher::Matcher;
 
-/// The port of an `http://` URL that names none.
-const DEFAULT_HTTP_PORT: u16 = 80;
-
 use super::conns::{ConnSet, PooledBody};
 use super::mock::{MockBody, MockUpstream};
 use crate::config::schema::TlsConfig;
 use crate::transport::{client_tls, describe, https, pooled};
+
+/// The port of an `http://` URL that names none.
+const DEFAULT_HTTP_PORT: u16 = 80;
 
 /// A response body from any transport.
 pub enum UpstreamBody {
@@ -288,6 +288,28 @@ mod tests {
                 }
                 Err(()) => assert!(got.is_err(), "{url}"),
             }
+        }
+    }
+
+    #[test]
+    fn plain_http_upstreams_are_dialled_at_their_port_with_their_host() {
+        // authority -> (address dialled, `Host` sent)
+        let cases = [
+            ("vllm:8000", ("vllm:8000", "vllm:8000")),
+            ("ollama", ("ollama:80", "ollama")),
+            ("[::1]:11434", ("[::1]:11434", "[::1]:11434")),
+            (
+                "user:secret@models.internal:81",
+                ("models.internal:81", "models.internal:81"),
+            ),
+        ];
+        for (authority, (address, host)) in cases {
+            let parsed: Authority = authority.parse().unwrap();
+            assert_eq!(
+                plain_target(&parsed),
+                (address.to_owned(), host.to_owned()),
+                "{authority}"
+            );
         }
     }
 
