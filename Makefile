@@ -30,7 +30,7 @@ BENCH_STREAMS ?= 1000
 BENCH_SOAK ?= 3m
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 
-.PHONY: run build static test fuzz lint fmt check-fmt clippy unit coverage audit bench tools tools-system tools-nextest tools-python tools-coverage tools-audit tools-musl tools-bench clean \
+.PHONY: run build static test native-test fuzz lint fmt check-fmt clippy unit coverage audit bench tools tools-system tools-nextest tools-python tools-coverage tools-audit tools-musl tools-bench clean \
 	static-check chart-test image-test kubelet-test k8s-check k8s-test image tools-k8s tools-containers \
 	rules rules-check
 
@@ -50,13 +50,23 @@ static: tools-musl
 ## test: format check, clippy -D warnings, the Kubernetes checks, the Prometheus rules' unit tests,
 ##       every unit and integration test (the kubelet lifecycle test among them runs against the
 ##       static binary the image ships; the observability test against a real Prometheus)
-test: tools lint k8s-check rules-check
+test: tools lint native-test k8s-check rules-check
 ifeq ($(COVERAGE),1)
 	LLM_SIDECAR_KUBELET_BIN=$(STATIC_BIN) $(CARGO) llvm-cov nextest --locked --no-fail-fast --fail-under-lines $(COVERAGE_MIN) \
 		--ignore-filename-regex '(tests/|examples/)'
 else
 	LLM_SIDECAR_KUBELET_BIN=$(STATIC_BIN) $(CARGO) nextest run --locked --no-fail-fast
 endif
+
+## native-test: the static build's memcpy/memmove (native/mem.c) against byte-by-byte references
+##       (every length to 300, bands to 4,200, every alignment, every memmove overlap); the same
+##       flags as build.rs, under a prefix so the test's own libc is not replaced
+native-test:
+	mkdir -p $(TARGET_DIR)/native
+	$(CC) -O2 -ffreestanding -fno-tree-loop-distribute-patterns -DMEM_PREFIX=checked_ \
+		-c native/mem.c -o $(TARGET_DIR)/native/mem.o
+	$(CC) -O2 native/mem_test.c $(TARGET_DIR)/native/mem.o -o $(TARGET_DIR)/native/mem_test
+	$(TARGET_DIR)/native/mem_test
 
 ## fuzz: the property tests (tests/prop/, FUZZING.md) with $(PROPTEST_CASES) cases each
 ##       (`make fuzz PROPTEST_CASES=1000000` for a longer run)

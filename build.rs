@@ -5,6 +5,9 @@
 //! raw bytes in rank order, each behind a one-byte length, take 1.6 MB; `src/tokens.rs` builds
 //! the tokenizer from them. The vocabulary still comes from tiktoken-rs (a build dependency of
 //! the same version), so the two cannot drift apart. The result is deflated.
+//!
+//! For the static x86_64 musl build it also compiles `native/mem.c`, a `memcpy`/`memmove` that
+//! replaces musl's slow-starting ones at link time (see that file and BENCHMARKS.md).
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -17,6 +20,7 @@ const ORDINARY_RANKS: u32 = 199_998;
 
 fn main() -> Result<(), Box<dyn Error>> {
     println!("cargo::rerun-if-changed=build.rs");
+    fast_mem();
     let bpe = tiktoken_rs::o200k_base()?;
     let mut out = Vec::with_capacity(2 << 20);
     for rank in 0..ORDINARY_RANKS {
@@ -32,4 +36,21 @@ fn main() -> Result<(), Box<dyn Error>> {
     let path = PathBuf::from(std::env::var("OUT_DIR")?).join("o200k_base.bin.deflate");
     std::fs::write(path, deflated)?;
     Ok(())
+}
+
+/// Compiles `native/mem.c` when building for x86_64 musl, where libc's `memcpy` is the slow one.
+fn fast_mem() {
+    println!("cargo::rerun-if-changed=native/mem.c");
+    let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
+    let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    if env != "musl" || arch != "x86_64" {
+        return;
+    }
+    cc::Build::new()
+        .file("native/mem.c")
+        .opt_level(2)
+        // The file is its own `memcpy`: nothing in it may be turned back into a call to one.
+        .flag("-ffreestanding")
+        .flag_if_supported("-fno-tree-loop-distribute-patterns")
+        .compile("llm_sidecar_mem");
 }
