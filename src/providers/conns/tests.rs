@@ -10,34 +10,52 @@ use super::*;
 
 /// An upstream that answers `GET /n` with `n` one-byte chunks, each sent only once the client
 /// has read the one before (so a client can stop mid-body), and echoes the request's `Host` in
-/// `x-host`. Keep-alive, as real model servers are; it counts the connections it accepts.
+/// `x-host`. Keep-alive, as real model servers are; it counts the connections it accepts and
+/// says when one has ended.
 struct Upstream {
-    accepted: Arc<AtomicUsize>,
+    accepted: AtomicUsize,
+    /// One permit per connection that ended.
+    closed: tokio::sync::Semaphore,
 }
 
 impl Upstream {
-    fn serve<S>(&self, stream: S)
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            accepted: AtomicUsize::new(0),
+            closed: tokio::sync::Semaphore::new(0),
+        })
+    }
+
+    fn serve<S>(self: &Arc<Self>, stream: S)
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
     {
         self.accepted.fetch_add(1, Ordering::SeqCst);
-        tokio::spawn(
-            hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service_fn(answer)),
-        );
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service_fn(answer))
+                .await;
+            this.closed.add_permits(1);
+        });
     }
 
     fn connections(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Waits until one more connection has ended.
+    async fn one_closed(&self) {
+        if let Ok(permit) = self.closed.acquire().await {
+            permit.forget();
+        }
     }
 }
 
 async fn tcp_upstream() -> (String, Arc<Upstream>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
-    let upstream = Arc::new(Upstream {
-        accepted: Arc::default(),
-    });
+    let upstream = Upstream::new();
     let serving = upstream.clone();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
@@ -219,9 +237,7 @@ async fn unix_socket_upstreams_are_reached_by_path_with_a_local_host() {
     let path = dir.join("up.sock");
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path).unwrap();
-    let upstream = Arc::new(Upstream {
-        accepted: Arc::default(),
-    });
+    let upstream = Upstream::new();
     let serving = upstream.clone();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
@@ -255,21 +271,7 @@ async fn unreachable_upstreams_are_transport_errors() {
 
 #[tokio::test]
 async fn a_quiet_set_closes_its_idle_connections() {
-    // An upstream that says when a connection ends.
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let (closed_tx, mut closed_rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let closed = closed_tx.clone();
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service_fn(answer))
-                    .await;
-                let _ = closed.send(());
-            });
-        }
-    });
+    let (address, upstream) = tcp_upstream().await;
     let idle_timeout = Duration::from_millis(50);
     let target = Target::Tcp {
         address,
@@ -279,15 +281,13 @@ async fn a_quiet_set_closes_its_idle_connections() {
     assert_eq!(read_all(&set, "/1").await.0, "x");
     assert_eq!(set.lock().len(), 1);
     // No further request: the reaper alone must close it (well within the test's patience).
-    tokio::time::timeout(Duration::from_secs(10), closed_rx.recv())
+    tokio::time::timeout(Duration::from_secs(10), upstream.one_closed())
         .await
-        .expect("the idle connection was never closed")
-        .unwrap();
+        .expect("the idle connection was never closed");
     assert!(set.lock().is_empty());
     // The set still works, and reaps again.
     assert_eq!(read_all(&set, "/2").await.0, "xx");
-    tokio::time::timeout(Duration::from_secs(10), closed_rx.recv())
+    tokio::time::timeout(Duration::from_secs(10), upstream.one_closed())
         .await
-        .expect("the second idle connection was never closed")
-        .unwrap();
+        .expect("the second idle connection was never closed");
 }
