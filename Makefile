@@ -30,7 +30,7 @@ BENCH_STREAMS ?= 1000
 BENCH_SOAK ?= 3m
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 
-.PHONY: run build static test native-test fuzz lint fmt check-fmt clippy unit coverage audit bench tools tools-system tools-nextest tools-python tools-coverage tools-audit tools-musl tools-bench clean \
+.PHONY: run build static hot-order test native-test fuzz lint fmt check-fmt clippy unit coverage audit bench tools tools-system tools-nextest tools-python tools-coverage tools-audit tools-musl tools-bench clean \
 	static-check chart-test image-test kubelet-test k8s-check k8s-test image tools-k8s tools-containers \
 	rules rules-check
 
@@ -115,6 +115,13 @@ bench: tools-bench static
 # ---- Kubernetes packaging: static binary, image, chart, manifests ----------------------------
 
 ## static-check: fails unless the musl binary is statically linked and at most $(STATIC_MAX_MIB) MiB
+## hot-order: rewrite native/hot.order, the functions the static build lays out first (valgrind)
+hot-order: tools-musl
+	@command -v valgrind >/dev/null || $(APT_GET) install -y valgrind || ($(APT_GET) update && $(APT_GET) install -y valgrind)
+	$(CARGO) build --profile profiling --locked --target $(MUSL_TARGET)
+	$(CARGO) build --release --locked --example bench_upstream
+	python3 scripts/hot_order.py
+
 static-check: static
 	MAX_MIB=$(STATIC_MAX_MIB) tests/k8s/check_static.sh $(STATIC_BIN)
 
@@ -191,6 +198,7 @@ tools-audit:
 tools-musl:
 	@rustup target list --installed | grep -q $(MUSL_TARGET) || rustup target add $(MUSL_TARGET)
 	@command -v musl-gcc >/dev/null || $(APT_GET) install -y musl-tools || ($(APT_GET) update && $(APT_GET) install -y musl-tools)
+	@command -v nm >/dev/null || $(APT_GET) install -y binutils || ($(APT_GET) update && $(APT_GET) install -y binutils)
 
 tools-bench:
 	@command -v oha >/dev/null || $(CARGO) install oha --locked

@@ -20,6 +20,9 @@ const ORDINARY_RANKS: u32 = 199_998;
 
 fn main() -> Result<(), Box<dyn Error>> {
     println!("cargo::rerun-if-changed=build.rs");
+    // native/link.sh links the static build with this layout: a new one must relink it.
+    println!("cargo::rerun-if-changed=native/hot.order");
+    println!("cargo::rerun-if-changed=native/link.sh");
     fast_mem();
     let bpe = tiktoken_rs::o200k_base()?;
     let mut out = Vec::with_capacity(2 << 20);
