@@ -114,7 +114,6 @@ bench: tools-bench static
 
 # ---- Kubernetes packaging: static binary, image, chart, manifests ----------------------------
 
-## static-check: fails unless the musl binary is statically linked and at most $(STATIC_MAX_MIB) MiB
 ## hot-order: rewrite native/hot.order, the functions the static build lays out first (valgrind)
 hot-order: tools-musl
 	@command -v valgrind >/dev/null || $(APT_GET) install -y valgrind || ($(APT_GET) update && $(APT_GET) install -y valgrind)
@@ -122,6 +121,8 @@ hot-order: tools-musl
 	$(CARGO) build --release --locked --example bench_upstream
 	python3 scripts/hot_order.py
 
+## static-check: fails unless the musl binary is statically linked, at most $(STATIC_MAX_MIB) MiB and idles
+##       at most 6 MiB resident
 static-check: static
 	MAX_MIB=$(STATIC_MAX_MIB) tests/k8s/check_static.sh $(STATIC_BIN)
 

@@ -9,9 +9,9 @@
 #
 # native/hot.order holds symbol names without what changes from build to build (hashes, crate
 # disambiguators: the profile, the toolchain and the flags change them), so this script finds
-# the names the objects being linked really define (nm) and writes LLD's ordering file from them. A name
-# that no longer exists is skipped; if a tool is missing, the link goes on in the default
-# layout, which only costs resident memory.
+# the names the objects being linked really define (nm) and writes LLD's ordering file from
+# them. A name that no longer exists is skipped; if a tool is missing, the link goes on in the
+# default layout, which only costs resident memory.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -43,8 +43,8 @@ while IFS= read -r obj; do
     nm --defined-only "$obj" 2>/dev/null
 done <"$work/objects" >"$work/symbols"
 
-# Every defined function whose name, without its hash, is in the order file, in the file's
-# order; a generic function's instances all share one name there and all go in its place.
+# Every defined function whose name, made build-independent, is in the order file, in the
+# file's order; the few functions that share such a name all go in its place.
 awk '
     # A name without what changes from build to build: the legacy hash, LTO'"'"'s `.llvm.N` suffix,
     # and in v0 names the crate disambiguators, the back-references they shift and the crate

@@ -28,6 +28,8 @@ import sys
 import tempfile
 import time
 
+from bench import free_port, uds_get
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 MUSL = "x86_64-unknown-linux-musl"
@@ -70,12 +72,6 @@ HEADER = """\
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def listen(dirname, tcp_port):
     return f"""server:
   listen:
@@ -110,7 +106,7 @@ def example_config(dirname, tcp_port, _upstream_port):
 
 
 def minimal_config(dirname, tcp_port, _upstream_port):
-    """The fewest settings (the idle check of tests/k8s/check_static.sh) and a streaming mock."""
+    """scripts/footprint.py's config: few settings and a streaming mock."""
     return listen(dirname, tcp_port) + """  max_connections: 4096
 providers:
   - name: mock
@@ -198,7 +194,7 @@ def functions(upstream_port, work, make_config=working_config):
         deadline = time.monotonic() + READY_TIMEOUT_S
         while True:
             try:
-                if " 200 " in send(sock, None, "GET", "/health/ready", None, ()) + " ":
+                if uds_get(sock, "/health/ready") == b"200":
                     break
             except OSError:
                 pass
@@ -226,7 +222,7 @@ def main():
     upstream = subprocess.Popen([UPSTREAM, f"127.0.0.1:{upstream_port}"], stdout=subprocess.DEVNULL)
     try:
         start = set().union(*(functions(upstream_port, idle_pod, c) for c in START_CONFIGS))
-        running = functions(upstream_port, lambda s, p: (idle_pod(s, p), working_pod(s, p)))
+        running = functions(upstream_port, working_pod)
     finally:
         upstream.terminate()
         upstream.wait()
