@@ -18,6 +18,10 @@ use tracing_subscriber::fmt::MakeWriter;
 pub const MAX_PENDING_BYTES: usize = 1 << 20;
 /// How long the writer lets lines gather after the first one arrives.
 pub const LINGER: Duration = Duration::from_millis(10);
+/// Capacity a written batch keeps for the next one. Under load a batch (the lines of one
+/// [`LINGER`]) fits in it; a burst's larger batch is not kept for the life of the pod (two
+/// buffers alternate, and each held the burst's largest batch: ~1.5 MiB after 1,000 streams).
+const RETAINED_BATCH_BYTES: usize = 64 << 10;
 /// Name of the writer thread.
 const WRITER_THREAD: &str = "log-writer";
 
@@ -98,7 +102,7 @@ impl Queue {
             }
             // Nowhere to report a failed write to stdout; the next batch tries again.
             let _ = out.write_all(&batch).and_then(|()| out.flush());
-            batch.clear();
+            recycle(&mut batch);
         }
     }
 
@@ -113,6 +117,13 @@ impl Queue {
                 .unwrap_or_else(PoisonError::into_inner);
         }
     }
+}
+
+/// Empties a written batch for reuse, giving back what a burst grew it to beyond
+/// [`RETAINED_BATCH_BYTES`].
+fn recycle(batch: &mut Vec<u8>) {
+    batch.clear();
+    batch.shrink_to(RETAINED_BATCH_BYTES);
 }
 
 /// Starts the writer thread (once); `None` when no thread can be started, and lines are then
@@ -185,6 +196,21 @@ mod tests {
 
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
+        }
+    }
+
+    #[test]
+    fn a_written_batch_keeps_at_most_the_retained_capacity() {
+        // (capacity before, capacity kept for reuse)
+        for (before, kept) in [
+            (1 << 10, 1 << 10),
+            (RETAINED_BATCH_BYTES, RETAINED_BATCH_BYTES),
+            (4 * RETAINED_BATCH_BYTES, RETAINED_BATCH_BYTES),
+        ] {
+            let mut batch = vec![b'x'; before];
+            recycle(&mut batch);
+            assert!(batch.is_empty());
+            assert_eq!(batch.capacity(), kept, "a batch of {before} bytes");
         }
     }
 
