@@ -100,6 +100,7 @@ async fn start(config: Config) -> Result<Running, ExitCode> {
     })?;
     spawn_metrics_upkeep(metrics.clone());
     tokio::spawn(crate::tokens::release_when_idle());
+    tokio::spawn(crate::memory::trim_when_quiet());
     let lifecycle = Lifecycle::new();
     let signals = Signals::new().map_err(|e| {
         tracing::error!(error = %e, "cannot install signal handlers");

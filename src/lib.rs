@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod lifecycle;
 pub mod limits;
+pub mod memory;
 pub mod pricing;
 pub mod providers;
 pub mod reload;

@@ -87,6 +87,7 @@ fn main() -> ExitCode {
     let workers = worker_threads();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
+        .on_thread_park(llm_sidecar::memory::on_worker_park)
         .enable_all()
         .build()
     {

@@ -46,6 +46,7 @@ pub(super) async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    let _mark = crate::memory::ConnectionMark::new();
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(io::WriteTimeout::new(stream, settings.write_timeout));
     let tracked = Arc::clone(&activity);
@@ -122,6 +123,7 @@ impl Activity {
     }
 
     fn begin(self: &Arc<Self>) -> Active {
+        crate::memory::note_activity();
         self.active.fetch_add(1, Ordering::AcqRel);
         self.served.fetch_add(1, Ordering::AcqRel);
         Active(Arc::clone(self))
@@ -163,6 +165,7 @@ impl Drop for Active {
         let ns = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX);
         self.0.last_end_ns.fetch_max(ns, Ordering::AcqRel);
         self.0.active.fetch_sub(1, Ordering::AcqRel);
+        crate::memory::note_activity();
     }
 }
 
