@@ -137,6 +137,21 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_is_activity_when_it_opens_and_when_it_closes() {
+        // Other tests may add events too, so only a floor is asserted: without the mark's own
+        // events the counter would not move here.
+        let before = EVENTS.load(Ordering::Relaxed);
+        let mark = ConnectionMark::new();
+        let opened = EVENTS.load(Ordering::Relaxed);
+        assert!(opened > before, "opening a connection is activity");
+        drop(mark);
+        assert!(
+            EVENTS.load(Ordering::Relaxed) > opened,
+            "closing it is activity"
+        );
+    }
+
+    #[test]
     fn a_worker_flushes_at_its_first_park_of_each_epoch() {
         // A thread of its own: FLUSHED is per thread, and other tests may bump EPOCH.
         let worker = std::thread::spawn(|| {
