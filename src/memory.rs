@@ -2,8 +2,9 @@
 //! pages within a second, but objects a worker frees go first to that worker's thread cache,
 //! which is only trimmed when the same worker allocates again: after a burst the idle workers
 //! kept ~1.5 MiB of cached objects, and the pages under them, for as long as the pod stayed
-//! quiet. This module notices when requests stop starting and ending, and has each runtime
-//! worker flush its cache the next time it parks (BENCHMARKS.md, "Memory after a burst").
+//! quiet. This module notices when requests and connections stop starting and ending, and has
+//! each runtime worker flush its cache the next time it parks (BENCHMARKS.md, "memory after a
+//! burst").
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,8 +16,8 @@ use tikv_jemalloc_ctl::{Access, AsName};
 /// back between one and two periods after its last request ends.
 pub const QUIET_CHECK: Duration = Duration::from_secs(2);
 
-/// Requests started plus requests ended, ever: unchanged over a whole [`QUIET_CHECK`] means
-/// quiet.
+/// Requests and connections started plus those ended, ever: unchanged over a whole
+/// [`QUIET_CHECK`] means quiet.
 static EVENTS: AtomicU64 = AtomicU64::new(0);
 
 /// Bumped once per quiet period; a worker whose last flush was under an older value flushes.
@@ -28,34 +29,16 @@ thread_local! {
 }
 
 /// Records that a request or a connection started or ended (one relaxed increment).
+/// Connections count too: a client that keeps its connections open after their last response
+/// frees their buffers only when it closes them, which must start a quiet period of its own.
 pub fn note_activity() {
     EVENTS.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Marks a connection's life: its start and its end are activity. A client that keeps its
-/// connections open after their last response frees their buffers only when it closes them,
-/// which must start a new quiet period of its own.
-#[must_use = "the connection's end is noted when the mark drops"]
-pub struct ConnectionMark(());
-
-impl ConnectionMark {
-    /// Notes a connection's start; its drop notes the end.
-    pub fn new() -> Self {
-        note_activity();
-        Self(())
-    }
-}
-
-impl Default for ConnectionMark {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Drop for ConnectionMark {
-    fn drop(&mut self) {
-        note_activity();
-    }
+/// [`EVENTS`] as it stands, for the tests of the modules that note activity.
+#[cfg(test)]
+pub(crate) fn events() -> u64 {
+    EVENTS.load(Ordering::Relaxed)
 }
 
 /// The runtime's park hook: flushes this worker's allocator cache once per quiet period. One
@@ -79,7 +62,7 @@ fn flush_thread_cache() -> Result<(), tikv_jemalloc_ctl::Error> {
     name.write(true)
 }
 
-/// Watches for quiet: when no request started or ended during a whole [`QUIET_CHECK`] after
+/// Watches for quiet: when nothing started or ended during a whole [`QUIET_CHECK`] after
 /// some did, starts a new flush epoch and wakes the runtime's workers so each parks again and
 /// flushes.
 pub async fn trim_when_quiet() {
@@ -134,21 +117,6 @@ mod tests {
                 "{last} {now} {trimmed}"
             );
         }
-    }
-
-    #[test]
-    fn a_connection_is_activity_when_it_opens_and_when_it_closes() {
-        // Other tests may add events too, so only a floor is asserted: without the mark's own
-        // events the counter would not move here.
-        let before = EVENTS.load(Ordering::Relaxed);
-        let mark = ConnectionMark::new();
-        let opened = EVENTS.load(Ordering::Relaxed);
-        assert!(opened > before, "opening a connection is activity");
-        drop(mark);
-        assert!(
-            EVENTS.load(Ordering::Relaxed) > opened,
-            "closing it is activity"
-        );
     }
 
     #[test]

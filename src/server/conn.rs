@@ -46,7 +46,6 @@ pub(super) async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let _mark = crate::memory::ConnectionMark::new();
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(io::WriteTimeout::new(stream, settings.write_timeout));
     let tracked = Arc::clone(&activity);
@@ -103,7 +102,9 @@ pub(super) async fn serve<S>(
 }
 
 /// Requests a connection has in flight and has served, kept in atomics the request path
-/// touches twice per request (no lock, no wake-up of the connection task).
+/// touches twice per request (no lock, no wake-up of the connection task). Its creation, each
+/// request's start and end, and its drop (the connection and its last response body gone) are
+/// activity for [`crate::memory`]'s quiet check.
 struct Activity {
     accepted: Instant,
     active: AtomicUsize,
@@ -114,6 +115,7 @@ struct Activity {
 
 impl Activity {
     fn new() -> Self {
+        crate::memory::note_activity();
         Self {
             accepted: Instant::now(),
             active: AtomicUsize::new(0),
@@ -159,6 +161,12 @@ impl Activity {
 /// A request in flight on its connection, until its response body is done or dropped.
 struct Active(Arc<Activity>);
 
+impl Drop for Activity {
+    fn drop(&mut self) {
+        crate::memory::note_activity();
+    }
+}
+
 impl Drop for Active {
     fn drop(&mut self) {
         let since = self.0.accepted.elapsed();
@@ -201,6 +209,25 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_and_its_requests_are_activity_for_the_memory_trim() {
+        // Other tests may note activity too, so only floors are asserted: without these
+        // notes the counter would not move between the reads.
+        let moved = |before: u64| crate::memory::events() > before;
+        let before = crate::memory::events();
+        let activity = Arc::new(Activity::new());
+        assert!(moved(before), "a connection's start");
+        let before = crate::memory::events();
+        let request = activity.begin();
+        assert!(moved(before), "a request's start");
+        let before = crate::memory::events();
+        drop(request);
+        assert!(moved(before), "a request's end");
+        let before = crate::memory::events();
+        drop(activity);
+        assert!(moved(before), "a connection's end");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn idles_out_from_accept_then_from_the_last_request() {
