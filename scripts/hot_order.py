@@ -10,14 +10,20 @@ first"). The list comes from valgrind's callgrind on the static build with symbo
    idle pod does), and drains on SIGTERM, once on each config of START_CONFIGS;
 2. requests: the same, plus the requests of a working pod over both listeners: OpenAI chat
    (whole and streamed), embeddings, models, Anthropic messages, through an OpenAI-compatible
-   upstream and through the built-in mock.
+   upstream and through the built-in mock;
+3. burst: scripts/footprint.py's scenario in small: many streams at once over the socket, half
+   abandoned by their clients mid-stream, half read to the end, then a quiet spell in which the
+   gateway returns the burst's memory (src/memory.rs).
 
-The file lists run 1's functions, then those only run 2 ran, each group in name order. Names
+The file lists run 1's functions, then those only run 2 ran, then those only run 3 ran, each
+group in name order. Without run 3 the code of concurrent, abandoned and finished streams sat
+among cold code, and a burst left ~1.3 MiB of the binary's pages resident (BENCHMARKS.md). Names
 lose Rust's per-build hash (native/link.sh matches them without it), so the file stays valid
 across builds; rerun this after large changes to the code that runs at start or per request
 (`make static-check` fails when the idle static binary stops fitting its budget).
 """
 
+import asyncio
 import json
 import os
 import re
@@ -29,6 +35,7 @@ import tempfile
 import time
 
 from bench import free_port, uds_get
+from footprint import drain_to_end, open_stream
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
@@ -62,12 +69,19 @@ def key(name):
 # Requests per kind in run 2: enough to reach every branch a steady pod takes (pools warm,
 # connections reused), few enough for valgrind.
 ROUNDS = 5
+# Streams run 3 opens at once, and how many of them it abandons: enough for the code of many
+# connections and timers in flight, few enough for valgrind.
+BURST_STREAMS = 40
+BURST_ABANDONED = 20
+# Run 3's quiet spell: past src/memory.rs's quiet check (2 s) and one flush, at valgrind's pace.
+BURST_QUIET_S = 8.0
 # How long the gateway may take to be ready under valgrind, which runs it ~50x slower.
 READY_TIMEOUT_S = 60.0
 
 HEADER = """\
 # Functions the static gateway runs, without Rust's per-build hash: those of start, probes,
-# a scrape and drain first, then those only requests run. Written by `make hot-order`
+# a scrape and drain first, then those only requests run, then those only a burst of many
+# streams (some abandoned) and the quiet after it run. Written by `make hot-order`
 # (scripts/hot_order.py); read by native/link.sh.
 """
 
@@ -116,6 +130,12 @@ providers:
 logging:
   level: warn
 """
+
+
+def burst_config(dirname, tcp_port, upstream_port):
+    """minimal_config with an answer long enough that abandoned streams are still running."""
+    reply = " ".join(["word"] * 200)
+    return minimal_config(dirname, tcp_port, upstream_port).replace('"word word"', f'"{reply}"')
 
 
 # Run 1 starts the gateway on each of these: config parsing runs different code per shape.
@@ -178,6 +198,21 @@ def working_pod(sock, port):
     idle_pod(sock, port)
 
 
+def burst_pod(sock, port):
+    asyncio.run(burst(sock))
+    time.sleep(BURST_QUIET_S)
+    idle_pod(sock, port)
+
+
+async def burst(sock):
+    streams = await asyncio.gather(*(open_stream(sock) for _ in range(BURST_STREAMS)))
+    for _, writer in streams[:BURST_ABANDONED]:
+        writer.transport.abort()
+    await asyncio.gather(*(drain_to_end(reader) for reader, _ in streams[BURST_ABANDONED:]))
+    for _, writer in streams[BURST_ABANDONED:]:
+        writer.close()
+
+
 def functions(upstream_port, work, make_config=working_config):
     """The names (as `key` makes them) of every function the gateway ran during `work`."""
     with tempfile.TemporaryDirectory() as dirname:
@@ -223,14 +258,16 @@ def main():
     try:
         start = set().union(*(functions(upstream_port, idle_pod, c) for c in START_CONFIGS))
         running = functions(upstream_port, working_pod)
+        burst = functions(upstream_port, burst_pod, burst_config)
     finally:
         upstream.terminate()
         upstream.wait()
     with open(OUT, "w") as f:
         f.write(HEADER)
-        for name in sorted(start) + sorted(running - start):
+        for name in sorted(start) + sorted(running - start) + sorted(burst - running - start):
             f.write(name + "\n")
-    print(f"hot_order: {len(start)} functions at start, {len(running - start)} more per request -> {OUT}")
+    print(f"hot_order: {len(start)} functions at start, {len(running - start)} more per request, "
+          f"{len(burst - running - start)} more in a burst -> {OUT}")
 
 
 if __name__ == "__main__":
