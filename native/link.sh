@@ -93,4 +93,9 @@ for arg in "$@"; do
 done
 [ -n "$out" ] && cp "$work/order" "$out.hot-order"
 
-"$cc" "$@" -fuse-ld=lld "-B$gcc_ld" "-Wl,--symbol-ordering-file=$work/order" -Wl,--no-warn-symbol-ordering
+# --icf=all folds functions whose code is identical (monomorphized copies that differ only in
+# a type no instruction depends on): 132 KB less binary. Rust guarantees no unique function
+# addresses, and `--icf=safe` folds nothing here (fat LTO's object has no address-significance
+# table).
+"$cc" "$@" -fuse-ld=lld "-B$gcc_ld" "-Wl,--symbol-ordering-file=$work/order" -Wl,--no-warn-symbol-ordering \
+    -Wl,--icf=all
