@@ -4,7 +4,7 @@
 native/link.sh lays these functions out first in the static binary, so the pages an idle or
 busy pod keeps resident hold code that runs instead of its neighbours (BENCHMARKS.md, "Hot code
 first"). The list comes from valgrind's callgrind on the static build with symbols (the
-`profiling` profile), in two runs against the bench upstream (examples/bench_upstream.rs):
+`profiling` profile), in three runs against the bench upstream (examples/bench_upstream.rs):
 
 1. start: the gateway starts, answers the kubelet's probes and a Prometheus scrape (what an
    idle pod does), and drains on SIGTERM, once on each config of START_CONFIGS;
@@ -16,8 +16,9 @@ first"). The list comes from valgrind's callgrind on the static build with symbo
    gateway returns the burst's memory (src/memory.rs).
 
 The file lists run 1's functions, then those only run 2 ran, then those only run 3 ran, each
-group in name order. Without run 3 the code of concurrent, abandoned and finished streams sat
-among cold code, and a burst left ~1.3 MiB of the binary's pages resident (BENCHMARKS.md). Names
+group in name order. Run 3 adds the few functions only a burst and its aftermath run (about
+20: the quiet-time trim, an abandoned stream's token estimate, jemalloc's control interface),
+which otherwise each pulled a cold 64 KiB window into memory after a burst. Names
 lose Rust's per-build hash (native/link.sh matches them without it), so the file stays valid
 across builds; rerun this after large changes to the code that runs at start or per request
 (`make static-check` fails when the idle static binary stops fitting its budget).
