@@ -74,6 +74,8 @@ ROUNDS = 5
 # connections and timers in flight, few enough for valgrind.
 BURST_STREAMS = 40
 BURST_ABANDONED = 20
+# Words of the mock's answer in run 3: at its 40 ms per chunk, still streaming when abandoned.
+BURST_REPLY_WORDS = 200
 # Run 3's quiet spell: past src/memory.rs's quiet check (2 s) and one flush, at valgrind's pace.
 BURST_QUIET_S = 8.0
 # How long the gateway may take to be ready under valgrind, which runs it ~50x slower.
@@ -120,14 +122,15 @@ def example_config(dirname, tcp_port, _upstream_port):
     return listen(dirname, tcp_port) + text[text.index("providers:"):]
 
 
-def minimal_config(dirname, tcp_port, _upstream_port):
+def minimal_config(dirname, tcp_port, _upstream_port, reply_words=2):
     """scripts/footprint.py's config: few settings and a streaming mock."""
-    return listen(dirname, tcp_port) + """  max_connections: 4096
+    reply = " ".join(["word"] * reply_words)
+    return listen(dirname, tcp_port) + f"""  max_connections: 4096
 providers:
   - name: mock
     type: mock
     models: [m]
-    mock: {chunk_delay: 40ms, reply: "word word"}
+    mock: {{chunk_delay: 40ms, reply: "{reply}"}}
 logging:
   level: warn
 """
@@ -135,8 +138,7 @@ logging:
 
 def burst_config(dirname, tcp_port, upstream_port):
     """minimal_config with an answer long enough that abandoned streams are still running."""
-    reply = " ".join(["word"] * 200)
-    return minimal_config(dirname, tcp_port, upstream_port).replace('"word word"', f'"{reply}"')
+    return minimal_config(dirname, tcp_port, upstream_port, BURST_REPLY_WORDS)
 
 
 # Run 1 starts the gateway on each of these: config parsing runs different code per shape.
