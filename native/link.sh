@@ -97,5 +97,17 @@ done
 # a type no instruction depends on): 132 KB less binary. Rust guarantees no unique function
 # addresses, and `--icf=safe` folds nothing here (fat LTO's object has no address-significance
 # table).
+#
+# native/no-unwind.ld discards the unwind tables, which a binary that aborts on panic never
+# reads (0.76 MB; the script says why). Only from a stripped binary: the profiling build
+# (symbols kept) keeps them for perf's and valgrind's stack walks.
+stripped=
+for arg in "$@"; do
+    case $arg in
+        -Wl,--strip-all) stripped=1 ;;
+        @*) grep -qx -- '-Wl,--strip-all' "${arg#@}" && stripped=1 ;;
+    esac
+done
+[ -n "$stripped" ] && set -- "$@" "-Wl,-T,$here/no-unwind.ld"
 "$cc" "$@" -fuse-ld=lld "-B$gcc_ld" "-Wl,--symbol-ordering-file=$work/order" -Wl,--no-warn-symbol-ordering \
     -Wl,--icf=all
