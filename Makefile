@@ -52,10 +52,10 @@ static: tools-musl
 ##       static binary the image ships; the observability test against a real Prometheus)
 test: tools lint native-test k8s-check rules-check
 ifeq ($(COVERAGE),1)
-	LLM_SIDECAR_KUBELET_BIN=$(STATIC_BIN) $(CARGO) llvm-cov nextest --locked --no-fail-fast --fail-under-lines $(COVERAGE_MIN) \
+	LLM_SIDECAR_KUBELET_BIN=$(STATIC_BIN) $(CARGO) llvm-cov nextest --workspace --locked --no-fail-fast --fail-under-lines $(COVERAGE_MIN) \
 		--ignore-filename-regex '(tests/|examples/)'
 else
-	LLM_SIDECAR_KUBELET_BIN=$(STATIC_BIN) $(CARGO) nextest run --locked --no-fail-fast
+	LLM_SIDECAR_KUBELET_BIN=$(STATIC_BIN) $(CARGO) nextest run --workspace --locked --no-fail-fast
 endif
 
 ## native-test: the static build's memcpy/memmove (native/mem.c) against byte-by-byte references
@@ -80,14 +80,14 @@ check-fmt:
 	$(CARGO) fmt --all -- --check
 
 clippy:
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --locked --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
 
 ## coverage: line coverage report; fails under $(COVERAGE_MIN)% lines
 coverage: tools tools-coverage
-	$(CARGO) llvm-cov nextest --locked --fail-under-lines $(COVERAGE_MIN) \
+	$(CARGO) llvm-cov nextest --workspace --locked --fail-under-lines $(COVERAGE_MIN) \
 		--ignore-filename-regex '(tests/|examples/)'
 
 ## audit: RustSec audit against the offline advisory database

@@ -7,9 +7,11 @@ pub mod app;
 pub mod auth;
 pub mod aws;
 pub mod cli;
-pub mod clock;
+/// Time formats (RFC 3339, Go durations): part of the config crate, which reads them too.
+pub use llm_sidecar_config::clock;
 pub mod cloud;
-pub mod config;
+/// The configuration, a crate of its own (`crates/config`) so it can be built for size.
+pub use llm_sidecar_config as config;
 pub mod error;
 pub mod lifecycle;
 pub mod limits;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{Options, ProviderKind, ProviderSettings, SettingsError, Type, fields, read};
-use crate::config::units;
+use crate::units;
 
 /// The mock.
 pub const TYPE: Type = Type {

@@ -1,7 +1,9 @@
 //! Configuration: the YAML schema, `${VAR}` / `file:` expansion, validation with field paths and
-//! lines, and loading from a file or from the environment alone.
+//! lines, and loading from a file or from the environment alone; and the time formats the
+//! config and the gateway both read ([`clock`]).
 
 pub mod access;
+pub mod clock;
 pub mod expand;
 pub mod litellm;
 pub mod locate;

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::{DeploymentSpec, GroupSpec};
-use crate::config::schema::{self, DeploymentApi, RawConfig};
-use crate::config::{ConfigError, FieldPath, pattern};
+use crate::schema::{self, DeploymentApi, RawConfig};
+use crate::{ConfigError, FieldPath, pattern};
 
 /// Builds the groups in config order: `models[]` first, then names that only appear under
 /// `providers[].models`. Fallbacks are checked last because they may name a group that only
@@ -198,7 +198,7 @@ fn fallbacks(models: &[schema::ModelConfig], groups: &[GroupSpec]) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::super::test_support::assert_rejects;
-    use crate::config::parse;
+    use crate::parse;
 
     #[test]
     fn rejects_bad_models() {

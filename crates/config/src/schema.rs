@@ -424,7 +424,7 @@ fn d_log_level() -> String {
 /// YAML reads as the decimal number 660 and we read back as the octal digits the user meant.
 mod unix_mode {
     use super::*;
-    use crate::config::units::{Scalar, deserialize_scalar};
+    use crate::units::{Scalar, deserialize_scalar};
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
         deserialize_scalar(d, "octal permissions like \"0660\"", |s| {

@@ -7,7 +7,7 @@ use serde_yaml::{Mapping, Value};
 use super::model_list::Models;
 use super::values::{self, Resolved};
 use super::{Ctx, set};
-use crate::config::{ConfigError, pattern};
+use crate::{ConfigError, pattern};
 
 /// `router_settings`/`litellm_settings` keys translated here.
 const ROUTING_KEYS: [&str; 16] = [

@@ -1,7 +1,8 @@
 //! The translation, checked through `config::parse` (what a user loading the file gets) and
 //! through `convert` (what they get writing it out).
 
-use crate::config::{self, litellm};
+use crate as config;
+use crate::litellm;
 
 fn load(text: &str) -> config::Config {
     match config::parse(text, None) {
@@ -61,7 +62,7 @@ fn model_list_becomes_groups_and_shared_providers() {
         .iter()
         .map(|p| (p.name.as_str(), p.kind()))
         .collect();
-    use config::schema::ProviderKind::*;
+    use crate::schema::ProviderKind::*;
     assert_eq!(
         providers,
         [

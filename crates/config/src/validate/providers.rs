@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::providers;
-use crate::config::schema::{self, ProviderKind};
-use crate::config::{ConfigError, FieldPath};
+use crate::providers;
+use crate::schema::{self, ProviderKind};
+use crate::{ConfigError, FieldPath};
 
 /// Checks every provider and returns their index by name, which model and routing checks use to
 /// resolve references.
@@ -223,7 +223,7 @@ mod tests {
     #[test]
     fn type_settings_are_kept_and_shown_masked() {
         let text = "providers:\n  - {name: az, type: azure, base_url: 'https://r.openai.azure.com', api_version: '2024-10-21'}\n  - {name: an, type: anthropic, anthropic_beta: [b1], default_max_tokens: 64}\n  - {name: m, type: mock, models: [x], mock: {reply: hi}}\n";
-        let config = crate::config::parse(text, None).unwrap();
+        let config = crate::parse(text, None).unwrap();
         let shown = serde_json::to_value(&config.raw.providers).unwrap();
         assert_eq!(shown[0]["api_version"], "2024-10-21");
         assert_eq!(shown[1]["anthropic_beta"][0], "b1");

@@ -161,7 +161,7 @@ pub enum ProviderSettings {
 
 impl ProviderSettings {
     /// The secrets a type's settings hold (for the redactor and the secret-file watcher).
-    pub fn secrets(&self) -> Box<dyn Iterator<Item = &crate::config::Secret> + '_> {
+    pub fn secrets(&self) -> Box<dyn Iterator<Item = &crate::Secret> + '_> {
         match self {
             Self::Bedrock(settings) => Box::new(settings.secrets()),
             Self::Azure(settings) => Box::new(settings.secrets()),

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Options, ProviderKind, ProviderSettings, SettingsError, Type, fields, read};
-use crate::config::expand;
+use crate::expand;
 
 /// The location whose endpoint has no regional prefix.
 pub const GLOBAL_LOCATION: &str = "global";

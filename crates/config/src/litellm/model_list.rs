@@ -9,7 +9,7 @@ use serde_yaml::{Mapping, Value};
 use super::route::{Route, route};
 use super::values::{self, Resolved};
 use super::{Ctx, set};
-use crate::config::{ConfigError, pattern};
+use crate::{ConfigError, pattern};
 
 /// `litellm_params` keys this translation reads (everything else is listed as ignored).
 const PARAMS: [&str; 28] = [

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::GroupSpec;
-use crate::config::schema::{self, RawConfig};
-use crate::config::{ConfigError, FieldPath};
+use crate::schema::{self, RawConfig};
+use crate::{ConfigError, FieldPath};
 
 /// The default provider must exist, and without one there must be at least one group, or the
 /// gateway would start with nothing it can answer.
@@ -40,7 +40,7 @@ pub(super) fn breaker(b: &schema::BreakerConfig) -> Result<(), ConfigError> {
             "must be greater than 0 and at most 1",
         ));
     }
-    if b.window < crate::config::routing::MIN_BREAKER_WINDOW {
+    if b.window < crate::routing::MIN_BREAKER_WINDOW {
         return Err(ConfigError::at(&at.key("window"), "must be at least 1s"));
     }
     if b.failure_threshold == 0 {

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Listeners;
-use crate::config::schema;
-use crate::config::{ConfigError, FieldPath};
+use crate::schema;
+use crate::{ConfigError, FieldPath};
 
 /// Resolves where the gateway listens; with nothing configured it falls back to the default TCP
 /// address, unless a Unix socket is given.
@@ -97,7 +97,7 @@ pub(super) fn limits(server: &schema::ServerConfig) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{BASE, assert_rejects};
-    use crate::config::parse;
+    use crate::parse;
 
     #[test]
     fn rejects_bad_server_settings() {

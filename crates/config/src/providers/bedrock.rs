@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Options, ProviderKind, ProviderSettings, SettingsError, Type, fields, read};
-use crate::config::expand::{self, Secret};
+use crate::expand::{self, Secret};
 
 /// Environment variables naming the region, in the order the AWS SDKs read them.
 pub const REGION_ENV: [&str; 2] = ["AWS_REGION", "AWS_DEFAULT_REGION"];

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::ConfigError;
+use crate::ConfigError;
 
 /// Length of a SHA-256 digest in hex: what LiteLLM's `token` column holds.
 const SHA256_HEX_LEN: usize = 64;

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Options, ProviderKind, ProviderSettings, SettingsError, Type, fields, read};
-use crate::config::expand::{self, Secret};
+use crate::expand::{self, Secret};
 
 /// `api_version` value that selects Azure's version-less `/openai/v1/` API.
 pub const AZURE_V1: &str = "v1";
