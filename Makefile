@@ -24,7 +24,7 @@ HELM4 := $(K8S_TOOLS)/bin/helm4
 HELM3 := $(K8S_TOOLS)/bin/helm3
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 STATIC_BIN := $(TARGET_DIR)/$(MUSL_TARGET)/release/llm-sidecar
-STATIC_MAX_MIB ?= 12
+STATIC_MAX_MIB ?= 11
 # `make bench`: streams held open at once, and how long the steady-load soak runs.
 BENCH_STREAMS ?= 1000
 BENCH_SOAK ?= 3m

@@ -6,7 +6,7 @@
 # native/hot.order shows here first; `make hot-order` rewrites it).
 # Usage: check_static.sh BINARY   (prints the kind, size and idle RSS)
 set -euo pipefail
-MAX_MIB=${MAX_MIB:-12}
+MAX_MIB=${MAX_MIB:-11}
 IDLE_MAX_KIB=${IDLE_MAX_KIB:-6144}
 # How long the binary may take to answer /health/ready (it takes milliseconds).
 READY_TIMEOUT_S=10
