@@ -35,6 +35,12 @@ if [ "$bytes" -gt "$max_bytes" ]; then
     echo "FAIL: $bin is $mib MiB, over the $MAX_MIB MiB budget" >&2; exit 1
 fi
 echo "ok: $bin is static ($kind), $mib MiB ($bytes bytes) <= $MAX_MIB MiB"
+# native/no-unwind.ld drops the unwind tables (0.76 MB) of a binary that aborts on panic; a link
+# that silently fell back to the default linker would keep them.
+if readelf -SW "$bin" | grep -qE '\.eh_frame|\.gcc_except_table'; then
+    echo "FAIL: $bin carries unwind tables (native/link.sh did not apply native/no-unwind.ld)" >&2
+    exit 1
+fi
 
 # Idle RSS, on a minimal config, once /health/ready answers.
 dir=$(mktemp -d)
