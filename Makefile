@@ -25,12 +25,19 @@ HELM3 := $(K8S_TOOLS)/bin/helm3
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 STATIC_BIN := $(TARGET_DIR)/$(MUSL_TARGET)/release/llm-sidecar
 STATIC_MAX_MIB ?= 11
+# The profile the static build is optimized with (`make pgo` rewrites it; scripts/pgo.py says
+# why it is committed). rustflags given with --config add to .cargo/config.toml's.
+PGO_PROFILE := $(CURDIR)/native/pgo.profdata
+PGO_USE := --config 'target.$(MUSL_TARGET).rustflags=["-Cprofile-use=$(PGO_PROFILE)"]'
+PGO_RAW := $(TARGET_DIR)/pgo-raw
+# rustup's llvm-tools (llvm-profdata); evaluated only by the targets that use it.
+LLVM_BIN = $(shell rustc --print sysroot)/lib/rustlib/$(shell rustc -vV | sed -n 's/^host: //p')/bin
 # `make bench`: streams held open at once, and how long the steady-load soak runs.
 BENCH_STREAMS ?= 1000
 BENCH_SOAK ?= 3m
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 
-.PHONY: run build static hot-order test native-test fuzz lint fmt check-fmt clippy unit coverage audit bench tools tools-system tools-nextest tools-python tools-coverage tools-audit tools-musl tools-bench clean \
+.PHONY: run build static pgo hot-order test native-test fuzz lint fmt check-fmt clippy unit coverage audit bench tools tools-system tools-nextest tools-python tools-coverage tools-llvm tools-audit tools-musl tools-bench clean \
 	static-check chart-test image-test kubelet-test k8s-check k8s-test image tools-k8s tools-containers \
 	rules rules-check
 
@@ -44,7 +51,7 @@ build:
 
 ## static: statically linked musl binary (x86_64)
 static: tools-musl
-	$(CARGO) build --release --locked --target $(MUSL_TARGET)
+	$(CARGO) build --release --locked --target $(MUSL_TARGET) $(PGO_USE)
 	@ls -l $(STATIC_BIN)
 
 ## test: format check, clippy -D warnings, the Kubernetes checks, the Prometheus rules' unit tests,
@@ -117,9 +124,17 @@ bench: tools-bench static
 ## hot-order: rewrite native/hot.order, the functions the static build lays out first (valgrind)
 hot-order: tools-musl
 	@command -v valgrind >/dev/null || $(APT_GET) install -y valgrind || ($(APT_GET) update && $(APT_GET) install -y valgrind)
-	$(CARGO) build --profile profiling --locked --target $(MUSL_TARGET)
+	$(CARGO) build --profile profiling --locked --target $(MUSL_TARGET) $(PGO_USE)
 	$(CARGO) build --release --locked --example bench_upstream
 	python3 scripts/hot_order.py
+
+## pgo: rewrite native/pgo.profdata, the profile `make static` is optimized with (an
+##      instrumented build trained on the hot-order workloads; then run `make hot-order`)
+pgo: tools-musl tools-llvm
+	$(CARGO) build --profile pgo-gen --locked --target $(MUSL_TARGET) \
+		--config 'target.$(MUSL_TARGET).rustflags=["-Cprofile-generate=$(PGO_RAW)"]'
+	$(CARGO) build --release --locked --example bench_upstream
+	LLVM_PROFDATA=$(LLVM_BIN)/llvm-profdata python3 scripts/pgo.py
 
 ## static-check: fails unless the musl binary is statically linked, at most $(STATIC_MAX_MIB) MiB and idles
 ##       at most 6 MiB resident
@@ -189,9 +204,11 @@ $(SDK_VENV)/.installed: tests/sdk/requirements.txt
 tools-nextest:
 	@command -v cargo-nextest >/dev/null || $(CARGO) install cargo-nextest --locked
 
-tools-coverage:
-	@rustup component list --installed | grep -q llvm-tools || rustup component add llvm-tools-preview
+tools-coverage: tools-llvm
 	@command -v cargo-llvm-cov >/dev/null || $(CARGO) install cargo-llvm-cov --locked
+
+tools-llvm:
+	@rustup component list --installed | grep -q llvm-tools || rustup component add llvm-tools-preview
 
 tools-audit:
 	@command -v cargo-audit >/dev/null || $(CARGO) install cargo-audit --locked

@@ -216,20 +216,20 @@ async def burst(sock):
         writer.close()
 
 
-def functions(upstream_port, work, make_config=working_config):
-    """The names (as `key` makes them) of every function the gateway ran during `work`."""
+def run(command, upstream_port, work, make_config=working_config, env=None,
+        ready_timeout=READY_TIMEOUT_S):
+    """Starts the gateway (`command`, then `--config`) on a config from `make_config`, runs
+    `work` against it once it is ready, and drains it with SIGTERM: a clean exit, which is also
+    what writes an instrumented build's profile (scripts/pgo.py)."""
     with tempfile.TemporaryDirectory() as dirname:
         port = free_port()
         config = os.path.join(dirname, "hot.yaml")
         with open(config, "w") as f:
             f.write(make_config(dirname, port, upstream_port))
         sock = os.path.join(dirname, "llm.sock")
-        out = os.path.join(dirname, "callgrind.out")
-        proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--dump-instr=no",
-                                 "--compress-strings=no", "--compress-pos=no", "--demangle=no",
-                                 f"--callgrind-out-file={out}", GATEWAY, "--config", config],
+        proc = subprocess.Popen(command + ["--config", config], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + READY_TIMEOUT_S
+        deadline = time.monotonic() + ready_timeout
         while True:
             try:
                 if uds_get(sock, "/health/ready") == b"200":
@@ -237,13 +237,23 @@ def functions(upstream_port, work, make_config=working_config):
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                sys.exit("hot_order: the gateway did not become ready under valgrind")
+                proc.kill()
+                sys.exit(f"{os.path.basename(sys.argv[0])}: the gateway did not become ready")
             time.sleep(0.2)
         work(sock, port)
         proc.send_signal(signal.SIGTERM)
         if proc.wait() != 0:
-            sys.exit(f"hot_order: the gateway exited with {proc.returncode}")
-        names = set()
+            sys.exit(f"{os.path.basename(sys.argv[0])}: the gateway exited with {proc.returncode}")
+
+
+def functions(upstream_port, work, make_config=working_config):
+    """The names (as `key` makes them) of every function the gateway ran during `work`."""
+    names = set()
+    with tempfile.TemporaryDirectory() as out_dir:
+        out = os.path.join(out_dir, "callgrind.out")
+        run(["valgrind", "--tool=callgrind", "--dump-instr=no", "--compress-strings=no",
+             "--compress-pos=no", "--demangle=no", f"--callgrind-out-file={out}", GATEWAY],
+            upstream_port, work, make_config)
         with open(out) as f:
             for line in f:
                 if line.startswith("fn="):
@@ -252,7 +262,7 @@ def functions(upstream_port, work, make_config=working_config):
                     # Callgrind names code without a symbol by address, and the entry by "(below main)".
                     if not name.startswith(("0x", "(")):
                         names.add(key(name))
-        return names
+    return names
 
 
 def main():
